@@ -145,8 +145,21 @@ export interface MailProvider {
    */
   openAttachment(messageKey: string, partId: string, options?: { signal?: AbortSignal }): Promise<AttachmentContent>;
 
+  /**
+   * Optional warm-up that may take long (the local store indexes its mbox here). The CLI calls it
+   * after `mailbox add` and shows the progress; a provider without it indexes on first use.
+   */
+  prepare?(onProgress?: (progress: Progress) => void): Promise<void>;
+
   /** Closes pools and files. The instance is not used afterwards. */
   close(): Promise<void>;
+}
+
+/** Progress of long operator work: `done` of `total` (null when unknown) in `unit`. */
+export interface Progress {
+  done: number;
+  total: number | null;
+  unit: 'bytes' | 'messages';
 }
 
 /** A mailbox as stored, with its credentials decrypted; what a provider factory is given. */

@@ -1,11 +1,19 @@
+import { createRequire } from 'node:module';
 import { defineConfig } from 'vitest/config';
 
+const require = createRequire(import.meta.url);
+
 export default defineConfig({
+  resolve: {
+    // One graphql instance for ESM and CommonJS importers, else "Cannot use GraphQLSchema from
+    // another module or realm" (see FIELD-NOTES).
+    alias: [{ find: /^graphql$/, replacement: require.resolve('graphql') }],
+  },
   test: {
     include: ['test/**/*.test.ts'],
     testTimeout: 60_000,
     hookTimeout: 120_000,
-    // Dovecot and PostgreSQL are shared per file; files run in parallel on 2 cores.
+    // Dovecot and PostgreSQL instances are private per test file; files run in parallel.
     pool: 'forks',
   },
 });

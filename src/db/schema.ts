@@ -1,0 +1,59 @@
+/**
+ * Table types of the gateway database, shared by SQLite and PostgreSQL. Timestamps are written as
+ * ISO-8601 strings (UTC, millisecond precision) on both dialects; PostgreSQL stores them as
+ * `timestamptz` and reads them back as `Date`, SQLite keeps the text, so readers go through
+ * {@link toDate}.
+ */
+import type { ColumnType } from 'kysely';
+
+/** A timestamp column: read as Date (PostgreSQL) or ISO text (SQLite), written as ISO text. */
+export type Timestamp = ColumnType<Date | string, string, string>;
+
+/** `workspaces`: tenants. */
+export interface WorkspaceTable {
+  /** UUID (RFC 9562 version 4) as text. */
+  id: string;
+  /** Unique, 1-64 chars of [A-Za-z0-9._-]. */
+  name: string;
+  created_at: Timestamp;
+}
+
+/** `api_keys`: the SHA-256 hex digest of each key, never the key itself. */
+export interface ApiKeyTable {
+  id: string;
+  workspace_id: string;
+  /** Lower-case hex SHA-256 of the whole plain key; unique. */
+  key_hash: string;
+  /** The first characters of the key (e.g. `agw_AbCd1234`), for operators to tell keys apart. */
+  prefix: string;
+  created_at: Timestamp;
+  last_used_at: Timestamp | null;
+  revoked_at: Timestamp | null;
+}
+
+/** `mailboxes`: provider settings in clear, credentials encrypted (see `src/db/credentials.ts`). */
+export interface MailboxTable {
+  id: string;
+  workspace_id: string;
+  /** A {@link import('../providers/types.ts').ProviderKind}. */
+  provider: string;
+  address: string | null;
+  display_name: string | null;
+  /** JSON object text. */
+  settings: string;
+  /** `v1:...` AES-256-GCM envelope, or null when the provider needs no secret. */
+  credentials: string | null;
+  created_at: Timestamp;
+}
+
+/** The whole database, as kysely sees it. */
+export interface Database {
+  workspaces: WorkspaceTable;
+  api_keys: ApiKeyTable;
+  mailboxes: MailboxTable;
+}
+
+/** Normalises a timestamp read from either dialect into a Date. */
+export function toDate(value: Date | string): Date {
+  return value instanceof Date ? value : new Date(value);
+}

@@ -1,0 +1,189 @@
+/**
+ * The kysely implementation of {@link Store} for SQLite and PostgreSQL.
+ */
+import crypto from 'node:crypto';
+import type { Kysely, Selectable } from 'kysely';
+import type { Config } from '../config.ts';
+import { GatewayError, badInput } from '../errors.ts';
+import type { MailboxConfig, ProviderKind } from '../providers/types.ts';
+import type { MailboxSummary, NewMailbox, Store, Workspace } from '../store/types.ts';
+import { generateApiKey, hashApiKey, looksLikeApiKey } from './api-keys.ts';
+import { connect } from './connect.ts';
+import { createCredentialCipher } from './credentials.ts';
+import { migrateToLatest } from './migrate.ts';
+import { toDate, type Database, type MailboxTable } from './schema.ts';
+
+/** Workspace names: 1-64 characters, letters, digits, dot, underscore, hyphen. */
+export const WORKSPACE_NAME = /^[A-Za-z0-9._-]{1,64}$/;
+/** Provider kinds a mailbox may be stored with (the GraphQL enum values). */
+export const PROVIDER_KINDS: readonly ProviderKind[] = ['GMAIL', 'MICROSOFT_GRAPH', 'IMAP', 'LOCAL'];
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** `last_used_at` is refreshed at most this often (milliseconds), so authenticating is not a write per request. */
+const LAST_USED_RESOLUTION_MS = 60_000;
+
+/**
+ * Opens the store on `config.database` (not migrated yet: call {@link Store.migrate}).
+ * @param secret the server secret; credentials are encrypted with a key derived from it
+ */
+export function createStore(config: Pick<Config, 'database'>, secret: string): Store {
+  const connection = connect(config.database);
+  return new KyselyStore(connection.db, () => migrateToLatest(connection), secret);
+}
+
+/** Creation times strictly increase within a process, so "oldest first" is exact for rows made in the same millisecond. */
+let lastCreated = 0;
+function nextCreatedAt(): string {
+  lastCreated = Math.max(Date.now(), lastCreated + 1);
+  return new Date(lastCreated).toISOString();
+}
+
+/** True for a unique-constraint violation from PostgreSQL (23505) or SQLite. */
+function isUniqueViolation(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE';
+}
+
+class KyselyStore implements Store {
+  readonly #db: Kysely<Database>;
+  readonly #migrate: () => Promise<unknown>;
+  readonly #cipher: ReturnType<typeof createCredentialCipher>;
+
+  constructor(db: Kysely<Database>, migrate: () => Promise<unknown>, secret: string) {
+    this.#db = db;
+    this.#migrate = migrate;
+    this.#cipher = createCredentialCipher(secret);
+  }
+
+  async createWorkspace(name: string): Promise<Workspace> {
+    if (typeof name !== 'string' || !WORKSPACE_NAME.test(name)) {
+      throw badInput(`Invalid workspace name ${JSON.stringify(name)}: use 1-64 characters of A-Z a-z 0-9 . _ -`);
+    }
+    const row = { id: crypto.randomUUID(), name, created_at: nextCreatedAt() };
+    try {
+      await this.#db.insertInto('workspaces').values(row).execute();
+    } catch (error) {
+      if (isUniqueViolation(error)) throw badInput(`Workspace ${JSON.stringify(name)} already exists`);
+      throw error;
+    }
+    return { id: row.id, name, createdAt: new Date(row.created_at) };
+  }
+
+  async findWorkspaceByName(name: string): Promise<Workspace | null> {
+    if (typeof name !== 'string' || !WORKSPACE_NAME.test(name)) return null;
+    const row = await this.#db.selectFrom('workspaces').selectAll().where('name', '=', name).executeTakeFirst();
+    return row ? { id: row.id, name: row.name, createdAt: toDate(row.created_at) } : null;
+  }
+
+  async createApiKey(workspaceId: string): Promise<{ key: string; id: string }> {
+    await this.#requireWorkspace(workspaceId);
+    const { key, hash, prefix } = generateApiKey();
+    const id = crypto.randomUUID();
+    await this.#db
+      .insertInto('api_keys')
+      .values({ id, workspace_id: workspaceId, key_hash: hash, prefix, created_at: nextCreatedAt(), last_used_at: null, revoked_at: null })
+      .execute();
+    return { key, id };
+  }
+
+  async authenticate(apiKey: string): Promise<Workspace | null> {
+    if (typeof apiKey !== 'string' || !looksLikeApiKey(apiKey)) return null;
+    // The lookup is by the digest of the presented key: timing can reveal at most facts about a
+    // SHA-256 digest, never about a stored key, so an indexed equality lookup is safe.
+    const row = await this.#db
+      .selectFrom('api_keys')
+      .innerJoin('workspaces', 'workspaces.id', 'api_keys.workspace_id')
+      .select(['api_keys.id as key_id', 'api_keys.last_used_at', 'workspaces.id', 'workspaces.name', 'workspaces.created_at'])
+      .where('api_keys.key_hash', '=', hashApiKey(apiKey))
+      .where('api_keys.revoked_at', 'is', null)
+      .executeTakeFirst();
+    if (!row) return null;
+    const now = Date.now();
+    if (row.last_used_at === null || now - toDate(row.last_used_at).getTime() >= LAST_USED_RESOLUTION_MS) {
+      await this.#db.updateTable('api_keys').set({ last_used_at: new Date(now).toISOString() }).where('id', '=', row.key_id).execute();
+    }
+    return { id: row.id, name: row.name, createdAt: toDate(row.created_at) };
+  }
+
+  async addMailbox(input: NewMailbox): Promise<MailboxSummary> {
+    if (!PROVIDER_KINDS.includes(input.provider)) {
+      throw badInput(`Unknown provider ${JSON.stringify(input.provider)}; expected one of ${PROVIDER_KINDS.join(', ')}`);
+    }
+    if (!input.settings || typeof input.settings !== 'object' || Array.isArray(input.settings)) {
+      throw badInput('Mailbox settings must be an object');
+    }
+    await this.#requireWorkspace(input.workspaceId);
+    const id = crypto.randomUUID();
+    const row = {
+      id,
+      workspace_id: input.workspaceId,
+      provider: input.provider,
+      address: input.address,
+      display_name: input.displayName,
+      settings: JSON.stringify(input.settings),
+      credentials: input.credentials === null ? null : this.#cipher.encrypt(id, input.credentials),
+      created_at: nextCreatedAt(),
+    };
+    await this.#db.insertInto('mailboxes').values(row).execute();
+    return summaryOf(row);
+  }
+
+  async listMailboxes(workspaceId?: string): Promise<MailboxSummary[]> {
+    let query = this.#db
+      .selectFrom('mailboxes')
+      .select(['id', 'workspace_id', 'provider', 'address', 'display_name', 'created_at'])
+      .orderBy('created_at')
+      .orderBy('id');
+    if (workspaceId !== undefined) query = query.where('workspace_id', '=', workspaceId);
+    return (await query.execute()).map(summaryOf);
+  }
+
+  async getMailbox(workspaceId: string, mailboxId: string): Promise<MailboxConfig | null> {
+    if (typeof mailboxId !== 'string' || !UUID.test(mailboxId)) return null;
+    const row = await this.#db
+      .selectFrom('mailboxes')
+      .selectAll()
+      .where('id', '=', mailboxId)
+      .where('workspace_id', '=', workspaceId)
+      .executeTakeFirst();
+    if (!row) return null;
+    let settings: Record<string, unknown>;
+    try {
+      settings = JSON.parse(row.settings) as Record<string, unknown>;
+    } catch (cause) {
+      throw new GatewayError('INTERNAL', `Settings of mailbox ${row.id} are not valid JSON`, { cause });
+    }
+    return {
+      id: row.id,
+      workspaceId: row.workspace_id,
+      provider: row.provider as ProviderKind,
+      address: row.address,
+      displayName: row.display_name,
+      settings,
+      credentials: row.credentials === null ? null : this.#cipher.decrypt(row.id, row.credentials),
+    };
+  }
+
+  async migrate(): Promise<void> {
+    await this.#migrate();
+  }
+
+  async close(): Promise<void> {
+    await this.#db.destroy();
+  }
+
+  async #requireWorkspace(workspaceId: string): Promise<void> {
+    const found = await this.#db.selectFrom('workspaces').select('id').where('id', '=', workspaceId).executeTakeFirst();
+    if (!found) throw new GatewayError('NOT_FOUND', 'Workspace not found');
+  }
+}
+
+function summaryOf(row: Pick<Selectable<MailboxTable>, 'id' | 'workspace_id' | 'provider' | 'address' | 'display_name' | 'created_at'>): MailboxSummary {
+  return {
+    id: row.id,
+    workspaceId: row.workspace_id,
+    provider: row.provider as ProviderKind,
+    address: row.address,
+    displayName: row.display_name,
+    createdAt: toDate(row.created_at),
+  };
+}

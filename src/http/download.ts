@@ -1,0 +1,173 @@
+/**
+ * `GET` / `HEAD /attachments/:token`: streams the decoded bytes of one attachment from its
+ * provider, nothing stored or buffered whole. The token (see `src/signing.ts`) is the only
+ * credential. One core ({@link prepareDownload}) and two adapters: {@link handleDownloadRequest}
+ * answers a fetch `Request` (yoga plugin, `gateway.fetch` in tests) and
+ * {@link handleNodeDownload} writes to a node:http response with `pipeline` back-pressure (the
+ * fast path of the real server).
+ *
+ * Error answers are JSON `{ error, message, code }` (`errorBody()`): malformed or forged token 401,
+ * signed for another audience 403, expired 410, mailbox or attachment gone 404, not downloadable
+ * 409, provider failure 502, provider throttling 503 with Retry-After. Never a 500 for user input.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { errorBody, GatewayError, httpStatusOf, isGatewayError, notFound } from '../errors.ts';
+import type { ProviderLookup } from '../loaders.ts';
+import type { Logger } from '../providers/types.ts';
+import type { DownloadSigner } from '../signing.ts';
+import type { Store } from '../store/types.ts';
+import { attachmentDisposition, safeContentType } from './filename.ts';
+
+/** URL path prefix of downloads. */
+export const DOWNLOAD_PATH_PREFIX = '/attachments/';
+
+/** What the download route needs. */
+export interface DownloadDeps {
+  store: Store;
+  providers: ProviderLookup;
+  signer: DownloadSigner;
+  logger: Logger;
+}
+
+/** A download ready to send: headers and, for GET, the byte stream (destroy it to release the provider). */
+export interface PreparedDownload {
+  headers: Record<string, string>;
+  stream: Readable | null;
+}
+
+/** The token of a download path (`/attachments/<token>`), or null when the path is not a download path. */
+export function downloadTokenOf(pathname: string): string | null {
+  if (!pathname.startsWith(DOWNLOAD_PATH_PREFIX)) return null;
+  return pathname.slice(DOWNLOAD_PATH_PREFIX.length);
+}
+
+/**
+ * Verifies the token and opens the attachment (GET) or reads its facts (HEAD).
+ * @param now clock for the token check and the Cache-Control max-age
+ * @throws GatewayError TOKEN_INVALID, TOKEN_FORBIDDEN, TOKEN_EXPIRED, NOT_FOUND, NOT_DOWNLOADABLE, PROVIDER_* (provider errors
+ *   that are not GatewayErrors become PROVIDER_UNAVAILABLE and are logged)
+ */
+export async function prepareDownload(deps: DownloadDeps, token: string, method: 'GET' | 'HEAD', signal?: AbortSignal, now = new Date()): Promise<PreparedDownload> {
+  const claims = await deps.signer.verify(token, now);
+  const mailbox = await deps.store.getMailbox(claims.workspaceId, claims.mailboxId);
+  if (!mailbox) throw notFound('Attachment');
+  const log = deps.logger.child({ mailboxId: claims.mailboxId, jti: claims.jti });
+  const provider = await deps.providers(mailbox);
+  const maxAge = Math.max(0, claims.exp - Math.floor(now.getTime() / 1000));
+  const headers: Record<string, string> = {
+    'cache-control': `private, max-age=${maxAge}`,
+    'x-content-type-options': 'nosniff',
+    // An HTML or SVG attachment opened in place must not run script in our origin.
+    'content-security-policy': "default-src 'none'; sandbox",
+  };
+  try {
+    if (method === 'HEAD') {
+      const [message] = await provider.loadMessages([claims.messageKey]);
+      const info = message?.attachments.find((a) => a.partId === claims.partId);
+      if (!info) throw notFound('Attachment');
+      if (!info.downloadable) throw new GatewayError('NOT_DOWNLOADABLE', 'This attachment cannot be downloaded as bytes');
+      headers['content-type'] = safeContentType(info.contentType);
+      headers['content-disposition'] = attachmentDisposition(info.filename);
+      if (info.sizeExact && info.size !== null) headers['content-length'] = String(info.size);
+      return { headers, stream: null };
+    }
+    const content = await provider.openAttachment(claims.messageKey, claims.partId, signal ? { signal } : {});
+    headers['content-type'] = safeContentType(content.contentType);
+    headers['content-disposition'] = attachmentDisposition(content.filename);
+    if (content.size !== null) headers['content-length'] = String(content.size);
+    return { headers, stream: content.stream };
+  } catch (error) {
+    if (isGatewayError(error)) throw error;
+    log.error({ err: error }, 'provider failed to serve an attachment');
+    throw new GatewayError('PROVIDER_UNAVAILABLE', 'The mail provider failed to serve the attachment', { cause: error });
+  }
+}
+
+/** Headers and JSON body of an error answer. */
+export function downloadErrorResponse(error: unknown): { status: number; headers: Record<string, string>; body: string } {
+  const headers: Record<string, string> = {
+    'content-type': 'application/json; charset=utf-8',
+    'cache-control': 'no-store',
+    'x-content-type-options': 'nosniff',
+  };
+  if (isGatewayError(error) && error.code === 'PROVIDER_THROTTLED') headers['retry-after'] = String(Math.max(1, Math.ceil(error.retryAfter ?? 30)));
+  return { status: httpStatusOf(error), headers, body: JSON.stringify(errorBody(error)) };
+}
+
+function methodNotAllowed(): GatewayError {
+  return new GatewayError('BAD_USER_INPUT', 'Downloads accept GET and HEAD only');
+}
+
+function logUnexpected(logger: Logger, error: unknown): void {
+  if (!isGatewayError(error)) logger.error({ err: error }, 'download failed unexpectedly');
+}
+
+/** Answers a download `Request` with a streaming `Response` (the body is a web stream over the provider's Readable). */
+export async function handleDownloadRequest(deps: DownloadDeps, request: Request, token: string): Promise<Response> {
+  if (request.method !== 'GET' && request.method !== 'HEAD') {
+    const { headers, body } = downloadErrorResponse(methodNotAllowed());
+    return new Response(body, { status: 405, headers: { ...headers, allow: 'GET, HEAD' } });
+  }
+  try {
+    const { headers, stream } = await prepareDownload(deps, token, request.method, request.signal);
+    if (!stream) return new Response(null, { status: 200, headers });
+    // A client gone mid-download aborts the request signal: destroying the Readable releases the provider.
+    const onAbort = () => stream.destroy();
+    request.signal.addEventListener('abort', onAbort, { once: true });
+    stream.once('close', () => request.signal.removeEventListener('abort', onAbort));
+    return new Response(Readable.toWeb(stream) as ReadableStream<Uint8Array>, { status: 200, headers });
+  } catch (error) {
+    logUnexpected(deps.logger, error);
+    const { status, headers, body } = downloadErrorResponse(error);
+    return new Response(request.method === 'HEAD' ? null : body, { status, headers });
+  }
+}
+
+/**
+ * Answers a download on node:http: `pipeline` gives back-pressure (the provider is read only as
+ * fast as the client takes bytes) and destroys the provider stream when the client disconnects.
+ */
+export async function handleNodeDownload(deps: DownloadDeps, req: IncomingMessage, res: ServerResponse, token: string): Promise<void> {
+  const method = req.method === 'HEAD' ? 'HEAD' : req.method === 'GET' ? 'GET' : null;
+  const abort = new AbortController();
+  const onClose = () => {
+    if (!res.writableFinished) abort.abort();
+  };
+  res.once('close', onClose);
+  let prepared: PreparedDownload;
+  try {
+    if (!method) {
+      const { headers, body } = downloadErrorResponse(methodNotAllowed());
+      res.writeHead(405, { ...headers, allow: 'GET, HEAD' }).end(body);
+      return;
+    }
+    prepared = await prepareDownload(deps, token, method, abort.signal);
+  } catch (error) {
+    logUnexpected(deps.logger, error);
+    const { status, headers, body } = downloadErrorResponse(error);
+    if (!res.headersSent && !res.destroyed) res.writeHead(status, headers).end(body);
+    return;
+  }
+  const { headers, stream } = prepared;
+  if (res.destroyed) {
+    stream?.destroy();
+    return;
+  }
+  res.writeHead(200, headers);
+  if (!stream) {
+    res.end();
+    return;
+  }
+  try {
+    await pipeline(stream, res);
+  } catch (error) {
+    // Headers are gone: the only honest signal left is a cut connection (the length will not match).
+    if (!abort.signal.aborted) deps.logger.warn({ err: error }, 'download stream failed mid-way');
+    stream.destroy();
+    res.destroy();
+  } finally {
+    res.off('close', onClose);
+  }
+}

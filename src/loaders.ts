@@ -1,0 +1,129 @@
+/**
+ * Per-request dataloaders, created by the context factory for one authenticated workspace.
+ *
+ * Messages and conversations are batched per mailbox: all keys asked for in one tick become ONE
+ * `loadMessages` / `loadConversations` call on that mailbox's provider, so a query over N
+ * conversations costs a number of provider calls that does not grow with N. Results are cached
+ * for the request only; nothing outlives it.
+ */
+import DataLoader from 'dataloader';
+import { notFound } from './errors.ts';
+import type { AttachmentInfo, ConversationInfo, MailboxConfig, MailProvider, MessageInfo } from './providers/types.ts';
+import type { MailboxSummary, Store } from './store/types.ts';
+
+/** Finds the long-lived provider of a mailbox (a {@link ProviderRegistry} in production, a fake in tests). */
+export type ProviderLookup = (mailbox: MailboxConfig) => MailProvider | Promise<MailProvider>;
+
+/** One attachment of a conversation with its zero-based position in the conversation's full list. */
+export interface IndexedAttachment {
+  mailboxId: string;
+  /** The message holding the attachment. */
+  message: MessageInfo;
+  /** Zero-based position among all attachments (inline included) of the conversation: message date order, then MIME order. */
+  index: number;
+  info: AttachmentInfo;
+}
+
+/** The loaders of one request. Every method is scoped to the request's workspace. */
+export interface Loaders {
+  /** The workspace's mailboxes, oldest first. */
+  mailboxes(): Promise<MailboxSummary[]>;
+  /** A mailbox of the workspace, or null (absent or another workspace's: indistinguishable). */
+  mailbox(mailboxId: string): Promise<MailboxConfig | null>;
+  /** The provider of a mailbox of the workspace. @throws GatewayError NOT_FOUND when the mailbox is not the workspace's */
+  provider(mailboxId: string): Promise<MailProvider>;
+  /** A conversation by provider key, batched per mailbox; null when unknown or stale. @throws GatewayError NOT_FOUND for a foreign mailbox */
+  conversation(mailboxId: string, key: string): Promise<ConversationInfo | null>;
+  /** A message by provider key, batched per mailbox; null when unknown or stale. @throws GatewayError NOT_FOUND for a foreign mailbox */
+  message(mailboxId: string, key: string): Promise<MessageInfo | null>;
+  /**
+   * All attachments of a conversation (received and sent messages), ordered by message date, then
+   * MIME order, each with its index. Messages that went stale are skipped.
+   */
+  conversationAttachments(mailboxId: string, conversationKey: string): Promise<IndexedAttachment[]>;
+  /**
+   * The index of one attachment in its conversation's list.
+   * @throws GatewayError NOT_FOUND when the message's conversation no longer lists it
+   */
+  attachmentIndex(mailboxId: string, message: MessageInfo, partId: string): Promise<number>;
+}
+
+/** Orders messages by date, oldest first; a message without a date keeps the place the provider gave it. */
+export function orderByDate(messages: MessageInfo[]): MessageInfo[] {
+  let carry = Number.NEGATIVE_INFINITY;
+  const keyed = messages.map((message, position) => {
+    if (message.date && !Number.isNaN(message.date.getTime())) carry = message.date.getTime();
+    return { message, time: carry, position };
+  });
+  keyed.sort((a, b) => a.time - b.time || a.position - b.position);
+  return keyed.map((k) => k.message);
+}
+
+/** Creates the loaders of one request for `workspaceId`. */
+export function createLoaders(deps: { workspaceId: string; store: Store; providers: ProviderLookup }): Loaders {
+  const { workspaceId, store, providers } = deps;
+  const mailboxes = new DataLoader<string, MailboxConfig | null>((ids) => Promise.all(ids.map((id) => store.getMailbox(workspaceId, id))));
+  const messageLoaders = new Map<string, DataLoader<string, MessageInfo | null>>();
+  const conversationLoaders = new Map<string, DataLoader<string, ConversationInfo | null>>();
+  const attachmentLists = new Map<string, Promise<IndexedAttachment[]>>();
+
+  async function provider(mailboxId: string): Promise<MailProvider> {
+    const mailbox = await mailboxes.load(mailboxId);
+    if (!mailbox) throw notFound('Mailbox');
+    return providers(mailbox);
+  }
+
+  function loaderFor<V>(cache: Map<string, DataLoader<string, V | null>>, mailboxId: string, batch: (p: MailProvider, keys: readonly string[]) => Promise<(V | null)[]>) {
+    let loader = cache.get(mailboxId);
+    if (!loader) {
+      loader = new DataLoader<string, V | null>(async (keys) => {
+        const results = await batch(await provider(mailboxId), keys);
+        if (results.length !== keys.length) throw new Error(`provider returned ${results.length} results for ${keys.length} keys`);
+        return results;
+      });
+      cache.set(mailboxId, loader);
+    }
+    return loader;
+  }
+
+  let mailboxList: Promise<MailboxSummary[]> | undefined;
+
+  const loaders: Loaders = {
+    mailboxes: () => (mailboxList ??= store.listMailboxes(workspaceId)),
+    mailbox: (mailboxId) => mailboxes.load(mailboxId),
+    provider,
+    async conversation(mailboxId, key) {
+      await provider(mailboxId);
+      return loaderFor(conversationLoaders, mailboxId, (p, keys) => p.loadConversations(keys)).load(key);
+    },
+    async message(mailboxId, key) {
+      await provider(mailboxId);
+      return loaderFor(messageLoaders, mailboxId, (p, keys) => p.loadMessages(keys)).load(key);
+    },
+    conversationAttachments(mailboxId, conversationKey) {
+      const cacheKey = JSON.stringify([mailboxId, conversationKey]);
+      let list = attachmentLists.get(cacheKey);
+      if (!list) {
+        list = (async () => {
+          const conversation = await loaders.conversation(mailboxId, conversationKey);
+          if (!conversation) return [];
+          const messages = await Promise.all(conversation.messageKeys.map((key) => loaders.message(mailboxId, key)));
+          const result: IndexedAttachment[] = [];
+          for (const message of orderByDate(messages.filter((m): m is MessageInfo => m !== null))) {
+            for (const info of message.attachments) result.push({ mailboxId, message, index: result.length, info });
+          }
+          return result;
+        })();
+        attachmentLists.set(cacheKey, list);
+      }
+      return list;
+    },
+    async attachmentIndex(mailboxId, message, partId) {
+      const list = await loaders.conversationAttachments(mailboxId, message.conversationKey);
+      const found = list.find((a) => a.message.key === message.key && a.info.partId === partId);
+      if (!found) throw notFound('Attachment');
+      return found.index;
+    },
+  };
+  return loaders;
+}

@@ -1,0 +1,140 @@
+/**
+ * The per-folder index: one summary per message (envelope, References, MIME tree) and the
+ * server's THREAD groups, cached and refreshed incrementally. The cache is keyed on the folder's
+ * UIDVALIDITY, UIDNEXT, MESSAGES and HIGHESTMODSEQ (CONDSTORE, RFC 7162): one STATUS command tells
+ * whether anything changed; new UIDs are fetched alone, expunges are found with UID SEARCH ALL,
+ * and a new UIDVALIDITY drops the folder's index (every old key is then stale).
+ */
+import type { ImapFlow } from 'imapflow';
+import type { MimePart } from '../../mime/structure.ts';
+import type { Address, MessageDirection } from '../types.ts';
+import { selectAttachmentParts } from '../../mime/attachments.ts';
+import { mapBodyStructure } from './bodystructure.ts';
+import { parseEnvelope, referencesOf } from './envelope.ts';
+import { encodeMessageKey } from './keys.ts';
+import { atom, execRaw, fetchItems, sequence, tokenText, uidSet } from './raw.ts';
+import { serverThreads } from './threading.ts';
+
+/** What the index keeps of one message. */
+export interface MessageSummary {
+  key: string;
+  folder: string;
+  uid: number;
+  direction: MessageDirection;
+  messageId: string | null;
+  inReplyTo: string | null;
+  references: string[];
+  subject: string | null;
+  from: Address | null;
+  to: Address[];
+  cc: Address[];
+  /** Date header, else INTERNALDATE. */
+  date: Date | null;
+  structure: MimePart | null;
+  hasAttachments: boolean;
+}
+
+/** The cached state of one folder. */
+export interface FolderIndex {
+  path: string;
+  direction: MessageDirection;
+  uidValidity: number;
+  uidNext: number;
+  messages: number;
+  highestModseq: bigint | null;
+  byUid: Map<number, MessageSummary>;
+  /** UID groups from THREAD=REFERENCES (RFC 5256), null when the server lacks it. */
+  threads: number[][] | null;
+  /** Increases whenever the content changes (for caches built on top). */
+  version: number;
+}
+
+/** Items fetched per message for the index (one UID FETCH for any number of messages). */
+function summaryItems(): unknown[] {
+  return [atom('UID'), atom('INTERNALDATE'), atom('ENVELOPE'), atom('BODYSTRUCTURE'), atom('BODY.PEEK', [atom('HEADER.FIELDS'), [atom('REFERENCES')]])];
+}
+
+/**
+ * Fetches summaries of `uids` (a sequence set) in the selected folder with one UID FETCH.
+ */
+export async function fetchSummaries(client: ImapFlow, folder: string, uidValidity: number, direction: MessageDirection, uids: string): Promise<MessageSummary[]> {
+  const out: MessageSummary[] = [];
+  await execRaw(client, 'UID FETCH', [sequence(uids), summaryItems()], 'FETCH', (untagged) => {
+    const items = fetchItems(untagged);
+    const uid = Number(tokenText(items.get('UID')) ?? NaN);
+    if (!Number.isInteger(uid) || uid <= 0) return;
+    const env = parseEnvelope(items.get('ENVELOPE'));
+    const internal = tokenText(items.get('INTERNALDATE'));
+    const internalDate = internal ? new Date(internal) : null;
+    let headers = '';
+    for (const [name, value] of items) if (name.startsWith('BODY[HEADER.FIELDS')) headers = tokenText(value) ?? '';
+    const structure = mapBodyStructure(items.get('BODYSTRUCTURE'));
+    out.push({
+      key: encodeMessageKey({ folder, uidValidity, uid }),
+      folder,
+      uid,
+      direction,
+      messageId: env.messageId,
+      inReplyTo: env.inReplyTo,
+      references: referencesOf(headers),
+      subject: env.subject,
+      from: env.from,
+      to: env.to,
+      cc: env.cc,
+      date: env.date ?? (internalDate && !Number.isNaN(internalDate.getTime()) ? internalDate : null),
+      structure,
+      hasAttachments: structure ? selectAttachmentParts(structure).length > 0 : false,
+    });
+  });
+  return out;
+}
+
+/**
+ * Brings `current` (or a new index) up to date with the folder on the server.
+ * Costs one STATUS when nothing changed; else SELECT (EXAMINE), the FETCH of new messages,
+ * UID SEARCH ALL when messages were expunged, and THREAD when `useThread`.
+ * @returns the index, or null when the folder does not exist
+ */
+export async function refreshFolderIndex(client: ImapFlow, path: string, direction: MessageDirection, current: FolderIndex | null, useThread: boolean): Promise<FolderIndex | null> {
+  const condstore = client.capabilities.has('CONDSTORE');
+  const status = await client.status(path, { messages: true, uidNext: true, uidValidity: true, ...(condstore ? { highestModseq: true } : {}) });
+  if (!status || status.uidValidity == null || status.uidNext == null) return null;
+  const uidValidity = Number(status.uidValidity);
+  const uidNext = status.uidNext;
+  const messages = status.messages ?? 0;
+  const highestModseq = status.highestModseq ?? null;
+  if (current && current.uidValidity === uidValidity && current.uidNext === uidNext && current.messages === messages && current.highestModseq === highestModseq) {
+    return current;
+  }
+  const fresh = !current || current.uidValidity !== uidValidity;
+  const index: FolderIndex = fresh
+    ? { path, direction, uidValidity, uidNext: 1, messages: 0, highestModseq: null, byUid: new Map(), threads: null, version: (current?.version ?? 0) + 1 }
+    : { ...current, byUid: new Map(current.byUid), version: current.version + 1 };
+  await client.mailboxOpen(path, { readOnly: true });
+  if (uidNext > index.uidNext && messages > 0) {
+    // `n:*` also matches the highest UID when it is below n (RFC 3501 §6.4.8), hence the filter.
+    const from = index.uidNext;
+    for (const summary of await fetchSummaries(client, path, uidValidity, direction, `${from}:*`)) if (summary.uid >= from) index.byUid.set(summary.uid, summary);
+  }
+  if (index.byUid.size !== messages) {
+    // Expunged messages (or a FETCH that raced an expunge): keep exactly the UIDs that exist.
+    const all = new Set<number>();
+    await execRaw(client, 'UID SEARCH', [atom('ALL')], 'SEARCH', (untagged) => {
+      for (const token of untagged.attributes ?? []) {
+        const n = Number(tokenText(token));
+        if (Number.isInteger(n) && n > 0) all.add(n);
+      }
+    });
+    for (const uid of index.byUid.keys()) if (!all.has(uid)) index.byUid.delete(uid);
+    const missing = [...all].filter((uid) => !index.byUid.has(uid));
+    if (missing.length > 0) {
+      for (const summary of await fetchSummaries(client, path, uidValidity, direction, uidSet(missing))) index.byUid.set(summary.uid, summary);
+    }
+  }
+  index.threads = useThread && index.byUid.size > 0 ? await serverThreads(client) : null;
+  index.uidValidity = uidValidity;
+  index.uidNext = uidNext;
+  index.messages = messages;
+  index.highestModseq = highestModseq;
+  return index;
+}

@@ -1,0 +1,307 @@
+/**
+ * The IMAP provider (RFC 3501 / RFC 9051 via imapflow): INBOX and Sent of one mailbox as
+ * conversations, messages and attachments; attachment bytes streamed on demand.
+ *
+ * Round trips: every operation first refreshes the folder indexes (`./folder-index.ts`: one STATUS
+ * per folder when nothing changed); conversations come from the index; attachment sizes cost one
+ * SELECT and one or two `UID FETCH ... BINARY.SIZE[..]` per folder for any number of messages and
+ * are cached (IMAP messages are immutable under a UIDVALIDITY). {@link ImapProvider.stats} counts
+ * the commands sent.
+ */
+import type { AttachmentContent, AttachmentInfo, ConversationFilter, ConversationInfo, MailboxConfig, MailProvider, MessageInfo, Page, ProviderDeps, ProviderFactory } from '../types.ts';
+import { ErrorCode, GatewayError, badInput, notFound } from '../../errors.ts';
+import { describeAttachment, findPart, selectAttachmentParts } from '../../mime/attachments.ts';
+import { transferEncodingFamily } from '../../mime/decode.ts';
+import { openPartStream } from './download.ts';
+import { mapImapError } from './errors.ts';
+import type { FolderIndex, MessageSummary } from './folder-index.ts';
+import { refreshFolderIndex } from './folder-index.ts';
+import type { MailFolders } from './folders.ts';
+import { discoverFolders } from './folders.ts';
+import { decodeCursor, decodeMessageKey, encodeCursor } from './keys.ts';
+import type { ImapConnectionSettings, ImapPoolOptions, ImapStats } from './pool.ts';
+import { ImapPool } from './pool.ts';
+import { atom, execRaw, tokenText } from './raw.ts';
+import type { PartSize } from './sizes.ts';
+import { measureParts } from './sizes.ts';
+import { buildConversations } from './threading.ts';
+
+/** The IMAP provider with its command counters. */
+export interface ImapProvider extends MailProvider {
+  /** Commands and connections so far (for tests and benchmarks). */
+  readonly stats: ImapStats;
+}
+
+/**
+ * Reads `{ host, port, user, tls }` settings and `{ password }` credentials.
+ * @throws GatewayError BAD_USER_INPUT when a setting is missing or of the wrong type
+ */
+export function imapSettings(mailbox: MailboxConfig): ImapConnectionSettings {
+  const s = mailbox.settings;
+  const host = s.host;
+  const port = s.port;
+  const user = s.user;
+  const password = mailbox.credentials?.password;
+  if (typeof host !== 'string' || host === '') throw badInput('IMAP setting host is required');
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) throw badInput('IMAP setting port must be 1..65535');
+  if (typeof user !== 'string' || user === '') throw badInput('IMAP setting user is required');
+  if (typeof password !== 'string') throw badInput('IMAP credential password is required');
+  return { host, port, user, password, tls: s.tls === true };
+}
+
+/** Provider options beyond the mailbox (tests use them). */
+export interface ImapProviderOptions extends ImapPoolOptions {
+  /** Use THREAD=REFERENCES when the server offers it; default true. */
+  useServerThreads?: boolean;
+}
+
+/** Conversations built from the folder indexes, rebuilt when a folder index version changes. */
+interface ConversationCache {
+  versions: string;
+  list: ConversationInfo[];
+  byMessage: Map<string, ConversationInfo>;
+}
+
+class ImapProviderImpl implements ImapProvider {
+  readonly kind = 'IMAP' as const;
+  readonly #pool: ImapPool;
+  readonly #deps: ProviderDeps;
+  readonly #useServerThreads: boolean;
+  #folders: MailFolders | null = null;
+  readonly #indexes = new Map<string, FolderIndex>();
+  #conversations: ConversationCache | null = null;
+  readonly #sizes = new Map<string, Map<string, PartSize>>();
+  #refreshing: Promise<void> | null = null;
+
+  constructor(settings: ImapConnectionSettings, deps: ProviderDeps, options: ImapProviderOptions) {
+    this.#deps = deps;
+    this.#pool = new ImapPool(settings, deps.logger, options);
+    this.#useServerThreads = options.useServerThreads ?? true;
+  }
+
+  get stats(): ImapStats {
+    return this.#pool.stats;
+  }
+
+  /** Refreshes INBOX and Sent indexes; concurrent callers share one refresh. */
+  async #refresh(): Promise<void> {
+    if (!this.#refreshing) {
+      this.#refreshing = this.#pool
+        .use(async (client) => {
+          if (!this.#folders) this.#folders = await discoverFolders(client);
+          const useThread = this.#useServerThreads && client.capabilities.has('THREAD=REFERENCES');
+          const entries: [string, 'RECEIVED' | 'SENT'][] = [[this.#folders.inbox, 'RECEIVED']];
+          if (this.#folders.sent) entries.push([this.#folders.sent, 'SENT']);
+          for (const [path, direction] of entries) {
+            const index = await refreshFolderIndex(client, path, direction, this.#indexes.get(path) ?? null, useThread);
+            if (index) this.#indexes.set(path, index);
+            else this.#indexes.delete(path);
+          }
+        })
+        .catch((error: unknown) => {
+          throw mapImapError(error);
+        })
+        .finally(() => {
+          this.#refreshing = null;
+        });
+    }
+    return this.#refreshing;
+  }
+
+  #conversationIndex(): ConversationCache {
+    const folders = [...this.#indexes.values()];
+    const versions = folders.map((f) => `${f.path}:${f.uidValidity}:${f.version}`).join('|');
+    if (!this.#conversations || this.#conversations.versions !== versions) {
+      const list = buildConversations(folders);
+      const byMessage = new Map<string, ConversationInfo>();
+      for (const c of list) for (const key of c.messageKeys) byMessage.set(key, c);
+      this.#conversations = { versions, list, byMessage };
+    }
+    return this.#conversations;
+  }
+
+  #summary(key: string): MessageSummary | null {
+    const ref = decodeMessageKey(key);
+    if (!ref) return null;
+    const index = this.#indexes.get(ref.folder);
+    if (!index || index.uidValidity !== ref.uidValidity) return null;
+    return index.byUid.get(ref.uid) ?? null;
+  }
+
+  async listConversations(args: { first: number; after?: string | null; filter?: ConversationFilter }): Promise<Page<ConversationInfo>> {
+    if (!Number.isInteger(args.first) || args.first < 1 || args.first > 100) throw badInput('first must be between 1 and 100');
+    const cursor = args.after ? decodeCursor(args.after) : null;
+    await this.#refresh();
+    const filter = args.filter ?? {};
+    let list = [...this.#conversationIndex().list];
+    if (filter.hasAttachments != null) list = list.filter((c) => c.hasAttachments === filter.hasAttachments);
+    if (filter.since) {
+      const since = filter.since.getTime();
+      list = list.filter((c) => c.messageKeys.some((k) => (this.#summary(k)?.date?.getTime() ?? 0) >= since));
+    }
+    if (filter.search != null && filter.search.trim() !== '') {
+      const matching = await this.#search(filter.search.trim());
+      list = list.filter((c) => c.messageKeys.some((k) => matching.has(k)));
+    }
+    list.sort((a, b) => (b.lastMessageAt?.getTime() ?? 0) - (a.lastMessageAt?.getTime() ?? 0) || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    let start = 0;
+    if (cursor) {
+      start = list.findIndex((c) => {
+        const at = c.lastMessageAt?.getTime() ?? 0;
+        return at < cursor.at || (at === cursor.at && c.key > cursor.key);
+      });
+      if (start < 0) start = list.length;
+    }
+    const items = list.slice(start, start + args.first);
+    const last = items.at(-1);
+    const hasNextPage = start + args.first < list.length;
+    return { items, hasNextPage, endCursor: last && hasNextPage ? encodeCursor({ at: last.lastMessageAt?.getTime() ?? 0, key: last.key }) : null };
+  }
+
+  /** Message keys matching `text` by IMAP SEARCH TEXT (RFC 3501 §6.4.4) in each folder. */
+  async #search(text: string): Promise<Set<string>> {
+    if (text.length > 512) throw badInput('search is too long');
+    const keys = new Set<string>();
+    await this.#pool
+      .use(async (client) => {
+        for (const index of this.#indexes.values()) {
+          await client.mailboxOpen(index.path, { readOnly: true });
+          await execRaw(client, 'UID SEARCH', [atom('CHARSET'), atom('UTF-8'), atom('TEXT'), { type: 'STRING', value: text }], 'SEARCH', (untagged) => {
+            for (const token of untagged.attributes ?? []) {
+              const summary = index.byUid.get(Number(tokenText(token)));
+              if (summary) keys.add(summary.key);
+            }
+          });
+        }
+      })
+      .catch((error: unknown) => {
+        throw mapImapError(error);
+      });
+    return keys;
+  }
+
+  async loadConversations(keys: readonly string[]): Promise<(ConversationInfo | null)[]> {
+    await this.#refresh();
+    const { byMessage } = this.#conversationIndex();
+    return keys.map((key) => (this.#summary(key) ? (byMessage.get(key) ?? null) : null));
+  }
+
+  async loadMessages(keys: readonly string[]): Promise<(MessageInfo | null)[]> {
+    await this.#refresh();
+    const summaries = keys.map((key) => this.#summary(key));
+    await this.#ensureSizes(summaries.filter((s): s is MessageSummary => s !== null));
+    const { byMessage } = this.#conversationIndex();
+    return summaries.map((s) => (s ? this.#messageInfo(s, byMessage.get(s.key)?.key ?? s.key) : null));
+  }
+
+  #attachments(summary: MessageSummary): AttachmentInfo[] {
+    if (!summary.structure) return [];
+    const sizes = this.#sizes.get(summary.key);
+    return selectAttachmentParts(summary.structure).map((part) => {
+      const size = sizes?.get(part.partId) ?? { size: null, exact: false };
+      return { ...describeAttachment(part), size: size.size, sizeExact: size.exact };
+    });
+  }
+
+  #messageInfo(s: MessageSummary, conversationKey: string): MessageInfo {
+    return {
+      key: s.key,
+      conversationKey,
+      subject: s.subject,
+      from: s.from,
+      to: s.to,
+      cc: s.cc,
+      date: s.date,
+      messageIdHeader: s.messageId,
+      inReplyTo: s.inReplyTo,
+      references: s.references,
+      direction: s.direction,
+      attachments: this.#attachments(s),
+    };
+  }
+
+  /** Measures attachment sizes of messages not measured yet: one SELECT and one or two FETCH per folder. */
+  async #ensureSizes(summaries: MessageSummary[]): Promise<void> {
+    const byFolder = new Map<string, MessageSummary[]>();
+    for (const s of summaries) {
+      if (this.#sizes.has(s.key) || !s.structure) continue;
+      if (selectAttachmentParts(s.structure).length === 0) {
+        this.#sizes.set(s.key, new Map());
+        continue;
+      }
+      const list = byFolder.get(s.folder) ?? [];
+      list.push(s);
+      byFolder.set(s.folder, list);
+    }
+    if (byFolder.size === 0) return;
+    await this.#pool
+      .use(async (client) => {
+        for (const [folder, list] of byFolder) {
+          await client.mailboxOpen(folder, { readOnly: true });
+          const measured = await measureParts(
+            client,
+            list.map((s) => ({ uid: s.uid, structure: s.structure!, parts: selectAttachmentParts(s.structure!) })),
+            this.#deps.logger,
+          );
+          for (const s of list) this.#sizes.set(s.key, measured.get(s.uid) ?? new Map());
+        }
+      })
+      .catch((error: unknown) => {
+        throw mapImapError(error);
+      });
+  }
+
+  async openAttachment(messageKey: string, partId: string, options: { signal?: AbortSignal } = {}): Promise<AttachmentContent> {
+    const ref = decodeMessageKey(messageKey);
+    if (!ref || typeof partId !== 'string' || !/^\d+(\.\d+)*$/.test(partId)) throw notFound('Attachment');
+    await this.#refresh();
+    const summary = this.#summary(messageKey);
+    if (!summary?.structure) throw notFound('Attachment');
+    const attachment = this.#attachments(summary).find((a) => a.partId === partId);
+    const part = findPart(summary.structure, partId);
+    if (!part || !attachment) throw notFound('Attachment');
+    if (!attachment.downloadable) throw new GatewayError(ErrorCode.NOT_DOWNLOADABLE, 'This attachment cannot be downloaded');
+    await this.#ensureSizes([summary]);
+    const size = this.#sizes.get(summary.key)?.get(partId);
+    options.signal?.throwIfAborted();
+    const lease = await this.#pool.acquire();
+    try {
+      const selected = await lease.client.mailboxOpen(ref.folder, { readOnly: true });
+      if (Number(selected.uidValidity) !== ref.uidValidity) {
+        lease.release();
+        throw notFound('Attachment');
+      }
+    } catch (error) {
+      if (error instanceof GatewayError) throw error;
+      lease.release(!lease.client.usable);
+      throw mapImapError(error);
+    }
+    const stream = await openPartStream(lease, ref.uid, partId, transferEncodingFamily(part.encoding) === 'identity' ? null : part.encoding);
+    if (options.signal) {
+      const signal = options.signal;
+      const onAbort = (): void => {
+        stream.destroy(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      stream.once('close', () => signal.removeEventListener('abort', onAbort));
+    }
+    return {
+      stream,
+      size: size?.exact ? size.size : null,
+      contentType: attachment.contentType,
+      filename: attachment.filename,
+    };
+  }
+
+  async close(): Promise<void> {
+    await this.#pool.close();
+  }
+}
+
+/** Creates the provider of an IMAP mailbox (no connection until first use), with extra options. */
+export function createImapProviderWith(mailbox: MailboxConfig, deps: ProviderDeps, options: ImapProviderOptions = {}): ImapProvider {
+  return new ImapProviderImpl(imapSettings(mailbox), deps, options);
+}
+
+/** The registry's factory (see `src/providers/registry.ts`). */
+export const createImapProvider: ProviderFactory = (mailbox, deps) => createImapProviderWith(mailbox, deps);

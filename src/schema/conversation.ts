@@ -1,0 +1,59 @@
+/** Conversation: a thread of received and sent messages, and the attachments across all of them. */
+import { badInput } from '../errors.ts';
+import { parseKeyParts } from '../ids.ts';
+import { AddressRef } from './address.ts';
+import { builder } from './builder.ts';
+import { offsetConnection } from './pagination.ts';
+import { AttachmentRef, ConversationRef, MessageRef, type AttachmentShape, type ConversationShape } from './refs.ts';
+
+builder.node(ConversationRef, {
+  description: 'A conversation (thread): the messages received and sent that belong together.',
+  id: { resolve: (c) => JSON.stringify([c.mailboxId, c.info.key]) },
+  loadOne: async (id, ctx): Promise<ConversationShape | null> => {
+    const [mailboxId, key] = parseKeyParts('Conversation', id) as [string, string];
+    if (!(await ctx.loaders.mailbox(mailboxId))) return null;
+    const info = await ctx.loaders.conversation(mailboxId, key);
+    return info ? { mailboxId, info } : null;
+  },
+  fields: (t) => ({
+    subject: t.string({ nullable: true, description: 'Subject of the first message, reply prefixes kept as written.', resolve: (c) => c.info.subject }),
+    participants: t.field({
+      type: [AddressRef],
+      description: 'Distinct senders and recipients, in order of first appearance.',
+      resolve: (c) => c.info.participants,
+    }),
+    lastMessageAt: t.field({ type: 'DateTime', nullable: true, description: 'Date of the newest message.', resolve: (c) => c.info.lastMessageAt }),
+    messages: t.connection({
+      type: MessageRef,
+      description: 'The messages, oldest first. `first` is 1..100 (default 20); only forward pagination.',
+      resolve: (c, args, ctx) =>
+        offsetConnection(c.info.messageKeys, args, async (keys) => {
+          const messages = await Promise.all(keys.map((key) => ctx.loaders.message(c.mailboxId, key)));
+          return messages.map((info) => (info ? { mailboxId: c.mailboxId, info } : null));
+        }),
+    }),
+    attachments: t.field({
+      type: [AttachmentRef],
+      description:
+        'Every attachment of every message of the conversation, received and sent, in message date order then MIME order. ' +
+        'With `includeInline: false` inline parts are left out, and the others keep their `index`.',
+      args: { includeInline: t.arg.boolean({ required: false, defaultValue: true, description: 'Include inline parts (Content-Disposition: inline, e.g. images shown in the body).' }) },
+      resolve: async (c, args, ctx) => {
+        const list = await ctx.loaders.conversationAttachments(c.mailboxId, c.info.key);
+        const shown = args.includeInline === false ? list.filter((a) => a.info.disposition !== 'INLINE') : list;
+        return shown.map((a): AttachmentShape => ({ mailboxId: c.mailboxId, message: a.message, info: a.info }));
+      },
+    }),
+    attachment: t.field({
+      type: AttachmentRef,
+      nullable: true,
+      description: 'The attachment at `index` in `attachments` (inline included); null past the end.',
+      args: { index: t.arg.int({ required: true, description: 'Zero-based position, as `Attachment.index` gives it.' }) },
+      resolve: async (c, args, ctx) => {
+        if (args.index < 0) throw badInput('index must not be negative');
+        const found = (await ctx.loaders.conversationAttachments(c.mailboxId, c.info.key))[args.index];
+        return found ? { mailboxId: c.mailboxId, message: found.message, info: found.info } : null;
+      },
+    }),
+  }),
+});

@@ -1,0 +1,81 @@
+/** Mailbox: a connected mail account of the workspace, and its conversations. */
+import { badInput } from '../errors.ts';
+import { parseKeyParts } from '../ids.ts';
+import type { ConversationFilter } from '../providers/types.ts';
+import { builder } from './builder.ts';
+import { ProviderKindEnum } from './enums.ts';
+import { decodePageCursor, encodePageCursor, MAX_PAGE_SIZE, pageSize, type Connection } from './pagination.ts';
+import { ConversationRef, MailboxRef, type ConversationShape, type MailboxShape } from './refs.ts';
+
+const MAX_SEARCH_LENGTH = 1000;
+
+const ConversationFilterInput = builder.inputType('ConversationFilter', {
+  description: 'Conditions on conversations; all given ones must hold.',
+  fields: (t) => ({
+    hasAttachments: t.boolean({ required: false, description: 'Only conversations with (true) or without (false) any attachment, inline parts included.' }),
+    since: t.field({ type: 'DateTime', required: false, description: 'Only conversations with a message at or after this time.' }),
+    search: t.string({
+      required: false,
+      description: `Free text matched against subjects, addresses and filenames with the provider's own search (IMAP TEXT, Gmail q, Graph $search); at most ${MAX_SEARCH_LENGTH} characters.`,
+    }),
+  }),
+});
+
+builder.node(MailboxRef, {
+  description: 'A mailbox connected to the gateway: one account at one provider.',
+  id: { resolve: (mailbox) => JSON.stringify([mailbox.id]) },
+  loadOne: async (id, ctx): Promise<MailboxShape | null> => {
+    const [mailboxId] = parseKeyParts('Mailbox', id) as [string];
+    return ctx.loaders.mailbox(mailboxId);
+  },
+  fields: (t) => ({
+    provider: t.field({ type: ProviderKindEnum, description: 'The service behind the mailbox.', resolve: (m) => m.provider }),
+    address: t.exposeString('address', { nullable: true, description: "The owner's email address, as configured." }),
+    displayName: t.exposeString('displayName', { nullable: true, description: 'A name for people, as configured.' }),
+    conversations: t.connection({
+      type: ConversationRef,
+      description: `Conversations (threads), newest activity first. \`first\` is 1..${MAX_PAGE_SIZE} (default 20); only forward pagination.`,
+      args: { filter: t.arg({ type: ConversationFilterInput, required: false, description: 'Conditions on the conversations.' }) },
+      resolve: async (mailbox, args, ctx): Promise<Connection<ConversationShape>> => {
+        const first = pageSize(args);
+        const { providerAfter, skip } = decodePageCursor(args.after);
+        const filter: ConversationFilter = {};
+        if (args.filter?.hasAttachments != null) filter.hasAttachments = args.filter.hasAttachments;
+        if (args.filter?.since != null) filter.since = args.filter.since;
+        if (args.filter?.search != null) {
+          if (args.filter.search.length > MAX_SEARCH_LENGTH) throw badInput(`search must be at most ${MAX_SEARCH_LENGTH} characters`);
+          if (args.filter.search.trim() !== '') filter.search = args.filter.search;
+        }
+        const provider = await ctx.loaders.provider(mailbox.id);
+        const page = await provider.listConversations({ first: Math.min(MAX_PAGE_SIZE, skip + first), after: providerAfter, filter });
+        const items = page.items.slice(skip, skip + first);
+        const edges = items.map((info, i) => {
+          const consumed = skip + i + 1;
+          // The provider's own cursor can only resume after the last item of its page.
+          const cursor =
+            consumed === page.items.length && page.endCursor !== null
+              ? encodePageCursor({ providerAfter: page.endCursor, skip: 0 })
+              : encodePageCursor({ providerAfter, skip: consumed });
+          return { cursor, node: { mailboxId: mailbox.id, info } };
+        });
+        return {
+          edges,
+          pageInfo: {
+            hasNextPage: skip + first < page.items.length || page.hasNextPage,
+            hasPreviousPage: providerAfter !== null || skip > 0,
+            startCursor: edges[0]?.cursor ?? null,
+            endCursor: edges.at(-1)?.cursor ?? args.after ?? null,
+          },
+        };
+      },
+    }),
+  }),
+});
+
+builder.queryField('mailboxes', (t) =>
+  t.field({
+    type: [MailboxRef],
+    description: 'The mailboxes of the workspace of the API key, oldest first.',
+    resolve: (_root, _args, ctx) => ctx.loaders.mailboxes(),
+  }),
+);

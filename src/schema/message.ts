@@ -1,0 +1,56 @@
+/** Message: one received or sent message, its headers and its attachments in MIME order. */
+import { notFound } from '../errors.ts';
+import { parseKeyParts } from '../ids.ts';
+import { AddressRef } from './address.ts';
+import { builder } from './builder.ts';
+import { MessageDirectionEnum } from './enums.ts';
+import { AttachmentRef, ConversationRef, MessageRef, type AttachmentShape, type MessageShape } from './refs.ts';
+
+builder.node(MessageRef, {
+  description: 'One message of a conversation, received or sent by the mailbox owner.',
+  id: { resolve: (m) => JSON.stringify([m.mailboxId, m.info.key]) },
+  loadOne: async (id, ctx): Promise<MessageShape | null> => {
+    const [mailboxId, key] = parseKeyParts('Message', id) as [string, string];
+    if (!(await ctx.loaders.mailbox(mailboxId))) return null;
+    const info = await ctx.loaders.message(mailboxId, key);
+    return info ? { mailboxId, info } : null;
+  },
+  fields: (t) => ({
+    conversation: t.field({
+      type: ConversationRef,
+      description: 'The conversation (thread) the message belongs to.',
+      resolve: async (m, _args, ctx) => {
+        const info = await ctx.loaders.conversation(m.mailboxId, m.info.conversationKey);
+        if (!info) throw notFound('Conversation');
+        return { mailboxId: m.mailboxId, info };
+      },
+    }),
+    subject: t.string({ nullable: true, description: 'The Subject header, RFC 2047 decoded.', resolve: (m) => m.info.subject }),
+    from: t.field({ type: AddressRef, nullable: true, description: 'The From header (first mailbox).', resolve: (m) => m.info.from }),
+    to: t.field({ type: [AddressRef], description: 'The To header.', resolve: (m) => m.info.to }),
+    cc: t.field({ type: [AddressRef], description: 'The Cc header.', resolve: (m) => m.info.cc }),
+    date: t.field({ type: 'DateTime', nullable: true, description: "The Date header, or the provider's received time when absent.", resolve: (m) => m.info.date }),
+    messageIdHeader: t.string({ nullable: true, description: 'The Message-ID header with its angle brackets (RFC 5322 §3.6.4).', resolve: (m) => m.info.messageIdHeader }),
+    inReplyTo: t.string({ nullable: true, description: 'The first msg-id of In-Reply-To, with angle brackets.', resolve: (m) => m.info.inReplyTo }),
+    direction: t.field({ type: MessageDirectionEnum, description: 'Whether the mailbox owner received or sent it.', resolve: (m) => m.info.direction }),
+    attachments: t.field({
+      type: [AttachmentRef],
+      description: 'The attachments of this message in MIME order. Their `index` is their position in the whole conversation.',
+      args: { includeInline: t.arg.boolean({ required: false, defaultValue: true, description: 'Include inline parts.' }) },
+      resolve: (m, args) =>
+        m.info.attachments
+          .filter((a) => args.includeInline !== false || a.disposition !== 'INLINE')
+          .map((info): AttachmentShape => ({ mailboxId: m.mailboxId, message: m.info, info })),
+    }),
+    attachment: t.field({
+      type: AttachmentRef,
+      nullable: true,
+      description: 'The first attachment, in MIME order, whose decoded filename equals `filename` exactly; null when none does.',
+      args: { filename: t.arg.string({ required: true, description: 'The decoded filename, e.g. "report.pdf".' }) },
+      resolve: (m, args) => {
+        const info = m.info.attachments.find((a) => a.filename === args.filename);
+        return info ? { mailboxId: m.mailboxId, message: m.info, info } : null;
+      },
+    }),
+  }),
+});

@@ -1,0 +1,245 @@
+/**
+ * The operator CLI as operators and scripts use it: the real bin in a child process, with a
+ * private DATA_DIR (SQLite) and, when PostgreSQL is reachable, the same flow over DATABASE_URL.
+ */
+import { execFile } from 'node:child_process';
+import net from 'node:net';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabase } from './support/postgres.ts';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const BIN = path.join(repoRoot, 'bin/attachment-gateway.js');
+const PASSWORD = 'Pa55-w0rd-that-must-never-leak';
+const STDIN_PASSWORD = 'another-Secret-from-stdin';
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function cli(args: string[], env: Record<string, string>, input?: string): Promise<Result> {
+  return new Promise((resolve) => {
+    const child = execFile(
+      process.execPath,
+      [BIN, ...args],
+      // A clean environment: only what the test sets, plus PATH/HOME for node itself.
+      { cwd: repoRoot, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env }, timeout: 30_000 },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+    if (input !== undefined) child.stdin?.end(input);
+    else child.stdin?.end();
+  });
+}
+
+let pgDb: TestDatabase | null = null;
+const tmpDirs: string[] = [];
+beforeAll(async () => {
+  pgDb = await createTestDatabase();
+});
+afterAll(async () => {
+  await pgDb?.drop();
+  for (const dir of tmpDirs) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe.each(['sqlite', 'postgres'] as const)('CLI on %s', (dialect) => {
+  let env: Record<string, string>;
+  let dataDir: string;
+
+  beforeAll(() => {
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'agw-cli-'));
+    tmpDirs.push(dataDir);
+    env = { DATA_DIR: dataDir, LOG_LEVEL: 'warn' };
+    if (dialect === 'postgres' && pgDb) env.DATABASE_URL = pgDb.url;
+  });
+
+  const test = (name: string, fn: () => Promise<void>) =>
+    it(name, async (ctx) => {
+      if (dialect === 'postgres' && !pgDb) ctx.skip('PostgreSQL is not reachable (see the warning above)');
+      await fn();
+    });
+
+  /** Every byte the database holds, to check no secret is stored in clear. */
+  async function databaseDump(): Promise<string> {
+    if (dialect === 'sqlite') {
+      return fs
+        .readdirSync(dataDir)
+        .filter((f) => f.startsWith('gateway.sqlite'))
+        .map((f) => fs.readFileSync(path.join(dataDir, f)).toString('latin1'))
+        .join('\n');
+    }
+    const client = new pg.Client({ connectionString: pgDb?.url });
+    await client.connect();
+    try {
+      const rows: unknown[] = [];
+      for (const table of ['workspaces', 'api_keys', 'mailboxes']) rows.push((await client.query(`SELECT * FROM ${table}`)).rows);
+      return JSON.stringify(rows);
+    } finally {
+      await client.end();
+    }
+  }
+
+  test('workspace → key → IMAP mailboxes (env and stdin password) → list, with no password anywhere', async () => {
+    const ws = await cli(['workspace', 'create', 'acme'], env);
+    expect(ws).toMatchObject({ code: 0, stderr: '' });
+    expect(ws.stdout).toMatch(/^[0-9a-f-]{36}\n$/);
+
+    const key = await cli(['key', 'create', '--workspace', 'acme'], env);
+    expect(key.code).toBe(0);
+    expect(key.stdout).toMatch(/^agw_[A-Za-z0-9_-]{43}\n$/);
+    expect(key.stdout.split('\n')).toHaveLength(2); // one line, then the final newline
+    const key2 = await cli(['key', 'create', '--workspace', 'acme'], env);
+    expect(key2.stdout).not.toBe(key.stdout);
+
+    const imap = await cli(
+      ['mailbox', 'add', '--workspace', 'acme', '--provider', 'imap', '--host', 'imap.example.org', '--port', '993', '--user', 'alice@example.org', '--tls'],
+      { ...env, IMAP_PASSWORD: PASSWORD },
+    );
+    expect(imap.stderr).toBe('');
+    expect(imap.code).toBe(0);
+    const imapId = imap.stdout.trim();
+    expect(imapId).toMatch(/^[0-9a-f-]{36}$/);
+
+    const viaStdin = await cli(
+      ['mailbox', 'add', '--workspace', 'acme', '--provider', 'imap', '--host', 'mail.example.net', '--user', 'bob', '--no-tls', '--address', 'bob@example.net', '--display-name', 'Bob', '--password-stdin'],
+      env,
+      `${STDIN_PASSWORD}\n`,
+    );
+    expect(viaStdin.stderr).toBe('');
+    expect(viaStdin.code).toBe(0);
+    const stdinId = viaStdin.stdout.trim();
+
+    const list = await cli(['mailbox', 'list', '--workspace', 'acme', '--json'], env);
+    expect(list.code).toBe(0);
+    const listed = JSON.parse(list.stdout) as Record<string, unknown>[];
+    expect(listed).toEqual([
+      expect.objectContaining({ id: imapId, provider: 'IMAP', address: 'alice@example.org', displayName: null }),
+      expect.objectContaining({ id: stdinId, provider: 'IMAP', address: 'bob@example.net', displayName: 'Bob' }),
+    ]);
+
+    const table = await cli(['mailbox', 'list'], env);
+    expect(table.code).toBe(0);
+    const lines = table.stdout.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^ID\s+PROVIDER\s+ADDRESS$/);
+    expect(lines.slice(1).map((l) => l.split(/\s+/))).toEqual([
+      [imapId, 'IMAP', 'alice@example.org'],
+      [stdinId, 'IMAP', 'bob@example.net'],
+    ]);
+
+    const everything = [ws, key, imap, viaStdin, list, table].map((r) => r.stdout + r.stderr).join('\n');
+    const stored = await databaseDump();
+    for (const secret of [PASSWORD, STDIN_PASSWORD]) {
+      expect(everything).not.toContain(secret);
+      expect(stored).not.toContain(secret);
+    }
+    expect(stored).not.toContain(key.stdout.trim());
+  });
+
+  test('user errors: one clear line on stderr, exit code 2', async () => {
+    const cases: [string[], Record<string, string>, RegExp][] = [
+      [['workspace', 'create', 'bad name'], {}, /Invalid workspace name/],
+      [['key', 'create', '--workspace', 'nope'], {}, /Workspace "nope" not found/],
+      [['mailbox', 'list', '--workspace', 'nope'], {}, /Workspace "nope" not found/],
+      [['mailbox', 'add', '--workspace', 'dup', '--provider', 'imap', '--host', 'h', '--user', 'u'], {}, /No IMAP password: set IMAP_PASSWORD or pipe it with --password-stdin/],
+      [['mailbox', 'add', '--workspace', 'dup', '--provider', 'imap', '--host', 'h', '--user', 'u', '--password', 'x'], {}, /--password is refused/],
+      [['mailbox', 'add', '--workspace', 'dup', '--provider', 'imap', '--host', 'h', '--user', 'u', '--port', '70000'], { IMAP_PASSWORD: 'p' }, /'--port <port>' argument '70000' is invalid/],
+      [['mailbox', 'add', '--workspace', 'dup', '--provider', 'imap', '--host', 'h', '--user', 'u', '--port', 'abc'], { IMAP_PASSWORD: 'p' }, /is invalid/],
+      [['mailbox', 'add', '--workspace', 'dup', '--provider', 'pop3', '--host', 'h'], {}, /Allowed choices are imap, local/],
+      [['mailbox', 'add', '--workspace', 'dup', '--provider', 'imap', '--user', 'u'], { IMAP_PASSWORD: 'p' }, /needs --host/],
+      [['mailbox', 'add', '--workspace', 'nope', '--provider', 'imap', '--host', 'h', '--user', 'u'], { IMAP_PASSWORD: 'p' }, /Workspace "nope" not found/],
+      [['mailbox', 'add', '--workspace', 'dup', '--provider', 'local', '--path', '/nonexistent/mail.mbox'], {}, /\/nonexistent\/mail\.mbox does not exist/],
+      [['mailbox', 'add', '--workspace', 'dup', '--provider', 'local'], {}, /needs --path/],
+      [['mailbox', 'add', '--workspace', 'dup', '--provider', 'local', '--path', repoRoot, '--host', 'h'], {}, /--host does not apply to --provider local/],
+      [['mailbox', 'add', '--workspace', 'dup', '--provider', 'imap', '--host', 'h', '--user', 'u', '--path', repoRoot], { IMAP_PASSWORD: 'p' }, /--path does not apply to --provider imap/],
+      [['no-such-command'], {}, /unknown command/],
+    ];
+    expect((await cli(['workspace', 'create', 'dup'], env)).code).toBe(0);
+    // Independent processes: run them side by side to keep the test short.
+    const results = await Promise.all(cases.map(([args, extraEnv]) => cli(args, { ...env, ...extraEnv })));
+    for (const [i, [args, , message]] of cases.entries()) {
+      const result = results[i] as Result;
+      const where = `attachment-gateway ${args.join(' ')}`;
+      expect(result.code, where).toBe(2);
+      expect(result.stdout, where).toBe('');
+      expect(result.stderr, where).toMatch(message);
+      expect(result.stderr.trimEnd().split('\n'), where).toHaveLength(1);
+    }
+    const dup = await cli(['workspace', 'create', 'dup'], env);
+    expect(dup).toMatchObject({ code: 2, stdout: '' });
+    expect(dup.stderr).toMatch(/already exists/);
+    // Nothing was added by the refused commands.
+    expect(JSON.parse((await cli(['mailbox', 'list', '--workspace', 'dup', '--json'], env)).stdout)).toEqual([]);
+  });
+
+  test('configuration errors list every bad variable and exit 2', async () => {
+    const result = await cli(['mailbox', 'list'], { ...env, PORT: 'eighty', LOG_LEVEL: 'loud', DATABASE_URL: 'mysql://x' });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/PORT must be an integer/);
+    expect(result.stderr).toMatch(/LOG_LEVEL must be one of/);
+    expect(result.stderr).toMatch(/DATABASE_URL must start with/);
+  });
+});
+
+describe('CLI files', () => {
+  it('generates DATA_DIR/secret once with mode 0600 and keeps using it', async () => {
+    const dataDir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'agw-cli-')), 'nested', 'data');
+    tmpDirs.push(path.dirname(path.dirname(dataDir)));
+    const env = { DATA_DIR: dataDir, LOG_LEVEL: 'warn' };
+    expect((await cli(['workspace', 'create', 'w'], env)).code).toBe(0);
+    const secretFile = path.join(dataDir, 'secret');
+    const first = fs.readFileSync(secretFile, 'utf8');
+    expect(first.trim()).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(fs.statSync(secretFile).mode & 0o777).toBe(0o600);
+    // A mailbox stored with the generated secret is readable by the next run only if the secret is reused.
+    const add = await cli(['mailbox', 'add', '--workspace', 'w', '--provider', 'imap', '--host', 'h', '--user', 'u'], { ...env, IMAP_PASSWORD: 'p' });
+    expect(add.code).toBe(0);
+    expect(fs.readFileSync(secretFile, 'utf8')).toBe(first);
+    expect(fs.statSync(path.join(dataDir, 'gateway.sqlite')).mode & 0o777).toBe(0o600);
+  });
+
+  it('four first commands at once on a new DATA_DIR all succeed, with one secret and one schema', async () => {
+    const dataDir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'agw-cli-')), 'fresh');
+    tmpDirs.push(path.dirname(dataDir));
+    const env = { DATA_DIR: dataDir, LOG_LEVEL: 'warn' };
+    const results = await Promise.all(['a', 'b', 'c', 'd'].map((name) => cli(['workspace', 'create', name], env)));
+    for (const result of results) expect(result, result.stderr).toMatchObject({ code: 0, stderr: '' });
+    const ids = results.map((r) => r.stdout.trim());
+    expect(new Set(ids).size).toBe(4);
+    const key = await cli(['key', 'create', '--workspace', 'c'], env);
+    expect(key.code).toBe(0);
+  });
+
+  it('uses SIGNING_SECRET when set (no secret file) and refuses a short one', async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'agw-cli-'));
+    tmpDirs.push(dataDir);
+    const ok = await cli(['workspace', 'create', 'w'], { DATA_DIR: dataDir, SIGNING_SECRET: 's'.repeat(32) });
+    expect(ok.code).toBe(0);
+    expect(fs.existsSync(path.join(dataDir, 'secret'))).toBe(false);
+    const short = await cli(['workspace', 'create', 'w2'], { DATA_DIR: dataDir, SIGNING_SECRET: 'short' });
+    expect(short.code).toBe(2);
+    expect(short.stderr).toMatch(/SIGNING_SECRET must be at least 32 characters/);
+  });
+
+  it.skipIf(!fs.existsSync(path.join(repoRoot, 'src/server.ts')))('serve on a port in use: one clear line, exit 2', async () => {
+    const holder = net.createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+    const port = (holder.address() as net.AddressInfo).port;
+    try {
+      const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'agw-cli-'));
+      tmpDirs.push(dataDir);
+      const result = await cli(['serve', '--port', String(port)], { DATA_DIR: dataDir, LOG_LEVEL: 'warn' });
+      expect(result.code).toBe(2);
+      expect(result.stderr).toContain(`Port ${port} on 127.0.0.1 is already in use`);
+    } finally {
+      holder.close();
+    }
+  });
+});

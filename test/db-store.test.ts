@@ -1,0 +1,265 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import SqliteDatabase from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Config } from '../src/config.ts';
+import { createStore } from '../src/db/store.ts';
+import type { Store } from '../src/store/types.ts';
+import { createTestDatabase, type TestDatabase } from './support/postgres.ts';
+
+const SECRET = 'test-secret-0123456789-0123456789-abcdef';
+const PASSWORD = 'hunter2-S3cret!-passw0rd';
+
+interface Target {
+  database: Config['database'];
+  /** Raw SQL on the database, bypassing the store; rows of a SELECT. */
+  raw(sql: string): Promise<Record<string, unknown>[]>;
+}
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'agw-db-'));
+let pgDb: TestDatabase | null = null;
+
+beforeAll(async () => {
+  pgDb = await createTestDatabase();
+});
+afterAll(async () => {
+  await pgDb?.drop();
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+const dialects: [string, () => Target | null][] = [
+  [
+    'sqlite',
+    () => {
+      const file = path.join(tmp, 'gateway.sqlite');
+      return {
+        database: { dialect: 'sqlite', file },
+        raw: async (sql) => {
+          const db = new SqliteDatabase(file);
+          try {
+            const stmt = db.prepare(sql);
+            if (!stmt.reader) {
+              stmt.run();
+              return [];
+            }
+            return stmt.all() as Record<string, unknown>[];
+          } finally {
+            db.close();
+          }
+        },
+      };
+    },
+  ],
+  [
+    'postgres',
+    () => {
+      if (!pgDb) return null;
+      const url = pgDb.url;
+      return {
+        database: { dialect: 'postgres', url },
+        raw: async (sql) => {
+          const client = new pg.Client({ connectionString: url });
+          await client.connect();
+          try {
+            return (await client.query(sql)).rows as Record<string, unknown>[];
+          } finally {
+            await client.end();
+          }
+        },
+      };
+    },
+  ],
+];
+
+describe('first starts at the same time', () => {
+  it('sqlite: two stores migrating one new file at once both succeed, one schema', async () => {
+    const file = path.join(tmp, 'concurrent.sqlite');
+    const stores = [createStore({ database: { dialect: 'sqlite', file } }, SECRET), createStore({ database: { dialect: 'sqlite', file } }, SECRET)];
+    try {
+      await Promise.all(stores.map((s) => s.migrate()));
+      const ws = await stores[0]?.createWorkspace('seen-by-both');
+      expect(await stores[1]?.findWorkspaceByName('seen-by-both')).toEqual(ws);
+    } finally {
+      await Promise.all(stores.map((s) => s.close()));
+    }
+    const db = new SqliteDatabase(file, { readonly: true });
+    expect(db.prepare('SELECT name FROM kysely_migration').all()).toEqual([{ name: '0001_initial' }]);
+    db.close();
+  });
+
+  it('postgres: three stores migrating one new database at once both succeed, one schema', async (ctx) => {
+    const fresh = await createTestDatabase();
+    if (!fresh) return ctx.skip('PostgreSQL is not reachable');
+    const stores = [1, 2, 3].map(() => createStore({ database: { dialect: 'postgres', url: fresh.url } }, SECRET));
+    try {
+      await Promise.all(stores.map((s) => s.migrate()));
+      const client = new pg.Client({ connectionString: fresh.url });
+      await client.connect();
+      expect((await client.query('SELECT name FROM kysely_migration')).rows).toEqual([{ name: '0001_initial' }]);
+      await client.end();
+    } finally {
+      await Promise.all(stores.map((s) => s.close()));
+      await fresh.drop();
+    }
+  });
+});
+
+describe.each(dialects)('store on %s', (dialect, makeTarget) => {
+  let target: Target;
+  let store: Store;
+  let skip = false;
+
+  beforeAll(async () => {
+    const t = makeTarget();
+    if (!t) {
+      skip = true;
+      return;
+    }
+    target = t;
+    store = createStore({ database: target.database }, SECRET);
+    await store.migrate();
+  });
+  afterAll(async () => {
+    await store?.close();
+  });
+
+  const test = (name: string, fn: () => Promise<void>) =>
+    it(name, async (ctx) => {
+      if (skip) ctx.skip(`${dialect} is not available`);
+      await fn();
+    });
+
+  test('migrations are idempotent and recorded once', async () => {
+    await store.migrate();
+    const second = createStore({ database: target.database }, SECRET);
+    await second.migrate();
+    await second.close();
+    const rows = await target.raw('SELECT name FROM kysely_migration');
+    expect(rows.map((r) => r.name)).toEqual(['0001_initial']);
+  });
+
+  test('creates a workspace and finds it by name; refuses duplicates and bad names', async () => {
+    const ws = await store.createWorkspace('acme.corp_1-x');
+    expect(ws.name).toBe('acme.corp_1-x');
+    expect(ws.createdAt).toBeInstanceOf(Date);
+    expect(Math.abs(ws.createdAt.getTime() - Date.now())).toBeLessThan(60_000);
+    const found = await store.findWorkspaceByName('acme.corp_1-x');
+    expect(found).toEqual(ws);
+    expect(await store.findWorkspaceByName('nope')).toBeNull();
+    expect(await store.findWorkspaceByName('bad name')).toBeNull();
+
+    await expect(store.createWorkspace('acme.corp_1-x')).rejects.toMatchObject({ code: 'BAD_USER_INPUT', message: expect.stringContaining('already exists') });
+    for (const bad of ['', 'a b', 'x'.repeat(65), 'é', 'a/b']) {
+      await expect(store.createWorkspace(bad)).rejects.toMatchObject({ code: 'BAD_USER_INPUT' });
+    }
+    expect((await store.createWorkspace('x'.repeat(64))).name).toHaveLength(64);
+  });
+
+  test('API keys: printed once, stored hashed, authenticate, ignore revoked and unknown', async () => {
+    const ws = await store.createWorkspace('keys-ws');
+    const { key, id } = await store.createApiKey(ws.id);
+    expect(key).toMatch(/^agw_[A-Za-z0-9_-]{43}$/);
+    expect(await store.authenticate(key)).toEqual(ws);
+
+    const rows = await target.raw('SELECT * FROM api_keys');
+    const dump = JSON.stringify(rows);
+    expect(dump).not.toContain(key);
+    const row = rows.find((r) => r.id === id);
+    expect(row?.key_hash).toMatch(/^[0-9a-f]{64}$/);
+    expect(row?.prefix).toBe(key.slice(0, 12));
+    expect(row?.last_used_at).not.toBeNull();
+
+    expect(await store.authenticate(`${key.slice(0, -1)}${key.endsWith('A') ? 'B' : 'A'}`)).toBeNull();
+    expect(await store.authenticate('')).toBeNull();
+    expect(await store.authenticate('agw_short')).toBeNull();
+
+    const other = await store.createApiKey(ws.id);
+    expect(await store.authenticate(other.key)).toEqual(ws);
+    await target.raw(`UPDATE api_keys SET revoked_at = '2020-01-01T00:00:00.000Z' WHERE id = '${other.id}'`);
+    expect(await store.authenticate(other.key)).toBeNull();
+    expect(await store.authenticate(key)).toEqual(ws);
+
+    await expect(store.createApiKey('00000000-0000-4000-8000-000000000000')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+  });
+
+  test('mailbox round trip: credentials encrypted at rest, decrypted on read', async () => {
+    const ws = await store.createWorkspace('mail-ws');
+    const settings = { host: 'imap.example.org', port: 993, user: 'alice', tls: true };
+    const added = await store.addMailbox({
+      workspaceId: ws.id,
+      provider: 'IMAP',
+      address: 'alice@example.org',
+      displayName: 'Alice',
+      settings,
+      credentials: { password: PASSWORD },
+    });
+    expect(added).toMatchObject({ workspaceId: ws.id, provider: 'IMAP', address: 'alice@example.org', displayName: 'Alice' });
+    expect(added.id).toMatch(/^[0-9a-f-]{36}$/);
+
+    const got = await store.getMailbox(ws.id, added.id);
+    expect(got).toEqual({ id: added.id, workspaceId: ws.id, provider: 'IMAP', address: 'alice@example.org', displayName: 'Alice', settings, credentials: { password: PASSWORD } });
+
+    const rows = await target.raw('SELECT * FROM mailboxes');
+    const dump = JSON.stringify(rows);
+    expect(dump).not.toContain(PASSWORD);
+    expect(dump).not.toContain(Buffer.from(PASSWORD).toString('base64'));
+    const row = rows.find((r) => r.id === added.id);
+    expect(String(row?.credentials)).toMatch(/^v1:[A-Za-z0-9_-]{16}:[A-Za-z0-9_-]+:[A-Za-z0-9_-]{22}$/);
+    expect(JSON.parse(String(row?.settings))).toEqual(settings);
+
+    const local = await store.addMailbox({ workspaceId: ws.id, provider: 'LOCAL', address: null, displayName: null, settings: { path: '/tmp/x.mbox' }, credentials: null });
+    expect((await store.getMailbox(ws.id, local.id))?.credentials).toBeNull();
+    expect((await store.listMailboxes(ws.id)).map((m) => m.id)).toEqual([added.id, local.id]);
+  });
+
+  test('a different secret fails clearly, naming the likely cause', async () => {
+    const ws = await store.createWorkspace('secret-ws');
+    const added = await store.addMailbox({ workspaceId: ws.id, provider: 'IMAP', address: null, displayName: null, settings: {}, credentials: { password: PASSWORD } });
+    const wrong = createStore({ database: target.database }, 'another-secret-0123456789-0123456789-xyz');
+    try {
+      const error = await wrong.getMailbox(ws.id, added.id).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(error).toMatchObject({ name: 'GatewayError', code: 'INTERNAL' });
+      expect((error as Error).message).toMatch(/SIGNING_SECRET changed/);
+      expect((error as Error).message).not.toContain(PASSWORD);
+      // Listing needs no secret.
+      expect((await wrong.listMailboxes(ws.id)).map((m) => m.id)).toEqual([added.id]);
+    } finally {
+      await wrong.close();
+    }
+  });
+
+  test('credentials copied onto another mailbox row do not decrypt (bound to the mailbox id)', async () => {
+    const ws = await store.createWorkspace('swap-ws');
+    const one = await store.addMailbox({ workspaceId: ws.id, provider: 'IMAP', address: null, displayName: null, settings: {}, credentials: { password: 'one' } });
+    const two = await store.addMailbox({ workspaceId: ws.id, provider: 'IMAP', address: null, displayName: null, settings: {}, credentials: { password: 'two' } });
+    const [row] = await target.raw(`SELECT credentials FROM mailboxes WHERE id = '${one.id}'`);
+    await target.raw(`UPDATE mailboxes SET credentials = '${String(row?.credentials)}' WHERE id = '${two.id}'`);
+    expect((await store.getMailbox(ws.id, one.id))?.credentials).toEqual({ password: 'one' });
+    await expect(store.getMailbox(ws.id, two.id)).rejects.toMatchObject({ code: 'INTERNAL' });
+  });
+
+  test('scoping: another workspace sees no mailbox; malformed ids give null', async () => {
+    const a = await store.createWorkspace('scope-a');
+    const b = await store.createWorkspace('scope-b');
+    const mb = await store.addMailbox({ workspaceId: a.id, provider: 'LOCAL', address: 'a@x', displayName: null, settings: { path: '/x' }, credentials: null });
+    expect(await store.getMailbox(b.id, mb.id)).toBeNull();
+    expect(await store.getMailbox(a.id, mb.id)).not.toBeNull();
+    for (const bad of ['', 'not-a-uuid', `${mb.id}x`, "' OR 1=1 --", mb.id.toUpperCase()]) {
+      expect(await store.getMailbox(a.id, bad)).toBeNull();
+    }
+    expect(await store.listMailboxes(b.id)).toEqual([]);
+    expect((await store.listMailboxes()).map((m) => m.id)).toContain(mb.id);
+
+    await expect(
+      store.addMailbox({ workspaceId: '00000000-0000-4000-8000-000000000000', provider: 'LOCAL', address: null, displayName: null, settings: {}, credentials: null }),
+    ).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await expect(
+      store.addMailbox({ workspaceId: a.id, provider: 'POP3' as never, address: null, displayName: null, settings: {}, credentials: null }),
+    ).rejects.toMatchObject({ code: 'BAD_USER_INPUT' });
+  });
+});

@@ -1,0 +1,228 @@
+/**
+ * An in-memory MailProvider for schema and download tests: real byte streams, call counters, and
+ * switches for failures. Conversations are listed newest activity first with numeric-offset
+ * cursors, like a provider that pages by position.
+ */
+import { Readable } from 'node:stream';
+import { GatewayError, notFound } from '../../src/errors.ts';
+import type {
+  AttachmentContent,
+  AttachmentInfo,
+  ConversationFilter,
+  ConversationInfo,
+  Logger,
+  MailProvider,
+  MessageInfo,
+  Page,
+} from '../../src/providers/types.ts';
+
+/** An attachment with its bytes. */
+export interface FakeAttachment extends AttachmentInfo {
+  bytes: Buffer;
+}
+
+/** A message whose attachments carry bytes. */
+export interface FakeMessage extends Omit<MessageInfo, 'attachments'> {
+  attachments: FakeAttachment[];
+}
+
+/** Counts of provider calls, and the keys each batch call got. */
+export interface FakeCalls {
+  listConversations: number;
+  loadConversations: string[][];
+  loadMessages: string[][];
+  openAttachment: number;
+}
+
+/** The fake provider, with its counters and switches. */
+export interface FakeProvider extends MailProvider {
+  calls: FakeCalls;
+  /** Thrown by the next openAttachment calls when set. */
+  failOpen: unknown;
+  /** Streams opened by openAttachment, to check they were destroyed. */
+  opened: Readable[];
+  /** When set, openAttachment streams the bytes in chunks of this size, one per 5 ms (for disconnect tests). */
+  slowChunkSize: number | null;
+  resetCalls(): void;
+}
+
+/** Builds a provider over `messages`; conversations are derived from their `conversationKey`. */
+export function createFakeProvider(messages: FakeMessage[]): FakeProvider {
+  const byKey = new Map(messages.map((m) => [m.key, m]));
+  const conversationKeys = [...new Set(messages.map((m) => m.conversationKey))];
+
+  const conversationOf = (key: string): ConversationInfo | null => {
+    const own = messages.filter((m) => m.conversationKey === key);
+    if (own.length === 0) return null;
+    const participants: ConversationInfo['participants'] = [];
+    for (const m of own) {
+      for (const a of [m.from, ...m.to, ...m.cc]) {
+        if (a && !participants.some((p) => p.address === a.address)) participants.push(a);
+      }
+    }
+    const dates = own.map((m) => m.date?.getTime() ?? 0);
+    return {
+      key,
+      subject: own[0]?.subject ?? null,
+      participants,
+      lastMessageAt: new Date(Math.max(...dates)),
+      messageKeys: own.map((m) => m.key),
+      hasAttachments: own.some((m) => m.attachments.length > 0),
+    };
+  };
+
+  const toInfo = (m: FakeMessage): MessageInfo => ({ ...m, attachments: m.attachments.map(({ bytes: _bytes, ...info }) => info) });
+
+  const provider: FakeProvider = {
+    kind: 'LOCAL',
+    calls: { listConversations: 0, loadConversations: [], loadMessages: [], openAttachment: 0 },
+    failOpen: null,
+    opened: [],
+    slowChunkSize: null,
+    resetCalls() {
+      provider.calls = { listConversations: 0, loadConversations: [], loadMessages: [], openAttachment: 0 };
+    },
+    async listConversations(args: { first: number; after?: string | null; filter?: ConversationFilter }): Promise<Page<ConversationInfo>> {
+      provider.calls.listConversations++;
+      if (args.first < 1 || args.first > 100) throw new GatewayError('BAD_USER_INPUT', 'first out of range');
+      let start = 0;
+      if (args.after != null) {
+        if (!/^off:\d+$/.test(args.after)) throw new GatewayError('BAD_USER_INPUT', 'Unknown cursor');
+        start = Number(args.after.slice(4));
+      }
+      let all = conversationKeys.map((k) => conversationOf(k)!).sort((a, b) => (b.lastMessageAt?.getTime() ?? 0) - (a.lastMessageAt?.getTime() ?? 0));
+      const f = args.filter ?? {};
+      if (f.hasAttachments != null) all = all.filter((c) => c.hasAttachments === f.hasAttachments);
+      if (f.since) all = all.filter((c) => (c.lastMessageAt?.getTime() ?? 0) >= f.since!.getTime());
+      if (f.search) all = all.filter((c) => (c.subject ?? '').toLowerCase().includes(f.search!.toLowerCase()));
+      const items = all.slice(start, start + args.first);
+      const end = start + items.length;
+      return { items, endCursor: items.length ? `off:${end}` : null, hasNextPage: end < all.length };
+    },
+    async loadConversations(keys) {
+      provider.calls.loadConversations.push([...keys]);
+      return keys.map((k) => conversationOf(k));
+    },
+    async loadMessages(keys) {
+      provider.calls.loadMessages.push([...keys]);
+      return keys.map((k) => {
+        const m = byKey.get(k);
+        return m ? toInfo(m) : null;
+      });
+    },
+    async openAttachment(messageKey, partId): Promise<AttachmentContent> {
+      provider.calls.openAttachment++;
+      if (provider.failOpen) throw provider.failOpen;
+      const att = byKey.get(messageKey)?.attachments.find((a) => a.partId === partId);
+      if (!att) throw notFound('Attachment');
+      if (!att.downloadable) throw new GatewayError('NOT_DOWNLOADABLE', 'not bytes');
+      const chunkSize = provider.slowChunkSize;
+      const stream = chunkSize
+        ? Readable.from(
+            (async function* () {
+              for (let i = 0; i < att.bytes.length; i += chunkSize) {
+                await new Promise((r) => setTimeout(r, 5));
+                yield att.bytes.subarray(i, i + chunkSize);
+              }
+            })(),
+          )
+        : Readable.from([att.bytes]);
+      provider.opened.push(stream);
+      return { stream, size: att.sizeExact ? att.bytes.length : null, contentType: att.contentType, filename: att.filename };
+    },
+    async close() {},
+  };
+  return provider;
+}
+
+/** An attachment fixture; `bytes` decides the size. */
+export function fakeAttachment(partId: string, filename: string | null, bytes: Buffer, extra: Partial<AttachmentInfo> = {}): FakeAttachment {
+  return {
+    partId,
+    filename,
+    contentType: 'application/octet-stream',
+    size: bytes.length,
+    sizeExact: true,
+    contentId: null,
+    disposition: 'ATTACHMENT',
+    kind: 'FILE',
+    downloadable: true,
+    bytes,
+    ...extra,
+  };
+}
+
+/** A message fixture. */
+export function fakeMessage(key: string, conversationKey: string, date: string, attachments: FakeAttachment[], extra: Partial<FakeMessage> = {}): FakeMessage {
+  return {
+    key,
+    conversationKey,
+    subject: `Subject of ${conversationKey}`,
+    from: { name: 'Alice', address: 'alice@example.org' },
+    to: [{ name: null, address: 'bob@example.org' }],
+    cc: [],
+    date: new Date(date),
+    messageIdHeader: `<${key}@example.org>`,
+    inReplyTo: null,
+    references: [],
+    direction: 'RECEIVED',
+    attachments,
+    ...extra,
+  };
+}
+
+/** A silent Logger for tests; `errors` collects what was logged at error level. */
+export function silentLogger(): Logger & { errors: unknown[] } {
+  const errors: unknown[] = [];
+  const logger = {
+    errors,
+    debug() {},
+    info() {},
+    warn() {},
+    error(obj: object | string) {
+      errors.push(obj);
+    },
+    child() {
+      return logger;
+    },
+  };
+  return logger;
+}
+
+/** Two workspaces, A with one fake mailbox over `messages`, B with its own; a gateway over them, no socket. */
+export async function setupGateway(messages: FakeMessage[], options: { secret?: string; demoApiKey?: string } = {}) {
+  const { createMemoryStore } = await import('./memory-store.ts');
+  const { createGateway } = await import('../../src/server.ts');
+  const store = createMemoryStore();
+  const wsA = await store.createWorkspace('alpha');
+  const wsB = await store.createWorkspace('beta');
+  const keyA = (await store.createApiKey(wsA.id)).key;
+  const keyB = (await store.createApiKey(wsB.id)).key;
+  const mailboxA = await store.addMailbox({ workspaceId: wsA.id, provider: 'LOCAL', address: 'me@example.org', displayName: 'Mine', settings: {}, credentials: null });
+  const mailboxB = await store.addMailbox({ workspaceId: wsB.id, provider: 'IMAP', address: 'other@example.org', displayName: 'Theirs', settings: {}, credentials: null });
+  const provider = createFakeProvider(messages);
+  const providerB = createFakeProvider(messages);
+  const logger = silentLogger();
+  const config = {
+    port: 0,
+    host: '127.0.0.1',
+    dataDir: '/nonexistent',
+    database: { dialect: 'sqlite' as const, file: ':memory:' },
+    publicUrl: 'http://gw.test',
+    signingSecret: null,
+    production: false,
+    logLevel: 'silent' as const,
+  };
+  const secret = options.secret ?? 'test-secret-test-secret-test-secret-0123';
+  const gateway = createGateway({ config, store, logger, secret, demoApiKey: options.demoApiKey ?? null, providers: (m) => (m.id === mailboxA.id ? provider : providerB) });
+  /** Runs a GraphQL operation with workspace A's key unless `key` says otherwise (null: no key). */
+  async function gql(query: string, variables: Record<string, unknown> = {}, key: string | null = keyA, extraHeaders: Record<string, string> = {}) {
+    const headers: Record<string, string> = { 'content-type': 'application/json', ...extraHeaders };
+    if (key !== null) headers.authorization = `Bearer ${key}`;
+    const response = await gateway.fetch(new Request('http://gw.test/graphql', { method: 'POST', headers, body: JSON.stringify({ query, variables }) }));
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests walk results of many shapes
+    const body = (await response.json()) as { data?: any; errors?: { message: string; path?: (string | number)[]; extensions?: Record<string, unknown> }[] };
+    return { status: response.status, body, data: body.data, errors: body.errors };
+  }
+  return { store, gateway, provider, providerB, logger, config, secret, wsA, wsB, keyA, keyB, mailboxA, mailboxB, gql };
+}

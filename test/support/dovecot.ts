@@ -200,6 +200,10 @@ export async function startDovecot(options: DovecotOptions = {}): Promise<Doveco
     throw error;
   }
 
+  // A test process that dies before afterAll must not leave the daemons behind.
+  const onExit = (): void => stopDovecot(configFile, baseDir);
+  process.once('exit', onExit);
+
   const client = async (): Promise<ImapFlow> => {
     const c = new ImapFlow({ host: '127.0.0.1', port, secure: false, auth: { user, pass: password }, logger: false });
     await c.connect();
@@ -240,6 +244,7 @@ export async function startDovecot(options: DovecotOptions = {}): Promise<Doveco
       return uid!;
     },
     async close() {
+      process.removeListener('exit', onExit);
       stopDovecot(configFile, baseDir);
       rmSync(dir, { recursive: true, force: true });
     },

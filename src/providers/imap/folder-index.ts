@@ -12,7 +12,7 @@ import { selectAttachmentParts } from '../../mime/attachments.ts';
 import { mapBodyStructure } from './bodystructure.ts';
 import { parseEnvelope, referencesOf } from './envelope.ts';
 import { encodeMessageKey } from './keys.ts';
-import { atom, execRaw, fetchItems, sequence, tokenText, uidSet } from './raw.ts';
+import { atom, execRaw, fetchItems, searchNumbers, sequence, tokenText, uidSet } from './raw.ts';
 import { serverThreads } from './threading.ts';
 
 /** What the index keeps of one message. */
@@ -120,10 +120,7 @@ export async function refreshFolderIndex(client: ImapFlow, path: string, directi
     // Expunged messages (or a FETCH that raced an expunge): keep exactly the UIDs that exist.
     const all = new Set<number>();
     await execRaw(client, 'UID SEARCH', [atom('ALL')], 'SEARCH', (untagged) => {
-      for (const token of untagged.attributes ?? []) {
-        const n = Number(tokenText(token));
-        if (Number.isInteger(n) && n > 0) all.add(n);
-      }
+      for (const n of searchNumbers(untagged)) all.add(n);
     });
     for (const uid of index.byUid.keys()) if (!all.has(uid)) index.byUid.delete(uid);
     const missing = [...all].filter((uid) => !index.byUid.has(uid));

@@ -21,7 +21,7 @@ import { discoverFolders } from './folders.ts';
 import { decodeCursor, decodeMessageKey, encodeCursor } from './keys.ts';
 import type { ImapConnectionSettings, ImapPoolOptions, ImapStats } from './pool.ts';
 import { ImapPool } from './pool.ts';
-import { atom, execRaw, tokenText } from './raw.ts';
+import { atom, execRaw, searchNumbers } from './raw.ts';
 import type { PartSize } from './sizes.ts';
 import { measureParts } from './sizes.ts';
 import { buildConversations } from './threading.ts';
@@ -89,6 +89,9 @@ class ImapProviderImpl implements ImapProvider {
       this.#refreshing = this.#pool
         .use(async (client) => {
           if (!this.#folders) this.#folders = await discoverFolders(client);
+          // Dovecot answers STATUS of the folder a session has selected from that session's view,
+          // which misses a delete + recreate by another session (a new UIDVALIDITY): unselect first.
+          if (client.mailbox) await client.mailboxClose();
           const useThread = this.#useServerThreads && client.capabilities.has('THREAD=REFERENCES');
           const entries: [string, 'RECEIVED' | 'SENT'][] = [[this.#folders.inbox, 'RECEIVED']];
           if (this.#folders.sent) entries.push([this.#folders.sent, 'SENT']);
@@ -167,8 +170,8 @@ class ImapProviderImpl implements ImapProvider {
         for (const index of this.#indexes.values()) {
           await client.mailboxOpen(index.path, { readOnly: true });
           await execRaw(client, 'UID SEARCH', [atom('CHARSET'), atom('UTF-8'), atom('TEXT'), { type: 'STRING', value: text }], 'SEARCH', (untagged) => {
-            for (const token of untagged.attributes ?? []) {
-              const summary = index.byUid.get(Number(tokenText(token)));
+            for (const uid of searchNumbers(untagged)) {
+              const summary = index.byUid.get(uid);
               if (summary) keys.add(summary.key);
             }
           });

@@ -21,6 +21,14 @@ export type RawValue = Token | RawValue[] | null;
 export interface Untagged {
   command: string;
   attributes?: RawValue[];
+  /** imapflow puts the numbers of a SEARCH answer here instead of in `attributes`. */
+  numbers?: number[];
+}
+
+/** The UIDs of an untagged SEARCH answer (imapflow's `numbers`, or plain attributes). */
+export function searchNumbers(untagged: Untagged): number[] {
+  if (Array.isArray(untagged.numbers)) return untagged.numbers.filter((n) => Number.isInteger(n) && n > 0);
+  return (untagged.attributes ?? []).map((t) => Number(tokenText(t))).filter((n) => Number.isInteger(n) && n > 0);
 }
 
 interface ExecResponse {

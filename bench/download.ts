@@ -1,0 +1,288 @@
+/**
+ * `npm run bench`: download speed and memory of the gateway against a direct IMAP client, and the
+ * IMAP command count of a wide query, measured in one run on a private Dovecot (loopback).
+ *
+ * 1. For 1, 25 and 100 MiB base64 attachments: MB/s of the gateway's signed URL (a real gateway
+ *    process, real HTTP) against imapflow's own `download()` of the same part, as a ratio
+ *    (target ≥ 0.9), and the gateway process's peak RSS growth during the download (target
+ *    < 64 MiB at 100 MiB), sampled from /proc every 10 ms.
+ * 2. IMAP commands for a query of 10 and of 50 conversations with their messages and attachments
+ *    (target: the same number for both).
+ *
+ * Each download is repeated (ROUNDS, alternating direct and gateway) and the median taken, since
+ * these machines are noisy. Exits 1 when a target is missed.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ImapFlow } from 'imapflow';
+import { loadConfig } from '../src/config.ts';
+import { createStore } from '../src/db/store.ts';
+import { createLogger } from '../src/logger.ts';
+import { createImapProviderWith, type ImapProvider } from '../src/providers/imap/provider.ts';
+import { createGateway } from '../src/server.ts';
+import { dovecotAvailable, DOVECOT_MISSING, startDovecot, type DovecotInstance } from '../test/support/dovecot.ts';
+
+const SIZES_MIB = [1, 25, 100];
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const MIB = 1024 * 1024;
+const repoRoot = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+
+/** A multipart/mixed message with one base64 attachment of `size` random bytes (76-char lines, RFC 2045 §6.8). */
+function bigMessage(size: number, label: string): Buffer {
+  const payload = randomBytes(size);
+  const lines: Buffer[] = [];
+  const lineBytes = 57; // 57 bytes → 76 base64 chars
+  for (let at = 0; at < size; at += lineBytes * 4096) {
+    const block = payload.subarray(at, Math.min(size, at + lineBytes * 4096)).toString('base64');
+    lines.push(Buffer.from(block.replace(/(.{76})/g, '$1\r\n').replace(/\r\n$/, '') + '\r\n'));
+  }
+  const head = [
+    'From: Bench Sender <sender@bench.test>',
+    'To: Bench Owner <owner@bench.test>',
+    `Subject: bench ${label}`,
+    `Message-ID: <bench-${label}@bench.test>`,
+    'Date: Tue, 24 Nov 2026 10:00:00 +0000',
+    'MIME-Version: 1.0',
+    'Content-Type: multipart/mixed; boundary="bench-boundary"',
+    '',
+    '--bench-boundary',
+    'Content-Type: text/plain; charset=utf-8',
+    '',
+    `A ${label} attachment.`,
+    '--bench-boundary',
+    `Content-Type: application/octet-stream; name="blob-${label}.bin"`,
+    `Content-Disposition: attachment; filename="blob-${label}.bin"`,
+    'Content-Transfer-Encoding: base64',
+    '',
+    '',
+  ].join('\r\n');
+  return Buffer.concat([Buffer.from(head), ...lines, Buffer.from('--bench-boundary--\r\n')]);
+}
+
+/** A small thread starter with an attachment, and a reply to it (for the Sent folder). */
+function smallThread(i: number): { first: Buffer; reply: Buffer } {
+  const id = `<thread-${i}@bench.test>`;
+  const day = String(1 + (i % 28)).padStart(2, '0');
+  const first = [
+    'From: Someone <someone@bench.test>',
+    'To: Bench Owner <owner@bench.test>',
+    `Subject: thread ${i}`,
+    `Message-ID: ${id}`,
+    `Date: Mon, ${day} Jun 2026 09:${String(i % 60).padStart(2, '0')}:00 +0000`,
+    'MIME-Version: 1.0',
+    'Content-Type: multipart/mixed; boundary="b"',
+    '',
+    '--b',
+    'Content-Type: text/plain',
+    '',
+    'see attached',
+    '--b',
+    `Content-Type: text/csv; name="t${i}.csv"`,
+    'Content-Transfer-Encoding: base64',
+    '',
+    Buffer.from(`a,b\r\n${i},${i * 2}\r\n`).toString('base64'),
+    '--b--',
+    '',
+  ].join('\r\n');
+  const reply = [
+    'From: Bench Owner <owner@bench.test>',
+    'To: Someone <someone@bench.test>',
+    `Subject: Re: thread ${i}`,
+    `Message-ID: <reply-${i}@bench.test>`,
+    `In-Reply-To: ${id}`,
+    `References: ${id}`,
+    `Date: Mon, ${day} Jun 2026 10:${String(i % 60).padStart(2, '0')}:00 +0000`,
+    'Content-Type: text/plain',
+    '',
+    'thanks',
+    '',
+  ].join('\r\n');
+  return { first: Buffer.from(first), reply: Buffer.from(reply) };
+}
+
+function rssOf(pid: number): number {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = /VmRSS:\s+(\d+) kB/.exec(status);
+  return kb ? Number(kb[1]) * 1024 : 0;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+async function freePort(): Promise<number> {
+  const net = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
+}
+
+/** imapflow's own streaming download of one part: decoded bytes and seconds. */
+async function directDownload(dovecot: DovecotInstance, uid: number): Promise<{ bytes: number; seconds: number }> {
+  const client = new ImapFlow({ host: dovecot.host, port: dovecot.port, secure: false, auth: { user: dovecot.user, pass: dovecot.password }, logger: false });
+  await client.connect();
+  const lock = await client.getMailboxLock('INBOX');
+  try {
+    const started = process.hrtime.bigint();
+    const { content } = await client.download(String(uid), '2', { uid: true });
+    if (!content) throw new Error(`imapflow found no part 2 in UID ${uid}`);
+    let bytes = 0;
+    for await (const chunk of content) bytes += (chunk as Buffer).length;
+    return { bytes, seconds: Number(process.hrtime.bigint() - started) / 1e9 };
+  } finally {
+    lock.release();
+    await client.logout();
+  }
+}
+
+/** The gateway's signed URL, followed over real HTTP; with the gateway's peak RSS growth. */
+async function gatewayDownload(baseUrl: string, apiKey: string, child: ChildProcess, label: string): Promise<{ bytes: number; seconds: number; rssGrowth: number }> {
+  const query = `{ mailboxes { conversations(first: 20, filter: { search: "bench ${label}" }) { edges { node { subject attachments { filename downloadUrl { url } } } } } } }`;
+  const answer = (await (await fetch(`${baseUrl}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey}` }, body: JSON.stringify({ query }) })).json()) as {
+    data?: { mailboxes: { conversations: { edges: { node: { subject: string; attachments: { filename: string; downloadUrl: { url: string } }[] } }[] } }[] };
+    errors?: unknown;
+  };
+  const attachment = answer.data?.mailboxes[0]?.conversations.edges.flatMap((e) => e.node.attachments).find((a) => a.filename === `blob-${label}.bin`);
+  if (!attachment) throw new Error(`gateway did not list blob-${label}.bin: ${JSON.stringify(answer.errors ?? answer.data)}`);
+  const pid = child.pid!;
+  const before = rssOf(pid);
+  let peak = before;
+  const sampler = setInterval(() => (peak = Math.max(peak, rssOf(pid))), 10);
+  try {
+    const started = process.hrtime.bigint();
+    const response = await fetch(attachment.downloadUrl.url);
+    if (response.status !== 200 || !response.body) throw new Error(`download answered ${response.status}`);
+    let bytes = 0;
+    for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) bytes += chunk.byteLength;
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    peak = Math.max(peak, rssOf(pid));
+    return { bytes, seconds, rssGrowth: peak - before };
+  } finally {
+    clearInterval(sampler);
+  }
+}
+
+const WIDE_QUERY = `query Wide($first: Int!) { mailboxes { conversations(first: $first) { edges { node {
+  subject participants { address } attachments { index filename size downloadUrl { url } }
+  messages(first: 10) { edges { node { subject direction from { address } attachments { filename size contentType } } } }
+} } } } }`;
+
+async function main(): Promise<void> {
+  if (!dovecotAvailable()) {
+    console.error(DOVECOT_MISSING);
+    process.exit(2);
+  }
+  const dovecot = await startDovecot();
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'agw-bench-'));
+  const port = await freePort();
+  const secret = randomBytes(32).toString('base64url');
+  const env = { ...process.env, DATA_DIR: dataDir, PORT: String(port), SIGNING_SECRET: secret, LOG_LEVEL: 'warn' };
+  const config = loadConfig(env);
+  const store = createStore(config, secret);
+  let child: ChildProcess | null = null;
+  let failed = false;
+  try {
+    console.log(`Appending test mail (${SIZES_MIB.join(', ')} MiB attachments, 60 two-message threads)...`);
+    const uids = new Map<number, number>();
+    for (const mib of SIZES_MIB) uids.set(mib, await dovecot.append('INBOX', bigMessage(mib * MIB, `${mib}MiB`)));
+    const threads = Array.from({ length: 60 }, (_, i) => smallThread(i));
+    await dovecot.appendMany([
+      ...threads.map((t) => ({ folder: 'INBOX', raw: t.first })),
+      ...threads.map((t) => ({ folder: dovecot.sentFolder, raw: t.reply })),
+    ]);
+
+    await store.migrate();
+    const workspace = await store.createWorkspace('bench');
+    const { key } = await store.createApiKey(workspace.id);
+    const mailbox = await store.addMailbox({
+      workspaceId: workspace.id,
+      provider: 'IMAP',
+      address: 'owner@bench.test',
+      displayName: 'bench',
+      settings: { host: dovecot.host, port: dovecot.port, user: dovecot.user, tls: false },
+      credentials: { password: dovecot.password },
+    });
+
+    // The gateway under test runs as its own process, as users run it, so its RSS is its own.
+    child = spawn(process.execPath, [path.join(repoRoot, 'bin/attachment-gateway.js'), 'serve'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+    const baseUrl = `http://127.0.0.1:${port}`;
+    for (let i = 0; ; i++) {
+      try {
+        if ((await fetch(`${baseUrl}/health`)).ok) break;
+      } catch {
+        if (i > 150) throw new Error('the gateway did not start');
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+
+    console.log(`\nDownloads (median of ${ROUNDS}; MB = 10^6 bytes; RSS growth of the gateway process)`);
+    console.log('size     | direct imapflow | gateway URL | ratio | gateway RSS growth');
+    for (const mib of SIZES_MIB) {
+      const uid = uids.get(mib)!;
+      const direct: number[] = [];
+      const viaGateway: number[] = [];
+      const rss: number[] = [];
+      // One warm-up each, then alternate so drift hits both sides alike.
+      await directDownload(dovecot, uid);
+      await gatewayDownload(baseUrl, key, child, `${mib}MiB`);
+      for (let round = 0; round < ROUNDS; round++) {
+        const d = await directDownload(dovecot, uid);
+        const g = await gatewayDownload(baseUrl, key, child, `${mib}MiB`);
+        if (d.bytes !== mib * MIB || g.bytes !== mib * MIB) throw new Error(`byte counts differ: direct ${d.bytes}, gateway ${g.bytes}, expected ${mib * MIB}`);
+        direct.push(d.bytes / d.seconds / 1e6);
+        viaGateway.push(g.bytes / g.seconds / 1e6);
+        rss.push(g.rssGrowth / MIB);
+      }
+      const ratio = median(viaGateway) / median(direct);
+      const rssMax = Math.max(...rss);
+      const ok = ratio >= 0.9 && (mib < 100 || rssMax < 64);
+      failed ||= !ok;
+      console.log(
+        `${String(mib).padStart(3)} MiB  | ${median(direct).toFixed(0).padStart(9)} MB/s  | ${median(viaGateway).toFixed(0).padStart(6)} MB/s | ${ratio.toFixed(2).padStart(5)} | ${rssMax.toFixed(1).padStart(6)} MiB ${ok ? '' : ' <-- target missed'}`,
+      );
+    }
+
+    console.log('\nIMAP commands for one query of N conversations with messages and attachments (in-process gateway, fresh provider per run)');
+    const logger = createLogger('silent');
+    const counts: Record<number, number> = {};
+    for (const first of [10, 50]) {
+      const config = await store.getMailbox(workspace.id, mailbox.id);
+      const provider: ImapProvider = createImapProviderWith(config!, { dataDir, logger });
+      const gateway = createGateway({ config: loadConfig(env), store, logger, secret, providers: () => provider });
+      try {
+        const before = provider.stats.commands;
+        const response = await gateway.fetch(
+          new Request(`${baseUrl}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` }, body: JSON.stringify({ query: WIDE_QUERY, variables: { first } }) }),
+        );
+        const body = (await response.json()) as { data?: { mailboxes: { conversations: { edges: unknown[] } }[] }; errors?: unknown };
+        if (body.errors) throw new Error(JSON.stringify(body.errors));
+        const got = body.data!.mailboxes[0]!.conversations.edges.length;
+        counts[first] = provider.stats.commands - before;
+        console.log(`first: ${first} → ${got} conversations, ${counts[first]} IMAP commands`);
+      } finally {
+        await gateway.close();
+        await provider.close();
+      }
+    }
+    const sameCost = counts[10] === counts[50];
+    failed ||= !sameCost;
+    console.log(sameCost ? 'command count independent of N: yes' : 'command count grows with N  <-- target missed');
+  } finally {
+    child?.kill('SIGTERM');
+    await store.close();
+    await dovecot.close();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+  if (failed) process.exitCode = 1;
+}
+
+await main();

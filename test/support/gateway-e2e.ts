@@ -157,17 +157,21 @@ export interface Downloaded {
   contentDisposition: string | null;
   sha256: string;
   bytes: number;
+  /** The body itself, when asked for with `keep` (small attachments only). */
+  body: Buffer | null;
 }
 
-/** GETs a signed URL (no API key) and hashes the streamed body. */
-export async function download(url: string): Promise<Downloaded> {
+/** GETs a signed URL (no API key) and hashes the streamed body; `keep` also returns the body. */
+export async function download(url: string, keep = false): Promise<Downloaded> {
   const response = await fetch(url);
   const hash = createHash('sha256');
   let bytes = 0;
+  const chunks: Buffer[] = [];
   if (response.body) {
     for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
       hash.update(chunk);
       bytes += chunk.byteLength;
+      if (keep) chunks.push(Buffer.from(chunk));
     }
   }
   return {
@@ -177,5 +181,6 @@ export async function download(url: string): Promise<Downloaded> {
     contentDisposition: response.headers.get('content-disposition'),
     sha256: hash.digest('hex'),
     bytes,
+    body: keep ? Buffer.concat(chunks) : null,
   };
 }

@@ -7,6 +7,8 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseMessage } from '../src/mime/parse.ts';
+import { groupHeaderRequests, headerSections } from '../src/providers/imap/part-headers.ts';
 import { createImapProviderWith, type ImapProvider } from '../src/providers/imap/provider.ts';
 import type { Logger } from '../src/providers/types.ts';
 import { corpusDir, hasCorpus } from './support/corpus.ts';
@@ -57,6 +59,31 @@ async function partition(p: ImapProvider): Promise<string[][]> {
   const ids = new Map(messages.map((m) => [m!.key, m!.messageIdHeader ?? m!.key]));
   return page.items.map((c) => c.messageKeys.map((k) => ids.get(k)!).sort()).sort((a, b) => (a[0]! < b[0]! ? -1 : 1));
 }
+
+describe('IMAP part headers (BODY[part.MIME]) batching', () => {
+  it('asks the leaves below multiparts and nested multipart/related nodes, not inside enclosed messages', () => {
+    const raw = Buffer.from(
+      'Content-Type: multipart/mixed; boundary=a\r\n\r\n--a\r\nContent-Type: multipart/related; boundary=b; type="text/html"\r\n\r\n--b\r\nContent-Type: text/html\r\n\r\nx\r\n--b\r\nContent-Type: image/png\r\n\r\ny\r\n--b--\r\n--a\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: multipart/mixed; boundary=c\r\n\r\n--c\r\n\r\nz\r\n--c--\r\n--a--\r\n',
+    );
+    expect(headerSections(parseMessage(raw).root)).toEqual(['1', '1.1', '1.2', '2']);
+    expect(headerSections(parseMessage(Buffer.from('Content-Type: application/pdf\r\n\r\nx')).root)).toEqual([]);
+  });
+
+  it('asks similar messages in one command and keeps every command bounded', () => {
+    const same = Array.from({ length: 500 }, (_, i) => ({ uid: i + 1, sections: ['1', '2'] }));
+    expect(groupHeaderRequests(same)).toHaveLength(1);
+    // 328 attachments in one mail plus small ones: no command above the section and item limits.
+    const mixed = [{ uid: 1, sections: Array.from({ length: 900 }, (_, i) => String(i + 1)) }, ...Array.from({ length: 3000 }, (_, i) => ({ uid: i + 2, sections: ['1', '2', String(3 + (i % 7))] }))];
+    const groups = groupHeaderRequests(mixed, 400, 4000);
+    for (const g of groups) {
+      expect(g.sections.size).toBeLessThanOrEqual(400);
+      expect(g.sections.size * g.uids.length).toBeLessThanOrEqual(4000);
+    }
+    // Every wanted (uid, section) is asked.
+    for (const r of mixed) for (const section of r.sections) expect(groups.some((g) => g.uids.includes(r.uid) && g.sections.has(section))).toBe(true);
+    expect(groups.length).toBeLessThan(20);
+  });
+});
 
 describe.skipIf(!hasCorpus || !dovecotAvailable())('IMAP provider', () => {
   let full: DovecotInstance;

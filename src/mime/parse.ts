@@ -100,6 +100,45 @@ function headerValue(headers: HeaderField[], name: string): string | null {
   return field ? field.value.trim() : null;
 }
 
+/** The {@link MimePart} fields that a part's own header fields define. */
+export type MimeHeaderFields = Pick<MimePart, 'type' | 'parameters' | 'disposition' | 'dispositionParameters' | 'contentId' | 'encoding'>;
+
+/**
+ * Reads a part's header fields into {@link MimePart} fields: Content-Type (type and decoded
+ * parameters; missing: `defaultType`, unparsable: text/plain), Content-Disposition,
+ * Content-ID (angle brackets removed) and Content-Transfer-Encoding (normalized). THE reading of
+ * a part header shared by every provider (the local store's parse, IMAP's `BODY[part.MIME]`).
+ * Values are trimmed in place.
+ */
+export function mimeHeaderFields(headers: HeaderField[], defaultType = 'text/plain'): MimeHeaderFields {
+  for (const h of headers) h.value = h.value.trim();
+  const ctRaw = headerValue(headers, 'content-type');
+  const ct = ctRaw == null ? null : parseStructuredHeader(ctRaw);
+  let type = defaultType;
+  if (ct) type = MEDIA_TYPE.test(ct.value) ? ct.value : 'text/plain';
+  const cdRaw = headerValue(headers, 'content-disposition');
+  const cd = cdRaw == null ? null : parseStructuredHeader(cdRaw);
+  const cidRaw = headerValue(headers, 'content-id');
+  const contentId = cidRaw == null ? null : cidRaw.trim().replace(/^<\s*/, '').replace(/\s*>$/, '') || null;
+  return {
+    type,
+    parameters: ct?.params ?? {},
+    disposition: cd ? cd.value || null : null,
+    dispositionParameters: cd?.params ?? {},
+    contentId,
+    encoding: normalizeTransferEncoding(headerValue(headers, 'content-transfer-encoding')),
+  };
+}
+
+/**
+ * Reads one header block (a part's `BODY[n.MIME]`, a message's header) as {@link mimeHeaderFields}.
+ * @param raw the header bytes; the block ends at the first empty line
+ */
+export function parseMimeHeader(raw: Buffer, defaultType = 'text/plain'): MimeHeaderFields {
+  const text = raw.toString('latin1');
+  return mimeHeaderFields(readHeaders(text, 0, text.length).headers, defaultType);
+}
+
 function buildPart(
   text: string,
   headers: HeaderField[],
@@ -111,23 +150,11 @@ function buildPart(
   depth: number,
   isMessageRoot: boolean,
 ): ParsedPart {
-  for (const h of headers) h.value = h.value.trim();
-  const ctRaw = headerValue(headers, 'content-type');
-  const ct = ctRaw == null ? null : parseStructuredHeader(ctRaw);
-  let type = defaultType;
-  if (ct) type = MEDIA_TYPE.test(ct.value) ? ct.value : 'text/plain';
-  const cdRaw = headerValue(headers, 'content-disposition');
-  const cd = cdRaw == null ? null : parseStructuredHeader(cdRaw);
-  const cidRaw = headerValue(headers, 'content-id');
-  const contentId = cidRaw == null ? null : cidRaw.trim().replace(/^<\s*/, '').replace(/\s*>$/, '') || null;
+  const fields = mimeHeaderFields(headers, defaultType);
+  const type = fields.type;
   const part: ParsedPart = {
     partId: isMessageRoot && !type.startsWith('multipart/') && partId === '' ? '1' : partId,
-    type,
-    parameters: ct?.params ?? {},
-    disposition: cd ? cd.value || null : null,
-    dispositionParameters: cd?.params ?? {},
-    contentId,
-    encoding: normalizeTransferEncoding(headerValue(headers, 'content-transfer-encoding')),
+    ...fields,
     size: bodyEnd - bodyStart,
     headerStart,
     bodyStart,

@@ -2,7 +2,10 @@
  * Maps an IMAP BODYSTRUCTURE (RFC 3501 §7.4.2, RFC 9051 §7.5.2) as imapflow's parser hands it over
  * (see `./raw.ts`) to the gateway's {@link MimePart} tree. Parameter values are decoded by the
  * shared decoder (`src/mime/filename.ts`: RFC 2231 continuations and charsets, RFC 2047 words,
- * raw 8-bit bytes), so IMAP and the local store name files the same way.
+ * raw 8-bit bytes). The index then replaces the header-derived fields of the parts that decide
+ * the listing with those read from the parts' raw headers (`./part-headers.ts`), because servers
+ * differ in these values (Dovecot cuts unquoted names with spaces); the shape, part numbers,
+ * types and sizes stay the ones mapped here.
  */
 import type { MimePart } from '../../mime/structure.ts';
 import { parseStructuredHeader } from '../../mime/filename.ts';

@@ -7,12 +7,13 @@
  */
 import type { ImapFlow } from 'imapflow';
 import type { MimePart } from '../../mime/structure.ts';
-import type { Address, MessageDirection } from '../types.ts';
-import { selectAttachmentParts } from '../../mime/attachments.ts';
+import type { Address, Logger, MessageDirection } from '../types.ts';
+import { findPart, selectAttachmentParts } from '../../mime/attachments.ts';
 import { mapBodyStructure } from './bodystructure.ts';
 import { parseEnvelope, referencesOf } from './envelope.ts';
 import { encodeMessageKey } from './keys.ts';
-import { atom, execRaw, fetchItems, searchNumbers, sequence, tokenText, uidSet } from './raw.ts';
+import { applyPartHeader, fetchPartHeaders, headerSections, ROOT_MIME_FIELDS } from './part-headers.ts';
+import { atom, execRaw, fetchItems, searchNumbers, sequence, tokenBuffer, tokenText, uidSet } from './raw.ts';
 import { serverThreads } from './threading.ts';
 
 /** What the index keeps of one message. */
@@ -51,13 +52,16 @@ export interface FolderIndex {
 
 /** Items fetched per message for the index (one UID FETCH for any number of messages). */
 function summaryItems(): unknown[] {
-  return [atom('UID'), atom('INTERNALDATE'), atom('ENVELOPE'), atom('BODYSTRUCTURE'), atom('BODY.PEEK', [atom('HEADER.FIELDS'), [atom('REFERENCES')]])];
+  return [atom('UID'), atom('INTERNALDATE'), atom('ENVELOPE'), atom('BODYSTRUCTURE'), atom('BODY.PEEK', [atom('HEADER.FIELDS'), ['REFERENCES', ...ROOT_MIME_FIELDS].map((f) => atom(f))])];
 }
 
 /**
- * Fetches summaries of `uids` (a sequence set) in the selected folder with one UID FETCH.
+ * Fetches summaries of `uids` (a sequence set) in the selected folder: one UID FETCH for the
+ * envelopes, BODYSTRUCTURE and top-level header fields of any number of messages, then the MIME
+ * headers of the parts that decide the attachment listing (`./part-headers.ts`: one more command
+ * for a folder of similar messages, bounded batches for a huge or very mixed one).
  */
-export async function fetchSummaries(client: ImapFlow, folder: string, uidValidity: number, direction: MessageDirection, uids: string): Promise<MessageSummary[]> {
+export async function fetchSummaries(client: ImapFlow, folder: string, uidValidity: number, direction: MessageDirection, uids: string, logger: Logger): Promise<MessageSummary[]> {
   const out: MessageSummary[] = [];
   await execRaw(client, 'UID FETCH', [sequence(uids), summaryItems()], 'FETCH', (untagged) => {
     const items = fetchItems(untagged);
@@ -66,9 +70,11 @@ export async function fetchSummaries(client: ImapFlow, folder: string, uidValidi
     const env = parseEnvelope(items.get('ENVELOPE'));
     const internal = tokenText(items.get('INTERNALDATE'));
     const internalDate = internal ? new Date(internal) : null;
-    let headers = '';
-    for (const [name, value] of items) if (name.startsWith('BODY[HEADER.FIELDS')) headers = tokenText(value) ?? '';
+    let headers: Buffer | null = null;
+    for (const [name, value] of items) if (name.startsWith('BODY[HEADER.FIELDS')) headers = tokenBuffer(value);
     const structure = mapBodyStructure(items.get('BODYSTRUCTURE'));
+    // The root part's header is the message header.
+    if (structure && headers) applyPartHeader(structure, headers);
     out.push({
       key: encodeMessageKey({ folder, uidValidity, uid }),
       folder,
@@ -76,16 +82,30 @@ export async function fetchSummaries(client: ImapFlow, folder: string, uidValidi
       direction,
       messageId: env.messageId,
       inReplyTo: env.inReplyTo,
-      references: referencesOf(headers),
+      references: referencesOf(headers?.toString('latin1') ?? ''),
       subject: env.subject,
       from: env.from,
       to: env.to,
       cc: env.cc,
       date: env.date ?? (internalDate && !Number.isNaN(internalDate.getTime()) ? internalDate : null),
       structure,
-      hasAttachments: structure ? selectAttachmentParts(structure).length > 0 : false,
+      hasAttachments: false,
     });
   });
+  const requests = out.flatMap((s) => (s.structure ? [{ uid: s.uid, sections: headerSections(s.structure) }] : []));
+  const partHeaders = await fetchPartHeaders(client, requests, logger);
+  for (const summary of out) {
+    if (!summary.structure) continue;
+    const mine = partHeaders.get(summary.uid);
+    if (mine) {
+      for (const section of headerSections(summary.structure)) {
+        const raw = mine.get(section);
+        const part = raw ? findPart(summary.structure, section) : null;
+        if (part && raw) applyPartHeader(part, raw);
+      }
+    }
+    summary.hasAttachments = selectAttachmentParts(summary.structure).length > 0;
+  }
   return out;
 }
 
@@ -95,7 +115,7 @@ export async function fetchSummaries(client: ImapFlow, folder: string, uidValidi
  * UID SEARCH ALL when messages were expunged, and THREAD when `useThread`.
  * @returns the index, or null when the folder does not exist
  */
-export async function refreshFolderIndex(client: ImapFlow, path: string, direction: MessageDirection, current: FolderIndex | null, useThread: boolean): Promise<FolderIndex | null> {
+export async function refreshFolderIndex(client: ImapFlow, path: string, direction: MessageDirection, current: FolderIndex | null, useThread: boolean, logger: Logger): Promise<FolderIndex | null> {
   const condstore = client.capabilities.has('CONDSTORE');
   const status = await client.status(path, { messages: true, uidNext: true, uidValidity: true, ...(condstore ? { highestModseq: true } : {}) });
   if (!status || status.uidValidity == null || status.uidNext == null) return null;
@@ -114,7 +134,7 @@ export async function refreshFolderIndex(client: ImapFlow, path: string, directi
   if (uidNext > index.uidNext && messages > 0) {
     // `n:*` also matches the highest UID when it is below n (RFC 3501 §6.4.8), hence the filter.
     const from = index.uidNext;
-    for (const summary of await fetchSummaries(client, path, uidValidity, direction, `${from}:*`)) if (summary.uid >= from) index.byUid.set(summary.uid, summary);
+    for (const summary of await fetchSummaries(client, path, uidValidity, direction, `${from}:*`, logger)) if (summary.uid >= from) index.byUid.set(summary.uid, summary);
   }
   if (index.byUid.size !== messages) {
     // Expunged messages (or a FETCH that raced an expunge): keep exactly the UIDs that exist.
@@ -125,7 +145,7 @@ export async function refreshFolderIndex(client: ImapFlow, path: string, directi
     for (const uid of index.byUid.keys()) if (!all.has(uid)) index.byUid.delete(uid);
     const missing = [...all].filter((uid) => !index.byUid.has(uid));
     if (missing.length > 0) {
-      for (const summary of await fetchSummaries(client, path, uidValidity, direction, uidSet(missing))) index.byUid.set(summary.uid, summary);
+      for (const summary of await fetchSummaries(client, path, uidValidity, direction, uidSet(missing), logger)) index.byUid.set(summary.uid, summary);
     }
   }
   index.threads = useThread && index.byUid.size > 0 ? await serverThreads(client) : null;

@@ -8,6 +8,7 @@
  * {@link ImapPool.stats} so tests and benchmarks can measure round trips.
  */
 import { ImapFlow } from 'imapflow';
+import type { Logger as ImapFlowLogger } from 'imapflow';
 import type { Logger } from '../types.ts';
 import { mapImapError } from './errors.ts';
 
@@ -52,6 +53,22 @@ interface Idle {
   client: ImapFlow;
   since: number;
   timer: NodeJS.Timeout;
+}
+
+/**
+ * imapflow's logger on top of ours: its warnings and errors go to `log`; its per-command debug
+ * and info records are dropped (set `IMAPDBG` to print the debug ones while investigating).
+ */
+export function imapflowLogger(log: Logger): ImapFlowLogger {
+  const record = (obj: unknown): object => (typeof obj === 'object' && obj !== null ? obj : { msg: String(obj) });
+  return {
+    debug: (obj: unknown) => {
+      if (process.env.IMAPDBG) console.log(obj);
+    },
+    info: () => undefined,
+    warn: (obj: unknown) => log.warn(record(obj), 'imap'),
+    error: (obj: unknown) => log.error(record(obj), 'imap'),
+  };
 }
 
 /** See the module docs. */
@@ -221,12 +238,7 @@ export class ImapPool {
       connectionTimeout: this.#connectTimeoutMs,
       greetingTimeout: this.#connectTimeoutMs,
       socketTimeout: 5 * 60_000,
-      logger: {
-        debug: (o: object) => { if (process.env.IMAPDBG) console.log(o); },
-        info: () => undefined,
-        warn: (obj: object) => log.warn(obj, 'imap'),
-        error: (obj: object) => log.error(obj, 'imap'),
-      } as never,
+      logger: imapflowLogger(log),
     });
     // Count every command on the wire: imapflow sends all of them through exec().
     const raw = client as unknown as { exec: (...args: unknown[]) => Promise<unknown> };

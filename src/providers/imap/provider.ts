@@ -96,7 +96,7 @@ class ImapProviderImpl implements ImapProvider {
           const entries: [string, 'RECEIVED' | 'SENT'][] = [[this.#folders.inbox, 'RECEIVED']];
           if (this.#folders.sent) entries.push([this.#folders.sent, 'SENT']);
           for (const [path, direction] of entries) {
-            const index = await refreshFolderIndex(client, path, direction, this.#indexes.get(path) ?? null, useThread);
+            const index = await refreshFolderIndex(client, path, direction, this.#indexes.get(path) ?? null, useThread, this.#deps.logger);
             if (index) this.#indexes.set(path, index);
             else this.#indexes.delete(path);
           }

@@ -12,6 +12,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
+import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { createYoga, type YogaServerInstance } from 'graphql-yoga';
 import type { Config } from './config.ts';
 import { createContextFactory, type GatewayContext } from './context.ts';
@@ -134,6 +135,9 @@ export function createGateway(deps: GatewayDeps): Gateway {
       defaultQuery: DEFAULT_GRAPHIQL_QUERY,
       headers: JSON.stringify(deps.demoApiKey ? { Authorization: `Bearer ${deps.demoApiKey}` } : {}),
     },
+    // GraphiQL's scripts are served inline from the package, not from a CDN, so the explorer works
+    // on machines without internet access (air-gapped deployments, CI).
+    renderGraphiQL,
     plugins: [useDownloads(downloads), useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf'] })],
   });
 

@@ -67,6 +67,8 @@ describe('authentication', () => {
     const html = await page.text();
     expect(html).toContain('query Attachments');
     expect(html).toContain('Bearer agk_demo-key-123');
+    // Self-contained: GraphiQL must work without internet access, so no script or style from elsewhere.
+    expect(html).not.toMatch(/<(script|link)[^>]+(src|href)=["']?https?:/i);
     const health = await t.gateway.fetch(new Request('http://gw.test/health'));
     expect(health.status).toBe(200);
   });

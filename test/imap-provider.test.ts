@@ -296,3 +296,45 @@ describe.skipIf(!dovecotAvailable())('IMAP provider: stale keys and command coun
     }
   });
 });
+
+describe.skipIf(!dovecotAvailable())('IMAP threading: header fallback versus server THREAD', () => {
+  const mail = (id: string, subject: string, day: number, extra = '') =>
+    Buffer.from(`From: a@example.org\r\nTo: b@example.org\r\nSubject: ${subject}\r\nDate: ${new Date(Date.UTC(2024, 0, day)).toUTCString()}\r\nMessage-ID: <${id}>\r\n${extra}\r\nbody\r\n`);
+  /** Conversations as sorted lists of subjects (the subjects here are unique). */
+  async function bySubject(p: ImapProvider): Promise<string[][]> {
+    const page = await p.listConversations({ first: 100 });
+    const messages = await p.loadMessages(page.items.flatMap((c) => c.messageKeys));
+    const subjects = new Map(messages.map((m) => [m!.key, m!.subject ?? '']));
+    return page.items.map((c) => c.messageKeys.map((k) => subjects.get(k)!).sort()).sort((a, b) => (a[0]! < b[0]! ? -1 : 1));
+  }
+
+  it('groups duplicate Message-IDs, missing parents, base subjects and Sent replies alike', async () => {
+    const d = await startDovecot({});
+    const withThread = providerFor(d);
+    const headersOnly = providerFor(d, d.password, false);
+    try {
+      await d.appendMany([
+        { folder: 'INBOX', raw: mail('dup@x', 'Alpha', 1) },
+        // Same Message-ID, unrelated: RFC 5256 gives the id to the first message only.
+        { folder: 'INBOX', raw: mail('dup@x', 'Beta', 2) },
+        { folder: 'INBOX', raw: mail('g@x', 'Gamma', 3, 'In-Reply-To: <dup@x>\r\n') },
+        // Two replies to a parent that is not there, and the base subject "Delta".
+        { folder: 'INBOX', raw: mail('d@x', 'Re: Delta', 4, 'References: <missing@x>\r\n') },
+        { folder: 'INBOX', raw: mail('e@x', 'Delta', 5) },
+        { folder: 'INBOX', raw: mail('f@x', 'Epsilon', 6, 'References: <missing@x>\r\n') },
+        { folder: 'INBOX', raw: mail('h@x', '[list] Re: Eta', 7) },
+        { folder: 'INBOX', raw: mail('i@x', 'Eta (fwd)', 8) },
+        // In Sent: the sent copy of the first dup@x mail (one message stored twice: joins it)
+        // and a reply (joins Delta).
+        { folder: d.sentFolder, raw: mail('dup@x', 'Alpha', 1) },
+        { folder: d.sentFolder, raw: mail('l@x', 'Lambda', 10, 'In-Reply-To: <e@x>\r\n') },
+      ]);
+      const expected = [['Alpha', 'Alpha', 'Gamma'], ['Beta'], ['Delta', 'Epsilon', 'Lambda', 'Re: Delta'], ['Eta (fwd)', '[list] Re: Eta']];
+      expect(await bySubject(withThread)).toEqual(expected);
+      expect(await bySubject(headersOnly)).toEqual(expected);
+    } finally {
+      await Promise.all([withThread.close(), headersOnly.close()]);
+      await d.close();
+    }
+  });
+});

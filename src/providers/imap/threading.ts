@@ -2,14 +2,16 @@
  * Conversations (threads) across INBOX and Sent.
  *
  * Within a folder the server's `THREAD REFERENCES` (RFC 5256) groups messages when advertised;
- * without it the same algorithm's two linking rules are applied here: messages linked by
- * Message-ID / In-Reply-To / References are one thread, and thread roots with the same base
- * subject (RFC 5256 §2.1) are merged. Across folders, threads are merged by Message-ID links only
- * (a reply kept in Sent joins the received thread it answers). A conversation's key is the
- * message key of its oldest message.
+ * without it the same algorithm's two linking rules are applied by the shared threading module
+ * (`src/threading/`): messages linked by Message-ID / In-Reply-To / References are one thread
+ * (the first message in UID order owns a duplicate Message-ID, as in RFC 5256), and threads with
+ * the same base subject (RFC 5256 §2.1) are merged. Across folders, threads are merged by msg-id
+ * links only (a reply kept in Sent joins the received thread it answers). A conversation's key is
+ * the message key of its oldest message (ties: folder, then UID).
  */
 import type { ImapFlow } from 'imapflow';
-import type { ConversationInfo, Address } from '../types.ts';
+import { assembleConversation, groupBy, joinMessages, linkByIds, normalizeMsgId, threadMessages, UnionFind } from '../../threading/index.ts';
+import type { ConversationInfo } from '../types.ts';
 import type { FolderIndex, MessageSummary } from './folder-index.ts';
 import type { RawValue } from './raw.ts';
 import { atom, execRaw, tokenText } from './raw.ts';
@@ -37,85 +39,10 @@ export async function serverThreads(client: ImapFlow): Promise<number[][]> {
   return threads;
 }
 
-/** RFC 5256 §2.1 base subject: reply/forward prefixes, `[blob]`s and `(fwd)` trailers removed. */
-export function baseSubject(subject: string | null): string {
-  let s = (subject ?? '').replace(/\s+/g, ' ').trim();
-  for (;;) {
-    const before = s;
-    s = s.replace(/(\s*\(fwd\))+$/i, '').trim();
-    s = s.replace(/^((\[[^[\]]*\]\s*)*(re|fwd?)\s*(\[[^[\]]*\])?\s*:\s*)+/i, '').trim();
-    const blob = /^\[[^[\]]*\]\s*(.+)$/.exec(s);
-    if (blob && blob[1]) s = blob[1].trim();
-    const fwd = /^\[fwd:\s*(.*)\]$/i.exec(s);
-    if (fwd) s = (fwd[1] ?? '').trim();
-    if (s === before) return s;
-  }
-}
-
-class UnionFind {
-  readonly #parent = new Map<string, string>();
-  find(x: string): string {
-    let root = x;
-    while (this.#parent.has(root) && this.#parent.get(root) !== root) root = this.#parent.get(root)!;
-    let node = x;
-    while (node !== root) {
-      const next = this.#parent.get(node) ?? root;
-      this.#parent.set(node, root);
-      node = next;
-    }
-    if (!this.#parent.has(root)) this.#parent.set(root, root);
-    return root;
-  }
-  union(a: string, b: string): void {
-    const ra = this.find(a);
-    const rb = this.find(b);
-    if (ra !== rb) this.#parent.set(ra, rb);
-  }
-}
-
-function byDate(a: MessageSummary, b: MessageSummary): number {
-  const da = a.date?.getTime() ?? 0;
-  const db = b.date?.getTime() ?? 0;
-  if (da !== db) return da - db;
+/** Folder, then UID: the stable order of IMAP messages (UIDs ascend with arrival, RFC 3501 §2.3.1.1). */
+function byFolderAndUid(a: MessageSummary, b: MessageSummary): number {
   if (a.folder !== b.folder) return a.folder < b.folder ? -1 : 1;
   return a.uid - b.uid;
-}
-
-/** Links messages by their msg-ids (own, In-Reply-To, References) within `messages`. */
-function linkByIds(uf: UnionFind, messages: MessageSummary[]): void {
-  const owner = new Map<string, string>();
-  const idNode = (id: string): string => {
-    let node = owner.get(id);
-    if (!node) {
-      node = `id:${id}`;
-      owner.set(id, node);
-    }
-    return node;
-  };
-  for (const m of messages) {
-    const ids = [m.messageId, m.inReplyTo, ...m.references].filter((x): x is string => !!x);
-    for (const id of ids) uf.union(m.key, idNode(id));
-  }
-}
-
-/** Merges thread roots of one folder that share a non-empty base subject (RFC 5256 step 5). */
-function mergeBySubject(uf: UnionFind, messages: MessageSummary[]): void {
-  const groups = new Map<string, MessageSummary[]>();
-  for (const m of messages) {
-    const root = uf.find(m.key);
-    const list = groups.get(root) ?? [];
-    list.push(m);
-    groups.set(root, list);
-  }
-  const bySubject = new Map<string, string>();
-  for (const [root, list] of groups) {
-    const first = [...list].sort(byDate)[0]!;
-    const subject = baseSubject(first.subject);
-    if (subject === '') continue;
-    const other = bySubject.get(subject);
-    if (other) uf.union(root, other);
-    else bySubject.set(subject, root);
-  }
 }
 
 /**
@@ -126,52 +53,35 @@ export function buildConversations(folders: FolderIndex[]): ConversationInfo[] {
   const uf = new UnionFind();
   const all: MessageSummary[] = [];
   for (const folder of folders) {
-    const messages = [...folder.byUid.values()];
+    // UID order: the header fallback then picks the same owner of a duplicate Message-ID as THREAD.
+    const messages = [...folder.byUid.values()].sort((a, b) => a.uid - b.uid);
     all.push(...messages);
-    for (const m of messages) uf.find(m.key);
-    if (folder.threads) {
-      for (const thread of folder.threads) {
-        const keys = thread.map((uid) => folder.byUid.get(uid)?.key).filter((k): k is string => !!k);
-        for (let i = 1; i < keys.length; i++) uf.union(keys[0]!, keys[i]!);
-      }
-    } else {
-      const local = new UnionFind();
-      linkByIds(local, messages);
-      mergeBySubject(local, messages);
-      for (const m of messages) uf.union(m.key, local.find(m.key));
-    }
+    const groups = folder.threads
+      ? folder.threads.map((thread) => thread.map((uid) => folder.byUid.get(uid)?.key).filter((k): k is string => !!k))
+      : threadMessages(messages, { mergeSubjects: true }).map((group) => group.map((m) => m.key));
+    for (const keys of groups) joinMessages(uf, keys);
   }
+  // Across folders (a reply kept in Sent joins the thread it answers): msg-id links only.
   linkByIds(uf, all);
-  const groups = new Map<string, MessageSummary[]>();
-  for (const m of all) {
-    const root = uf.find(m.key);
-    const list = groups.get(root) ?? [];
-    list.push(m);
-    groups.set(root, list);
+  joinCopiesAcrossFolders(uf, all);
+  return groupBy(uf, all).map((group) => assembleConversation(group.sort(byFolderAndUid)));
+}
+
+/**
+ * The same Message-ID in INBOX and in Sent is one message stored twice (mail to yourself, a Cc to
+ * yourself, a mailing list's echo), so its copies share a conversation. Within one folder the
+ * first-owner rule of `linkByIds` still keeps unrelated mails with a reused id apart.
+ */
+function joinCopiesAcrossFolders(uf: UnionFind, messages: readonly MessageSummary[]): void {
+  const firstInFolder = new Set<string>();
+  const copies = new Map<string, string[]>();
+  for (const m of messages) {
+    if (!m.messageId || m.messageId.trim() === '') continue;
+    const id = normalizeMsgId(m.messageId);
+    const perFolder = `${m.folder}\u0000${id}`;
+    if (firstInFolder.has(perFolder)) continue;
+    firstInFolder.add(perFolder);
+    copies.set(id, [...(copies.get(id) ?? []), m.key]);
   }
-  const conversations: ConversationInfo[] = [];
-  for (const list of groups.values()) {
-    list.sort(byDate);
-    const participants: Address[] = [];
-    const seen = new Set<string>();
-    for (const m of list) {
-      for (const a of [m.from, ...m.to, ...m.cc]) {
-        if (!a) continue;
-        const id = (a.address ?? a.name ?? '').toLowerCase();
-        if (id === '' || seen.has(id)) continue;
-        seen.add(id);
-        participants.push(a);
-      }
-    }
-    const dates = list.map((m) => m.date?.getTime()).filter((d): d is number => d !== undefined);
-    conversations.push({
-      key: list[0]!.key,
-      subject: list[0]!.subject,
-      participants,
-      lastMessageAt: dates.length ? new Date(Math.max(...dates)) : null,
-      messageKeys: list.map((m) => m.key),
-      hasAttachments: list.some((m) => m.hasAttachments),
-    });
-  }
-  return conversations;
+  for (const keys of copies.values()) if (keys.length > 1) joinMessages(uf, keys);
 }

@@ -24,10 +24,11 @@ import type {
 } from '../types.ts';
 import { GatewayError, badInput, notFound } from '../../errors.ts';
 import { createTransferDecoder } from '../../mime/decode.ts';
+import { compareConversations } from '../../threading/index.ts';
 import { buildIndex, isIndexFresh, openRange } from './indexer.ts';
 import type { IndexedMessage, LocalIndex } from './indexer.ts';
 import { MboxrdUnquote } from './mbox.ts';
-import { buildThreads, compareConversations } from './threads.ts';
+import { buildThreads } from './threads.ts';
 import type { Threads } from './threads.ts';
 
 /** Maildir folder names (Maildir++ `.Name`, last path element) that hold sent mail. */

@@ -4,8 +4,8 @@
  *
  * 1. For 1, 25 and 100 MiB base64 attachments: MB/s of the gateway's signed URL (a real gateway
  *    process, real HTTP) against imapflow's own `download()` of the same part, as a ratio
- *    (target ≥ 0.9), and the gateway process's peak RSS growth during the download (target
- *    < 64 MiB at 100 MiB), sampled from /proc every 10 ms.
+ *    (target ≥ 0.9), and the gateway process's peak RSS growth during the download above its idle RSS
+ *    before any download (target < 64 MiB at 100 MiB), sampled from /proc every 10 ms.
  * 2. IMAP commands for a query of 10 and of 50 conversations with their messages and attachments
  *    (target: the same number for both).
  *
@@ -144,8 +144,8 @@ async function directDownload(dovecot: DovecotInstance, uid: number): Promise<{ 
   }
 }
 
-/** The gateway's signed URL, followed over real HTTP; with the gateway's peak RSS growth. */
-async function gatewayDownload(baseUrl: string, apiKey: string, child: ChildProcess, label: string): Promise<{ bytes: number; seconds: number; rssGrowth: number }> {
+/** Asks the gateway (GraphQL over HTTP) for the signed URL of `blob-<label>.bin`. */
+async function signedUrlFor(baseUrl: string, apiKey: string, label: string): Promise<string> {
   const query = `{ mailboxes { conversations(first: 20, filter: { search: "bench ${label}" }) { edges { node { subject attachments { filename downloadUrl { url } } } } } } }`;
   const answer = (await (await fetch(`${baseUrl}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey}` }, body: JSON.stringify({ query }) })).json()) as {
     data?: { mailboxes: { conversations: { edges: { node: { subject: string; attachments: { filename: string; downloadUrl: { url: string } }[] } }[] } }[] };
@@ -153,19 +153,28 @@ async function gatewayDownload(baseUrl: string, apiKey: string, child: ChildProc
   };
   const attachment = answer.data?.mailboxes[0]?.conversations.edges.flatMap((e) => e.node.attachments).find((a) => a.filename === `blob-${label}.bin`);
   if (!attachment) throw new Error(`gateway did not list blob-${label}.bin: ${JSON.stringify(answer.errors ?? answer.data)}`);
+  return attachment.downloadUrl.url;
+}
+
+/**
+ * The gateway's signed URL, followed over real HTTP; with the gateway's peak RSS during the
+ * download minus `idleRss` (its RSS once started and warmed by one query, before any download),
+ * so memory kept from earlier downloads counts against the later ones.
+ */
+async function gatewayDownload(baseUrl: string, apiKey: string, child: ChildProcess, label: string, idleRss: number): Promise<{ bytes: number; seconds: number; rssGrowth: number }> {
+  const url = await signedUrlFor(baseUrl, apiKey, label);
   const pid = child.pid!;
-  const before = rssOf(pid);
-  let peak = before;
+  let peak = rssOf(pid);
   const sampler = setInterval(() => (peak = Math.max(peak, rssOf(pid))), 10);
   try {
     const started = process.hrtime.bigint();
-    const response = await fetch(attachment.downloadUrl.url);
+    const response = await fetch(url);
     if (response.status !== 200 || !response.body) throw new Error(`download answered ${response.status}`);
     let bytes = 0;
     for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) bytes += chunk.byteLength;
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     peak = Math.max(peak, rssOf(pid));
-    return { bytes, seconds, rssGrowth: peak - before };
+    return { bytes, seconds, rssGrowth: peak - idleRss };
   } finally {
     clearInterval(sampler);
   }
@@ -224,7 +233,11 @@ async function main(): Promise<void> {
       await new Promise((r) => setTimeout(r, 100));
     }
 
-    console.log(`\nDownloads (median of ${ROUNDS}; MB = 10^6 bytes; RSS growth of the gateway process)`);
+    // Idle baseline: started, IMAP connection open, schema and database warm; no download yet.
+    await signedUrlFor(baseUrl, key, `${SIZES_MIB[0]}MiB`);
+    await new Promise((r) => setTimeout(r, 500));
+    const idleRss = rssOf(child.pid!);
+    console.log(`\nDownloads (median of ${ROUNDS}; MB = 10^6 bytes; peak RSS of the gateway process above its idle RSS of ${(idleRss / MIB).toFixed(0)} MiB)`);
     console.log('size     | direct imapflow | gateway URL | ratio | gateway RSS growth');
     for (const mib of SIZES_MIB) {
       const uid = uids.get(mib)!;
@@ -233,10 +246,10 @@ async function main(): Promise<void> {
       const rss: number[] = [];
       // One warm-up each, then alternate so drift hits both sides alike.
       await directDownload(dovecot, uid);
-      await gatewayDownload(baseUrl, key, child, `${mib}MiB`);
+      await gatewayDownload(baseUrl, key, child, `${mib}MiB`, idleRss);
       for (let round = 0; round < ROUNDS; round++) {
         const d = await directDownload(dovecot, uid);
-        const g = await gatewayDownload(baseUrl, key, child, `${mib}MiB`);
+        const g = await gatewayDownload(baseUrl, key, child, `${mib}MiB`, idleRss);
         if (d.bytes !== mib * MIB || g.bytes !== mib * MIB) throw new Error(`byte counts differ: direct ${d.bytes}, gateway ${g.bytes}, expected ${mib * MIB}`);
         direct.push(d.bytes / d.seconds / 1e6);
         viaGateway.push(g.bytes / g.seconds / 1e6);

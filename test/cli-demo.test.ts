@@ -9,7 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createStore } from '../src/db/store.ts';
-import type { Logger } from '../src/providers/types.ts';
+import { silentLogger } from './support/logger.ts';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = path.join(repoRoot, 'bin/attachment-gateway.js');
@@ -22,7 +22,7 @@ const SECRET = 'demo-test-secret-0123456789-0123456789';
 const tmpDirs: string[] = [];
 afterAll(() => tmpDirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
 
-const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => quiet };
+const quiet = silentLogger();
 
 describe.skipIf(!demoReady)('bootstrapDemo', () => {
   it('creates the demo workspace, a 0600 key file and one local mailbox, then reuses them', async () => {

@@ -15,13 +15,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createImapProviderWith, type ImapProvider } from '../src/providers/imap/provider.ts';
-import type { Logger, MessageInfo } from '../src/providers/types.ts';
+import type { MessageInfo } from '../src/providers/types.ts';
 import { corpusDir, expectedAttachments, hasCorpus, loadManifest } from './support/corpus.ts';
 import { DOVECOT_MISSING, dovecotAvailable, startDovecot, type DovecotInstance, type OptionalCapability } from './support/dovecot.ts';
+import { silentLogger } from './support/logger.ts';
 
 if (!dovecotAvailable()) console.warn(`\n*** ${DOVECOT_MISSING} ***\n`);
 
-export const silentLogger: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined, child: () => silentLogger };
+const silent = silentLogger();
 
 async function sha256Of(stream: NodeJS.ReadableStream): Promise<{ bytes: Buffer }> {
   const chunks: Buffer[] = [];
@@ -84,7 +85,7 @@ function conformance(without: OptionalCapability[]) {
       await dovecot.appendMany(items);
       provider = createImapProviderWith(
         { id: 'm1', workspaceId: 'w1', provider: 'IMAP', address: null, displayName: null, settings: { host: dovecot.host, port: dovecot.port, user: dovecot.user, tls: false }, credentials: { password: dovecot.password } },
-        { dataDir: '/nonexistent', logger: silentLogger },
+        { dataDir: '/nonexistent', logger: silent },
       );
       const page = await provider.listConversations({ first: 100 });
       const convs = await provider.loadConversations(page.items.map((c) => c.key));

@@ -10,12 +10,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseMessage } from '../src/mime/parse.ts';
 import { groupHeaderRequests, headerSections } from '../src/providers/imap/part-headers.ts';
 import { createImapProviderWith, type ImapProvider } from '../src/providers/imap/provider.ts';
-import type { Logger } from '../src/providers/types.ts';
 import { corpusDir, hasCorpus } from './support/corpus.ts';
 import { DOVECOT_MISSING, dovecotAvailable, startDovecot, type DovecotInstance, type DovecotOptions } from './support/dovecot.ts';
+import { silentLogger } from './support/logger.ts';
 
 if (!dovecotAvailable()) console.warn(`\n*** ${DOVECOT_MISSING} ***\n`);
-const silent: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined, child: () => silent };
+const silent = silentLogger();
 
 function providerFor(d: DovecotInstance, password = d.password, useServerThreads = true): ImapProvider {
   return createImapProviderWith(

@@ -9,9 +9,10 @@ import zlib from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_ADDRESS, generateDemoMailbox } from '../src/demo/mailbox.ts';
 import { createLocalProvider } from '../src/providers/local/provider.ts';
-import type { Logger, MailProvider, MessageInfo } from '../src/providers/types.ts';
+import type { MailProvider, MessageInfo } from '../src/providers/types.ts';
+import { silentLogger } from './support/logger.ts';
 
-const silent: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => silent };
+const silent = silentLogger();
 
 async function bytesOf(stream: NodeJS.ReadableStream): Promise<Buffer> {
   const chunks: Buffer[] = [];

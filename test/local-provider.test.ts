@@ -10,10 +10,11 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Readable } from 'node:stream';
 import { createLocalProvider } from '../src/providers/local/provider.ts';
-import type { Logger, MailProvider, MessageInfo } from '../src/providers/types.ts';
+import type { MailProvider, MessageInfo } from '../src/providers/types.ts';
 import { corpusDir, expectedAttachments, hasCorpus, manifestEntry } from './support/corpus.ts';
+import { silentLogger } from './support/logger.ts';
 
-const silent: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => silent };
+const silent = silentLogger();
 
 async function sha256Of(stream: Readable): Promise<{ sha256: string; size: number }> {
   const hash = crypto.createHash('sha256');

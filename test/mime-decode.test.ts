@@ -34,6 +34,35 @@ describe('base64 decoder', () => {
     expect(decodeTransferEncodingSync(Buffer.from('QUJDR'), 'base64').toString()).toBe('ABC');
     expect((await decodeInChunks('BASE64 ', Buffer.from('QUJDR'), 2)).toString()).toBe('ABC');
   });
+
+  it('matches the RFC 2045 reading (drop every non-alphabet byte) on random noisy bodies and random chunk boundaries', async () => {
+    // RFC 2045 §6.8: characters outside the base64 alphabet are ignored. Node's own decoder reads
+    // "-" and "_" as base64url digits and stops at "=", so those bytes are among the junk here.
+    const reference = (input: Buffer): Buffer => {
+      const clean = input.toString('latin1').replace(/[^A-Za-z0-9+/]+/g, '');
+      return Buffer.from(clean.slice(0, clean.length % 4 === 1 ? clean.length - 1 : clean.length), 'base64');
+    };
+    let seed = 0x2045;
+    const rand = (n: number): number => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return (seed >>> 8) % n;
+    };
+    const junk = ['\r\n', '\n', ' ', '\t', '!', '=', '==', '-', '_', '\u0000', '\u00ff', '*', '.'];
+    for (let round = 0; round < 300; round++) {
+      const length = rand(2000);
+      // A quarter are runs of zero bytes ("AAAA..."), where groups look alike.
+      const data = rand(4) === 0 ? Buffer.alloc(length) : Buffer.from(Array.from({ length }, () => rand(256)));
+      let text = data.toString('base64');
+      if (round % 2 === 1) text = text.replace(/=+$/, '').slice(0, text.length - rand(3));
+      let noisy = '';
+      for (const c of text.replace(/.{76}/g, '$&\r\n')) noisy += rand(round % 3 === 0 ? 40 : 400) === 0 ? junk[rand(junk.length)]! + c : c;
+      const input = Buffer.from(noisy, 'latin1');
+      const want = reference(input);
+      const chunkSize = 1 + rand([1, 3, 7, 100, 5000][round % 5]!);
+      expect((await decodeInChunks('base64', input, chunkSize)).toString('hex'), `round ${round}`).toBe(want.toString('hex'));
+      expect(decodeTransferEncodingSync(input, 'base64').toString('hex'), `round ${round}`).toBe(want.toString('hex'));
+    }
+  });
 });
 
 describe('quoted-printable decoder', () => {

@@ -185,6 +185,7 @@ export interface ProviderDeps {
 
 /** The pino-compatible subset of a logger the core uses. */
 export interface Logger {
+  trace(obj: object | string, msg?: string): void;
   debug(obj: object | string, msg?: string): void;
   info(obj: object | string, msg?: string): void;
   warn(obj: object | string, msg?: string): void;

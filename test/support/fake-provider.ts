@@ -5,12 +5,12 @@
  */
 import { Readable } from 'node:stream';
 import { GatewayError, notFound } from '../../src/errors.ts';
+import { silentLogger } from './logger.ts';
 import type {
   AttachmentContent,
   AttachmentInfo,
   ConversationFilter,
   ConversationInfo,
-  Logger,
   MailProvider,
   MessageInfo,
   Page,
@@ -169,24 +169,6 @@ export function fakeMessage(key: string, conversationKey: string, date: string, 
     attachments,
     ...extra,
   };
-}
-
-/** A silent Logger for tests; `errors` collects what was logged at error level. */
-export function silentLogger(): Logger & { errors: unknown[] } {
-  const errors: unknown[] = [];
-  const logger = {
-    errors,
-    debug() {},
-    info() {},
-    warn() {},
-    error(obj: object | string) {
-      errors.push(obj);
-    },
-    child() {
-      return logger;
-    },
-  };
-  return logger;
 }
 
 /** Two workspaces, A with one fake mailbox over `messages`, B with its own; a gateway over them, no socket. */

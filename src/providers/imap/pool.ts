@@ -57,14 +57,13 @@ interface Idle {
 
 /**
  * imapflow's logger on top of ours: its warnings and errors go to `log`; its per-command debug
- * and info records are dropped (set `IMAPDBG` to print the debug ones while investigating).
+ * records (the protocol trace, with credentials masked by imapflow) go to `log.trace`, shown with
+ * `LOG_LEVEL=trace`; its info records (connection chatter) are dropped.
  */
 export function imapflowLogger(log: Logger): ImapFlowLogger {
   const record = (obj: unknown): object => (typeof obj === 'object' && obj !== null ? obj : { msg: String(obj) });
   return {
-    debug: (obj: unknown) => {
-      if (process.env.IMAPDBG) console.log(obj);
-    },
+    debug: (obj: unknown) => log.trace(record(obj), 'imap'),
     info: () => undefined,
     warn: (obj: unknown) => log.warn(record(obj), 'imap'),
     error: (obj: unknown) => log.error(record(obj), 'imap'),

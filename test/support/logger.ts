@@ -1,0 +1,23 @@
+/**
+ * A silent Logger for tests: nothing printed; `errors` collects what was logged at error level so
+ * a test can assert that a failure was (or was not) logged.
+ */
+import type { Logger } from '../../src/providers/types.ts';
+
+export function silentLogger(): Logger & { errors: unknown[] } {
+  const errors: unknown[] = [];
+  const logger = {
+    errors,
+    trace() {},
+    debug() {},
+    info() {},
+    warn() {},
+    error(obj: object | string) {
+      errors.push(obj);
+    },
+    child() {
+      return logger;
+    },
+  };
+  return logger;
+}

@@ -12,7 +12,6 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
-import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { createYoga, type YogaServerInstance } from 'graphql-yoga';
 import type { Config } from './config.ts';
 import { createContextFactory, type GatewayContext } from './context.ts';
@@ -136,8 +135,10 @@ export function createGateway(deps: GatewayDeps): Gateway {
       headers: JSON.stringify(deps.demoApiKey ? { Authorization: `Bearer ${deps.demoApiKey}` } : {}),
     },
     // GraphiQL's scripts are served inline from the package, not from a CDN, so the explorer works
-    // on machines without internet access (air-gapped deployments, CI).
-    renderGraphiQL,
+    // on machines without internet access (air-gapped deployments, CI). The package holds the whole
+    // GraphiQL bundle (~80 MiB of RSS once loaded), so it is loaded on the first GraphiQL request,
+    // not by gateways that only serve API clients.
+    renderGraphiQL: async (options) => (await import('@graphql-yoga/render-graphiql')).renderGraphiQL(options),
     plugins: [useDownloads(downloads), useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf'] })],
   });
 

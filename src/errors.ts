@@ -8,66 +8,35 @@
  * `INTERNAL` (500), never shown to the client.
  */
 
-/** Stable error codes. Clients may switch on these; never rename one. */
-export const ErrorCode = {
-  /** No API key, or an unknown one. HTTP 401. */
-  UNAUTHENTICATED: 'UNAUTHENTICATED',
-  /** The key is valid but may not do this. HTTP 403. */
-  FORBIDDEN: 'FORBIDDEN',
-  /** Malformed argument, unknown ID format, bad CLI/config value. HTTP 400. */
-  BAD_USER_INPUT: 'BAD_USER_INPUT',
-  /** The object does not exist, or belongs to another workspace, or its ID went stale (UIDVALIDITY). HTTP 404. */
-  NOT_FOUND: 'NOT_FOUND',
-  /** A signed download token that is malformed or not signed by us. HTTP 401. */
-  TOKEN_INVALID: 'TOKEN_INVALID',
-  /** A signed download token that is well-formed and signed but for another workspace/audience. HTTP 403. */
-  TOKEN_FORBIDDEN: 'TOKEN_FORBIDDEN',
-  /** A signed download token past its `exp`. HTTP 410. */
-  TOKEN_EXPIRED: 'TOKEN_EXPIRED',
-  /** The attachment cannot be downloaded as bytes (e.g. a Graph reference attachment). HTTP 409. */
-  NOT_DOWNLOADABLE: 'NOT_DOWNLOADABLE',
-  /** The mail provider refused our credentials. HTTP 502. */
-  PROVIDER_AUTH_FAILED: 'PROVIDER_AUTH_FAILED',
-  /** The mail provider throttled us; `retryAfter` (seconds) may be set. HTTP 503. */
-  PROVIDER_THROTTLED: 'PROVIDER_THROTTLED',
-  /** The mail provider could not be reached or answered with an error. HTTP 502. */
-  PROVIDER_UNAVAILABLE: 'PROVIDER_UNAVAILABLE',
-  /** Anything unexpected; details are logged, never sent. HTTP 500. */
-  INTERNAL: 'INTERNAL',
-} as const;
+/**
+ * Every stable error code with its HTTP status, the short reason phrase of HTTP error bodies, and
+ * its meaning (also printed in the schema as the `GatewayErrorCode` enum). Clients may switch on
+ * the codes; never rename or remove one.
+ */
+export const ERROR_CODES = {
+  UNAUTHENTICATED: { status: 401, error: 'unauthenticated', description: 'No API key, or an unknown or revoked one.' },
+  FORBIDDEN: { status: 403, error: 'forbidden', description: 'The API key is valid but may not do this.' },
+  BAD_USER_INPUT: { status: 400, error: 'bad_request', description: 'A malformed argument, ID or cursor, or a value out of range.' },
+  NOT_FOUND: {
+    status: 404,
+    error: 'not_found',
+    description: 'The object does not exist, belongs to another workspace, or its ID went stale (e.g. a new IMAP UIDVALIDITY).',
+  },
+  TOKEN_INVALID: { status: 401, error: 'invalid_token', description: 'A download token that is malformed or not signed by this gateway.' },
+  TOKEN_FORBIDDEN: { status: 403, error: 'forbidden', description: 'A genuine download token that is not valid here (another audience or workspace).' },
+  TOKEN_EXPIRED: { status: 410, error: 'expired', description: 'A download token past its expiry; ask for a new `downloadUrl`.' },
+  NOT_DOWNLOADABLE: { status: 409, error: 'not_downloadable', description: 'The attachment has no bytes to serve (e.g. a link to a file stored elsewhere).' },
+  PROVIDER_AUTH_FAILED: { status: 502, error: 'bad_gateway', description: 'The mail provider refused the mailbox credentials.' },
+  PROVIDER_THROTTLED: { status: 503, error: 'service_unavailable', description: 'The mail provider throttled the gateway; retry after `retryAfter` seconds when given.' },
+  PROVIDER_UNAVAILABLE: { status: 502, error: 'bad_gateway', description: 'The mail provider could not be reached or answered with an error.' },
+  INTERNAL: { status: 500, error: 'internal_error', description: 'An unexpected failure; details are logged by the gateway, never sent.' },
+} as const satisfies Record<string, { status: number; error: string; description: string }>;
 
-export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+/** A stable error code (see {@link ERROR_CODES}). */
+export type ErrorCode = keyof typeof ERROR_CODES;
 
-const HTTP_STATUS: Record<ErrorCode, number> = {
-  UNAUTHENTICATED: 401,
-  FORBIDDEN: 403,
-  BAD_USER_INPUT: 400,
-  NOT_FOUND: 404,
-  TOKEN_INVALID: 401,
-  TOKEN_FORBIDDEN: 403,
-  TOKEN_EXPIRED: 410,
-  NOT_DOWNLOADABLE: 409,
-  PROVIDER_AUTH_FAILED: 502,
-  PROVIDER_THROTTLED: 503,
-  PROVIDER_UNAVAILABLE: 502,
-  INTERNAL: 500,
-};
-
-/** Short machine-readable reason phrases for the `error` field of HTTP error bodies. */
-const HTTP_ERROR: Record<ErrorCode, string> = {
-  UNAUTHENTICATED: 'unauthenticated',
-  FORBIDDEN: 'forbidden',
-  BAD_USER_INPUT: 'bad_request',
-  NOT_FOUND: 'not_found',
-  TOKEN_INVALID: 'invalid_token',
-  TOKEN_FORBIDDEN: 'forbidden',
-  TOKEN_EXPIRED: 'expired',
-  NOT_DOWNLOADABLE: 'not_downloadable',
-  PROVIDER_AUTH_FAILED: 'bad_gateway',
-  PROVIDER_THROTTLED: 'service_unavailable',
-  PROVIDER_UNAVAILABLE: 'bad_gateway',
-  INTERNAL: 'internal_error',
-};
+/** The codes by name, e.g. `ErrorCode.NOT_FOUND === 'NOT_FOUND'`. */
+export const ErrorCode = Object.fromEntries(Object.keys(ERROR_CODES).map((code) => [code, code])) as { readonly [C in ErrorCode]: C };
 
 /** Options of a {@link GatewayError}. */
 export interface GatewayErrorOptions {
@@ -94,7 +63,18 @@ export class GatewayError extends Error {
 
   /** The HTTP status this error maps to (see {@link httpStatusOf}). */
   get httpStatus(): number {
-    return HTTP_STATUS[this.code];
+    return ERROR_CODES[this.code].status;
+  }
+}
+
+/**
+ * `NOT_DOWNLOADABLE`: the attachment has no bytes (a link to a file stored elsewhere). GraphQL
+ * answers it as data (`NotDownloadableError` in the `DownloadUrlResult` union), since clients are
+ * expected to handle it per attachment; the download route answers 409.
+ */
+export class NotDownloadableError extends GatewayError {
+  constructor(message = 'This attachment is a link to a file stored elsewhere, not bytes, and cannot be downloaded') {
+    super(ErrorCode.NOT_DOWNLOADABLE, message);
   }
 }
 
@@ -118,13 +98,13 @@ export function isGatewayError(error: unknown): error is GatewayError {
 
 /** HTTP status for any thrown value: the error's own status, else 500. */
 export function httpStatusOf(error: unknown): number {
-  return isGatewayError(error) ? (HTTP_STATUS[error.code] ?? 500) : 500;
+  return isGatewayError(error) ? (ERROR_CODES[error.code]?.status ?? 500) : 500;
 }
 
 /** The JSON body of an HTTP error answer: `{ error, message, code }`. Unexpected errors are masked. */
 export function errorBody(error: unknown): { error: string; message: string; code: ErrorCode } {
   if (isGatewayError(error)) {
-    return { error: HTTP_ERROR[error.code] ?? 'internal_error', message: error.message, code: error.code };
+    return { error: ERROR_CODES[error.code]?.error ?? 'internal_error', message: error.message, code: error.code };
   }
-  return { error: HTTP_ERROR.INTERNAL, message: 'Unexpected error', code: ErrorCode.INTERNAL };
+  return { error: ERROR_CODES.INTERNAL.error, message: 'Unexpected error', code: ErrorCode.INTERNAL };
 }

@@ -71,8 +71,14 @@ query Attachments {
             contentType
             size
             downloadUrl(expiresIn: 300) {
-              url
-              expiresAt
+              ... on SignedUrl {
+                url
+                expiresAt
+              }
+              ... on GatewayError {
+                code
+                message
+              }
             }
           }
         }

@@ -38,7 +38,7 @@ function fixture(): FakeMessage[] {
 }
 
 async function urlFor(t: Awaited<ReturnType<typeof setupGateway>>, messageKey: string, partId: string, expiresIn = 300): Promise<string> {
-  const r = await t.gql('query($id: ID!, $e: Int) { node(id: $id) { ... on Attachment { downloadUrl(expiresIn: $e) { url } } } }', {
+  const r = await t.gql('query($id: ID!, $e: Int) { node(id: $id) { ... on Attachment { downloadUrl(expiresIn: $e) { ... on SignedUrl { url } } } } }', {
     id: encodeNodeId('Attachment', [t.mailboxA.id, messageKey, partId]),
     e: expiresIn,
   });

@@ -17,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeNodeId } from '../src/ids.ts';
 import { corpusDir, expectedAttachments, hasCorpus, loadManifest } from './support/corpus.ts';
 import { DOVECOT_MISSING, dovecotAvailable, startDovecot, type DovecotInstance } from './support/dovecot.ts';
-import { collectMessages, download, startE2eGateway, type E2eGateway, type SeenMessage } from './support/gateway-e2e.ts';
+import { collectMessages, download, signedUrlOf, startE2eGateway, type E2eGateway, type SeenMessage } from './support/gateway-e2e.ts';
 
 if (!dovecotAvailable()) console.warn(`\n*** ${DOVECOT_MISSING} ***\n`);
 
@@ -95,7 +95,7 @@ describe.skipIf(!hasCorpus || !dovecotAvailable())('IMAP end to end (Dovecot, Gr
       const file = fileOf(message);
       const expected = expectedAttachments(loadManifest().find((e) => path.basename(e.file) === file)!);
       for (const [i, a] of message.attachments.entries()) {
-        const got = await download(a.downloadUrl!.url, true);
+        const got = await download(signedUrlOf(a), true);
         expect(got.status, `${file} ${a.filename}`).toBe(200);
         expect(got.bytes, `${file} ${a.filename}: listed size = served bytes`).toBe(a.size);
         expect(got.contentLength).toBe(String(a.size));
@@ -116,7 +116,7 @@ describe.skipIf(!hasCorpus || !dovecotAvailable())('IMAP end to end (Dovecot, Gr
   it('answers a stale UIDVALIDITY as not found, in GraphQL and on the download route', async () => {
     // INBOX cannot be deleted (RFC 3501 §6.3.4): recreate Sent, which gets a new UIDVALIDITY.
     const victim = messages.find((m) => m.direction === 'SENT' && m.attachments.length > 0)!;
-    const url = victim.attachments[0]!.downloadUrl!.url;
+    const url = signedUrlOf(victim.attachments[0]!);
     const [, key] = decodeNodeId('Message', victim.id);
     const [folder] = JSON.parse(key!) as [string];
     const admin = await dovecot.client();

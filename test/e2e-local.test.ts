@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeNodeId } from '../src/ids.ts';
 import { corpusDir, expectedAttachments, hasCorpus, loadManifest, manifestEntry } from './support/corpus.ts';
-import { collectMessages, download, startE2eGateway, type E2eGateway, type SeenMessage } from './support/gateway-e2e.ts';
+import { collectMessages, download, signedUrlOf, startE2eGateway, type E2eGateway, type SeenMessage } from './support/gateway-e2e.ts';
 
 describe.skipIf(!hasCorpus)('local store end to end (corpus .eml directory through GraphQL and signed URLs)', () => {
   let gateway: E2eGateway;
@@ -46,7 +46,7 @@ describe.skipIf(!hasCorpus)('local store end to end (corpus .eml directory throu
     for (const message of messages) {
       const expected = expectedAttachments(manifestEntry(fileOf(message)));
       for (const [i, a] of message.attachments.entries()) {
-        const got = await download(a.downloadUrl!.url);
+        const got = await download(signedUrlOf(a));
         expect(got.status, `${fileOf(message)} ${a.filename}`).toBe(200);
         expect(got.sha256, `${fileOf(message)} ${a.filename}`).toBe(expected[i]!.sha256);
         expect(got.contentLength).toBe(String(expected[i]!.size));

@@ -254,30 +254,46 @@ describe('attachments and indexes', () => {
     expect(c.messages.edges[0].node.none).toBeNull();
   });
 
-  it('refuses a negative index and NOT_DOWNLOADABLE for a reference attachment', async () => {
+  it('refuses a negative index with BAD_USER_INPUT', async () => {
     const t = await setupGateway(fixture());
     const neg = await t.gql('query($id: ID!) { node(id: $id) { ... on Conversation { attachment(index: -1) { index } } } }', { id: encodeNodeId('Conversation', [t.mailboxA.id, 'c1']) });
     expect(neg.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
-    const ref = await t.gql('query($id: ID!) { node(id: $id) { ... on Attachment { kind downloadable downloadUrl { url } } } }', {
-      id: encodeNodeId('Attachment', [t.mailboxA.id, 'm70', '2']),
-    });
-    expect(ref.data.node).toEqual({ kind: 'REFERENCE', downloadable: false, downloadUrl: null });
-    expect(ref.errors?.[0]?.extensions?.code).toBe('NOT_DOWNLOADABLE');
+  });
+
+  it('answers downloadUrl of a reference attachment with a NotDownloadableError as data, leaving the list and `errors` clean', async () => {
+    const t = await setupGateway(fixture());
+    const ref = await t.gql(
+      `query($id: ID!) { node(id: $id) { ... on Conversation { attachments { kind downloadable downloadUrl {
+        __typename ... on SignedUrl { url } ... on GatewayError { code message } ... on NotDownloadableError { code } } } } } }`,
+      { id: encodeNodeId('Conversation', [t.mailboxA.id, 'c7']) },
+    );
+    // A client whose error policy fails the whole query on any `errors` entry still gets the list.
+    expect(ref.errors).toBeUndefined();
+    expect(ref.data.node.attachments).toEqual([
+      {
+        kind: 'REFERENCE',
+        downloadable: false,
+        downloadUrl: { __typename: 'NotDownloadableError', code: 'NOT_DOWNLOADABLE', message: expect.stringContaining('cannot be downloaded') },
+      },
+    ]);
   });
 
   it.each([0, 3601])('refuses downloadUrl(expiresIn: %i) with BAD_USER_INPUT', async (expiresIn) => {
     const t = await setupGateway(fixture());
-    const r = await t.gql('query($id: ID!, $e: Int) { node(id: $id) { ... on Attachment { downloadUrl(expiresIn: $e) { url } } } }', {
+    const r = await t.gql('query($id: ID!, $e: Int) { node(id: $id) { ... on Attachment { filename downloadUrl(expiresIn: $e) { ... on SignedUrl { url } } } } }', {
       id: encodeNodeId('Attachment', [t.mailboxA.id, 'm1', '2']),
       e: expiresIn,
     });
     expect(r.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    expect(r.errors?.[0]?.path).toEqual(['node', 'downloadUrl']);
+    // Only the field is nulled; the attachment itself is still answered.
+    expect(r.data.node).toEqual({ filename: expect.any(String), downloadUrl: null });
   });
 
   it('signs a URL under PUBLIC_URL that expires after expiresIn seconds', async () => {
     const t = await setupGateway(fixture());
     const before = Date.now();
-    const r = await t.gql('query($id: ID!) { node(id: $id) { ... on Attachment { downloadUrl(expiresIn: 60) { url expiresAt } } } }', {
+    const r = await t.gql('query($id: ID!) { node(id: $id) { ... on Attachment { downloadUrl(expiresIn: 60) { ... on SignedUrl { url expiresAt } } } } }', {
       id: encodeNodeId('Attachment', [t.mailboxA.id, 'm1', '2']),
     });
     const { url, expiresAt } = r.data.node.downloadUrl;

@@ -13,7 +13,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { errorBody, GatewayError, httpStatusOf, isGatewayError, notFound } from '../errors.ts';
+import { errorBody, GatewayError, httpStatusOf, isGatewayError, NotDownloadableError, notFound } from '../errors.ts';
 import type { ProviderLookup } from '../loaders.ts';
 import type { Logger } from '../providers/types.ts';
 import type { DownloadSigner } from '../signing.ts';
@@ -67,7 +67,7 @@ export async function prepareDownload(deps: DownloadDeps, token: string, method:
       const [message] = await provider.loadMessages([claims.messageKey]);
       const info = message?.attachments.find((a) => a.partId === claims.partId);
       if (!info) throw notFound('Attachment');
-      if (!info.downloadable) throw new GatewayError('NOT_DOWNLOADABLE', 'This attachment cannot be downloaded as bytes');
+      if (!info.downloadable) throw new NotDownloadableError();
       headers['content-type'] = safeContentType(info.contentType);
       headers['content-disposition'] = attachmentDisposition(info.filename);
       if (info.sizeExact && info.size !== null) headers['content-length'] = String(info.size);

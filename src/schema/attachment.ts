@@ -1,5 +1,5 @@
 /** Attachment: one attached file, inline part or item of a message, and its signed download URL. */
-import { GatewayError } from '../errors.ts';
+import { NotDownloadableError } from '../errors.ts';
 import { parseKeyParts } from '../ids.ts';
 import { DEFAULT_EXPIRES_IN, MAX_EXPIRES_IN } from '../signing.ts';
 import { builder } from './builder.ts';
@@ -44,15 +44,25 @@ builder.node(AttachmentRef, {
     contentId: t.string({ nullable: true, description: 'Content-ID without angle brackets (RFC 2392), used by `cid:` links in HTML bodies.', resolve: (a) => a.info.contentId }),
     disposition: t.field({ type: AttachmentDispositionEnum, description: 'Content-Disposition type (RFC 2183).', resolve: (a) => a.info.disposition }),
     kind: t.field({ type: AttachmentKindEnum, description: 'File, attached message, or link.', resolve: (a) => a.info.kind }),
-    downloadable: t.boolean({ description: 'False when the bytes cannot be served (a reference attachment); `downloadUrl` then fails with NOT_DOWNLOADABLE.', resolve: (a) => a.info.downloadable }),
+    downloadable: t.boolean({ description: 'False when the bytes cannot be served (a reference attachment); `downloadUrl` then gives a `NotDownloadableError`.', resolve: (a) => a.info.downloadable }),
     message: t.field({ type: MessageRef, description: 'The message holding the attachment.', resolve: (a) => ({ mailboxId: a.mailboxId, info: a.message }) }),
     downloadUrl: t.field({
       type: SignedUrlRef,
+      // Nullable so that an unexpected failure (or a bad `expiresIn`) nulls this field only, not
+      // the whole list of attachments it sits in.
       nullable: true,
-      description: `A signed URL streaming the decoded bytes, valid \`expiresIn\` seconds (1..${MAX_EXPIRES_IN}). Errors: BAD_USER_INPUT, NOT_DOWNLOADABLE.`,
+      errors: {
+        types: [NotDownloadableError],
+        directResult: true,
+        union: {
+          name: 'DownloadUrlResult',
+          description: 'A `SignedUrl`, or a `NotDownloadableError` for an attachment without bytes (a link). Read both with `... on SignedUrl { url }` and `... on GatewayError { code message }`.',
+        },
+      },
+      description: `A signed URL streaming the decoded bytes, valid \`expiresIn\` seconds (1..${MAX_EXPIRES_IN}); a \`NotDownloadableError\` for a link (\`downloadable: false\`). A bad \`expiresIn\` gives BAD_USER_INPUT in \`errors\`.`,
       args: { expiresIn: t.arg.int({ required: false, defaultValue: DEFAULT_EXPIRES_IN, description: `Seconds the URL stays valid, 1..${MAX_EXPIRES_IN}.` }) },
       resolve: async (a, args, ctx) => {
-        if (!a.info.downloadable) throw new GatewayError('NOT_DOWNLOADABLE', 'This attachment is a link, not bytes, and cannot be downloaded');
+        if (!a.info.downloadable) throw new NotDownloadableError();
         const { token, expiresAt } = await ctx.signer.sign(
           { workspaceId: ctx.workspace.id, mailboxId: a.mailboxId, messageKey: a.message.key, partId: a.info.partId },
           args.expiresIn ?? DEFAULT_EXPIRES_IN,

@@ -2,6 +2,7 @@
 import { builder } from './builder.ts';
 import './address.ts';
 import './enums.ts';
+import './errors.ts';
 import './mailbox.ts';
 import './conversation.ts';
 import './message.ts';

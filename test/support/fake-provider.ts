@@ -4,7 +4,7 @@
  * cursors, like a provider that pages by position.
  */
 import { Readable } from 'node:stream';
-import { GatewayError, notFound } from '../../src/errors.ts';
+import { GatewayError, NotDownloadableError, notFound } from '../../src/errors.ts';
 import { silentLogger } from './logger.ts';
 import type {
   AttachmentContent,
@@ -115,7 +115,7 @@ export function createFakeProvider(messages: FakeMessage[]): FakeProvider {
       if (provider.failOpen) throw provider.failOpen;
       const att = byKey.get(messageKey)?.attachments.find((a) => a.partId === partId);
       if (!att) throw notFound('Attachment');
-      if (!att.downloadable) throw new GatewayError('NOT_DOWNLOADABLE', 'not bytes');
+      if (!att.downloadable) throw new NotDownloadableError();
       const chunkSize = provider.slowChunkSize;
       const stream = chunkSize
         ? Readable.from(

@@ -72,7 +72,13 @@ export interface SeenAttachment {
   contentId: string | null;
   disposition: 'ATTACHMENT' | 'INLINE';
   kind: string;
-  downloadUrl: { url: string; expiresAt: string } | null;
+  downloadUrl: { __typename: 'SignedUrl'; url: string; expiresAt: string } | { __typename: 'NotDownloadableError'; code: string; message: string } | null;
+}
+
+/** The signed URL of an attachment. @throws when the gateway answered an error instead */
+export function signedUrlOf(a: SeenAttachment): string {
+  if (a.downloadUrl?.__typename !== 'SignedUrl') throw new Error(`no signed URL for ${a.filename}: ${JSON.stringify(a.downloadUrl)}`);
+  return a.downloadUrl.url;
 }
 
 /** A message as a client sees it through GraphQL. */
@@ -101,7 +107,7 @@ const PAGE = /* GraphQL */ `
                     id subject messageIdHeader direction
                     attachments {
                       id index filename contentType size sizeExact contentId disposition kind
-                      downloadUrl(expiresIn: 600) { url expiresAt }
+                      downloadUrl(expiresIn: 600) { __typename ... on SignedUrl { url expiresAt } ... on GatewayError { code message } }
                     }
                   }
                 }

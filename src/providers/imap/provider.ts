@@ -9,7 +9,7 @@
  * the commands sent.
  */
 import type { AttachmentContent, AttachmentInfo, ConversationFilter, ConversationInfo, MailboxConfig, MailProvider, MessageInfo, Page, ProviderDeps, ProviderFactory } from '../types.ts';
-import { ErrorCode, GatewayError, badInput, notFound } from '../../errors.ts';
+import { GatewayError, NotDownloadableError, badInput, notFound } from '../../errors.ts';
 import { describeAttachment, findPart, selectAttachmentParts } from '../../mime/attachments.ts';
 import { transferEncodingFamily } from '../../mime/decode.ts';
 import { openPartStream } from './download.ts';
@@ -263,7 +263,7 @@ class ImapProviderImpl implements ImapProvider {
     const attachment = this.#attachments(summary).find((a) => a.partId === partId);
     const part = findPart(summary.structure, partId);
     if (!part || !attachment) throw notFound('Attachment');
-    if (!attachment.downloadable) throw new GatewayError(ErrorCode.NOT_DOWNLOADABLE, 'This attachment cannot be downloaded');
+    if (!attachment.downloadable) throw new NotDownloadableError();
     await this.#ensureSizes([summary]);
     const size = this.#sizes.get(summary.key)?.get(partId);
     options.signal?.throwIfAborted();

@@ -33,6 +33,7 @@ function fixture(): FakeMessage[] {
       fakeAttachment('4', 'weird.bin', Buffer.from('x'), { contentType: 'text/html\r\nX-Evil: 1' }),
       fakeAttachment('5', 'link', Buffer.alloc(0), { kind: 'REFERENCE', downloadable: false }),
     ]),
+    fakeMessage('m3', 'c3', '2024-01-03T10:00:00Z', [fakeAttachment('2', 'estimated.pdf', PDF, { sizeExact: false, size: PDF.length + 100 })]),
     fakeMessage('m2', 'c2', '2024-01-02T10:00:00Z', HOSTILE.map(([, name], i) => fakeAttachment(`${i + 1}`, name, Buffer.from(`hostile ${i}`)))),
   ];
 }
@@ -287,6 +288,27 @@ describe('node:http server', () => {
       for (let i = 0; i < 100 && !stream.destroyed; i++) await new Promise((r) => setTimeout(r, 10));
       expect(stream.destroyed).toBe(true);
       expect(stream.readableEnded).toBe(false);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it.each([
+    ['with Content-Length', 'm1'],
+    ['chunked (size estimated)', 'm3'],
+  ])('cuts the connection when the provider fails after the headers went out (%s): the client sees a broken transfer, not a short file', async (_label, messageKey) => {
+    const { t, server } = await serve();
+    try {
+      t.provider.slowChunkSize = 256;
+      t.provider.failMidStream = new Error('IMAP connection lost');
+      const response = await fetch((await urlFor(t, messageKey, '2')).replace('http://x', server.url));
+      expect(response.status).toBe(200);
+      expect(response.headers.get('content-length')).toBe(messageKey === 'm1' ? String(PDF.length) : null);
+      await expect(response.arrayBuffer()).rejects.toThrow();
+      // The server survives and keeps serving.
+      t.provider.failMidStream = null;
+      const again = await fetch((await urlFor(t, messageKey, '2')).replace('http://x', server.url));
+      expect(Buffer.from(await again.arrayBuffer()).equals(PDF)).toBe(true);
     } finally {
       await server.close();
     }

@@ -297,6 +297,47 @@ describe.skipIf(!dovecotAvailable())('IMAP provider: stale keys and command coun
   });
 });
 
+describe.skipIf(!dovecotAvailable())('IMAP provider: faults', () => {
+  let d: DovecotInstance;
+  beforeAll(async () => {
+    d = await startDovecot();
+  });
+  afterAll(async () => {
+    await d?.close();
+  });
+
+  it('fails a download cut mid-way by the server with PROVIDER_UNAVAILABLE, then serves the next one on a fresh connection', async () => {
+    const payload = Buffer.alloc(12 * 1024 * 1024);
+    for (let i = 0; i < payload.length; i += 4) payload.writeUInt32LE((i * 2246822519) >>> 0, i);
+    const raw = Buffer.from(
+      `From: a@example.com\r\nTo: b@example.com\r\nSubject: cut\r\nDate: Mon, 1 Jan 2024 00:00:00 +0000\r\nMessage-ID: <cut@example.com>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nx\r\n--b\r\nContent-Type: application/octet-stream; name="cut.bin"\r\nContent-Transfer-Encoding: base64\r\n\r\n${payload.toString('base64').replace(/.{76}/g, '$&\r\n')}\r\n--b--\r\n`,
+    );
+    await d.append('INBOX', raw);
+    const p = providerFor(d);
+    try {
+      const page = await p.listConversations({ first: 1, filter: { search: 'cut' } });
+      const key = page.items[0]!.messageKeys[0]!;
+      const cut = await p.openAttachment(key, '2');
+      let received = 0;
+      const failure = (async () => {
+        for await (const c of cut.stream) {
+          if (received === 0) d.kick();
+          received += (c as Buffer).length;
+        }
+      })();
+      await expect(failure).rejects.toMatchObject({ code: 'PROVIDER_UNAVAILABLE' });
+      expect(received).toBeLessThan(payload.length);
+      // The broken connection left the pool: the same download now succeeds in full.
+      const again = await p.openAttachment(key, '2');
+      const hash = createHash('sha256');
+      for await (const c of again.stream) hash.update(c as Buffer);
+      expect(hash.digest('hex')).toBe(createHash('sha256').update(payload).digest('hex'));
+    } finally {
+      await p.close();
+    }
+  });
+});
+
 describe.skipIf(!dovecotAvailable())('IMAP threading: header fallback versus server THREAD', () => {
   const mail = (id: string, subject: string, day: number, extra = '') =>
     Buffer.from(`From: a@example.org\r\nTo: b@example.org\r\nSubject: ${subject}\r\nDate: ${new Date(Date.UTC(2024, 0, day)).toUTCString()}\r\nMessage-ID: <${id}>\r\n${extra}\r\nbody\r\n`);

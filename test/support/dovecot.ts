@@ -39,6 +39,8 @@ export interface DovecotInstance {
   appendMany(items: { folder: string; raw: Buffer; date?: Date }[]): Promise<number[]>;
   /** A logged-in admin client for test setup (delete/recreate folders, ...). Caller logs out. */
   client(): Promise<ImapFlow>;
+  /** Cuts every IMAP connection of the user (`doveadm kick`), as a crash or a network loss would. */
+  kick(): void;
   /** Stops the server and removes its files. */
   close(): Promise<void>;
 }
@@ -242,6 +244,9 @@ export async function startDovecot(options: DovecotOptions = {}): Promise<Doveco
     async append(folder, raw, date) {
       const [uid] = await appendMany([{ folder, raw, ...(date ? { date } : {}) }]);
       return uid!;
+    },
+    kick() {
+      execFileSync('doveadm', ['-c', configFile, 'kick', user], { stdio: 'ignore', timeout: 10_000 });
     },
     async close() {
       process.removeListener('exit', onExit);

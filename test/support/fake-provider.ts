@@ -43,6 +43,8 @@ export interface FakeProvider extends MailProvider {
   opened: Readable[];
   /** When set, openAttachment streams the bytes in chunks of this size, one per 5 ms (for disconnect tests). */
   slowChunkSize: number | null;
+  /** When set, the stream fails with this error once `slowChunkSize`-sized chunks have covered half the bytes. */
+  failMidStream: Error | null;
   resetCalls(): void;
 }
 
@@ -79,6 +81,7 @@ export function createFakeProvider(messages: FakeMessage[]): FakeProvider {
     failOpen: null,
     opened: [],
     slowChunkSize: null,
+    failMidStream: null,
     resetCalls() {
       provider.calls = { listConversations: 0, loadConversations: [], loadMessages: [], openAttachment: 0 };
     },
@@ -117,11 +120,13 @@ export function createFakeProvider(messages: FakeMessage[]): FakeProvider {
       if (!att) throw notFound('Attachment');
       if (!att.downloadable) throw new NotDownloadableError();
       const chunkSize = provider.slowChunkSize;
+      const failure = provider.failMidStream;
       const stream = chunkSize
         ? Readable.from(
             (async function* () {
               for (let i = 0; i < att.bytes.length; i += chunkSize) {
                 await new Promise((r) => setTimeout(r, 5));
+                if (failure && i >= att.bytes.length / 2) throw failure;
                 yield att.bytes.subarray(i, i + chunkSize);
               }
             })(),

@@ -12,6 +12,7 @@ const sdl = printSchema(lexicographicSortSchema(schema));
 
 const scalars = {
   DateTime: 'string',
+  EmailAddress: 'string',
   NonNegativeInt: 'number',
   URL: 'string',
 };

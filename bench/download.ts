@@ -146,7 +146,7 @@ async function directDownload(dovecot: DovecotInstance, uid: number): Promise<{ 
 
 /** Asks the gateway (GraphQL over HTTP) for the signed URL of `blob-<label>.bin`. */
 async function signedUrlFor(baseUrl: string, apiKey: string, label: string): Promise<string> {
-  const query = `{ mailboxes { conversations(first: 20, filter: { search: "bench ${label}" }) { edges { node { subject attachments { filename downloadUrl { ... on SignedUrl { url } } } } } } } }`;
+  const query = `{ mailboxes { conversations(first: 20, filter: { search: "bench ${label}" }) { edges { node { subject attachments { filename downloadUrl { url } } } } } } }`;
   const answer = (await (await fetch(`${baseUrl}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey}` }, body: JSON.stringify({ query }) })).json()) as {
     data?: { mailboxes: { conversations: { edges: { node: { subject: string; attachments: { filename: string; downloadUrl: { url: string } }[] } }[] } }[] };
     errors?: unknown;
@@ -181,7 +181,7 @@ async function gatewayDownload(baseUrl: string, apiKey: string, child: ChildProc
 }
 
 const WIDE_QUERY = `query Wide($first: Int!) { mailboxes { conversations(first: $first) { edges { node {
-  subject participants { address } attachments { index filename size downloadUrl { ... on SignedUrl { url } } }
+  subject participants { address } attachments { index filename size downloadUrl { url } }
   messages(first: 10) { edges { node { subject direction from { address } attachments { filename size contentType } } } }
 } } } } }`;
 

@@ -16,7 +16,10 @@
 export const ERROR_CODES = {
   UNAUTHENTICATED: { status: 401, error: 'unauthenticated', description: 'No API key, or an unknown or revoked one.' },
   FORBIDDEN: { status: 403, error: 'forbidden', description: 'The API key is valid but may not do this.' },
-  BAD_USER_INPUT: { status: 400, error: 'bad_request', description: 'A malformed argument, ID or cursor, or a value out of range.' },
+  BAD_USER_INPUT: { status: 400, error: 'bad_request', description: 'A malformed argument, variable value, ID or cursor, or a value out of range.' },
+  BAD_REQUEST: { status: 400, error: 'bad_request', description: 'A malformed GraphQL-over-HTTP request: body not JSON, no query, a mutation over GET, another method.' },
+  GRAPHQL_PARSE_FAILED: { status: 400, error: 'bad_request', description: 'The GraphQL document has a syntax error.' },
+  GRAPHQL_VALIDATION_FAILED: { status: 400, error: 'bad_request', description: 'The GraphQL document does not fit the schema (unknown field, wrong argument, ...).' },
   NOT_FOUND: {
     status: 404,
     error: 'not_found',

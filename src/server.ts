@@ -71,14 +71,8 @@ query Attachments {
             contentType
             size
             downloadUrl(expiresIn: 300) {
-              ... on SignedUrl {
-                url
-                expiresAt
-              }
-              ... on GatewayError {
-                code
-                message
-              }
+              url
+              expiresAt
             }
           }
         }

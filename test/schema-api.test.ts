@@ -100,6 +100,21 @@ describe('workspace isolation', () => {
     expect(b.data.mailboxes).toEqual([{ id: encodeNodeId('Mailbox', [t.mailboxB.id]), address: 'other@example.org', provider: 'IMAP' }]);
   });
 
+  it('types Mailbox.address as EmailAddress and answers null, not an error, for a configured value that is no address', async () => {
+    const t = await setupGateway(fixture());
+    await t.store.addMailbox({ workspaceId: t.wsA.id, provider: 'IMAP', address: 'alice (no domain)', displayName: 'Odd', settings: {}, credentials: null });
+    const r = await t.gql('{ mailboxes { displayName address } }');
+    expect(r.errors).toBeUndefined();
+    expect(r.data.mailboxes).toEqual(
+      expect.arrayContaining([
+        { displayName: 'Mine', address: 'me@example.org' },
+        { displayName: 'Odd', address: null },
+      ]),
+    );
+    const type = await t.gql('{ __type(name: "Mailbox") { fields { name type { name } } } }');
+    expect(type.data.__type.fields.find((f: { name: string }) => f.name === 'address').type.name).toBe('EmailAddress');
+  });
+
   it('answers NOT_FOUND for another workspace’s IDs exactly as for absent ones, without asking its provider', async () => {
     const t = await setupGateway(fixture());
     const foreign = encodeNodeId('Conversation', [t.mailboxB.id, 'c1']);
@@ -196,12 +211,13 @@ describe('connections', () => {
     expect(t.provider.calls.listConversations).toBe(0);
   });
 
-  it('refuses a malformed cursor and backward pagination with BAD_USER_INPUT', async () => {
+  it('refuses a malformed cursor with BAD_USER_INPUT and backward pagination as invalid', async () => {
     const t = await setupGateway(fixture());
     expect((await t.gql(CONVERSATIONS, { first: 2, after: 'garbage!' })).errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
     expect((await t.gql(CONVERSATIONS, { first: 2, after: Buffer.from('["p",5,0]').toString('base64url') })).errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    // Backward pagination is not in the schema (providers page forward only): a validation error.
     const r = await t.gql('{ mailboxes { conversations(last: 2) { edges { cursor } } } }');
-    expect(r.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    expect(r.errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
   });
 
   it('pages the messages of a conversation', async () => {
@@ -260,27 +276,19 @@ describe('attachments and indexes', () => {
     expect(neg.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
   });
 
-  it('answers downloadUrl of a reference attachment with a NotDownloadableError as data, leaving the list and `errors` clean', async () => {
+  it('answers downloadUrl of a reference attachment with null and NOT_DOWNLOADABLE at its path, keeping the list', async () => {
     const t = await setupGateway(fixture());
-    const ref = await t.gql(
-      `query($id: ID!) { node(id: $id) { ... on Conversation { attachments { kind downloadable downloadUrl {
-        __typename ... on SignedUrl { url } ... on GatewayError { code message } ... on NotDownloadableError { code } } } } } }`,
-      { id: encodeNodeId('Conversation', [t.mailboxA.id, 'c7']) },
-    );
-    // A client whose error policy fails the whole query on any `errors` entry still gets the list.
-    expect(ref.errors).toBeUndefined();
-    expect(ref.data.node.attachments).toEqual([
-      {
-        kind: 'REFERENCE',
-        downloadable: false,
-        downloadUrl: { __typename: 'NotDownloadableError', code: 'NOT_DOWNLOADABLE', message: expect.stringContaining('cannot be downloaded') },
-      },
-    ]);
+    const ref = await t.gql('query($id: ID!) { node(id: $id) { ... on Conversation { attachments { kind downloadable downloadUrl { url } } } } }', {
+      id: encodeNodeId('Conversation', [t.mailboxA.id, 'c7']),
+    });
+    expect(ref.data.node.attachments).toEqual([{ kind: 'REFERENCE', downloadable: false, downloadUrl: null }]);
+    expect(ref.errors).toHaveLength(1);
+    expect(ref.errors?.[0]).toMatchObject({ path: ['node', 'attachments', 0, 'downloadUrl'], extensions: { code: 'NOT_DOWNLOADABLE' } });
   });
 
   it.each([0, 3601])('refuses downloadUrl(expiresIn: %i) with BAD_USER_INPUT', async (expiresIn) => {
     const t = await setupGateway(fixture());
-    const r = await t.gql('query($id: ID!, $e: Int) { node(id: $id) { ... on Attachment { filename downloadUrl(expiresIn: $e) { ... on SignedUrl { url } } } } }', {
+    const r = await t.gql('query($id: ID!, $e: Int) { node(id: $id) { ... on Attachment { filename downloadUrl(expiresIn: $e) { url } } } }', {
       id: encodeNodeId('Attachment', [t.mailboxA.id, 'm1', '2']),
       e: expiresIn,
     });
@@ -293,7 +301,7 @@ describe('attachments and indexes', () => {
   it('signs a URL under PUBLIC_URL that expires after expiresIn seconds', async () => {
     const t = await setupGateway(fixture());
     const before = Date.now();
-    const r = await t.gql('query($id: ID!) { node(id: $id) { ... on Attachment { downloadUrl(expiresIn: 60) { ... on SignedUrl { url expiresAt } } } } }', {
+    const r = await t.gql('query($id: ID!) { node(id: $id) { ... on Attachment { downloadUrl(expiresIn: 60) { url expiresAt } } } }', {
       id: encodeNodeId('Attachment', [t.mailboxA.id, 'm1', '2']),
     });
     const { url, expiresAt } = r.data.node.downloadUrl;
@@ -330,6 +338,38 @@ describe('errors', () => {
     expect(r.status).toBe(400);
     expect(r.errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
     expect(r.errors?.[0]?.message).toMatch(/Cannot query field "nope"/);
+  });
+
+  describe('gives every request error a code from GatewayErrorCode', () => {
+    const post = async (t: Awaited<ReturnType<typeof setupGateway>>, body: string, headers: Record<string, string> = {}, method = 'POST') => {
+      const response = await t.gateway.fetch(
+        new Request('http://gw.test/graphql', {
+          method,
+          headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json', authorization: `Bearer ${t.keyA}`, ...headers },
+          ...(method === 'GET' ? {} : { body }),
+        }),
+      );
+      const json = (await response.json()) as { errors: { message: string; extensions: Record<string, unknown> }[] };
+      return { status: response.status, error: json.errors[0]! };
+    };
+    const cases: [string, (t: Awaited<ReturnType<typeof setupGateway>>) => ReturnType<typeof post>, number, string][] = [
+      ['a variable of the wrong type', (t) => post(t, JSON.stringify({ query: 'query($f: Int!) { mailboxes { conversations(first: $f) { edges { cursor } } } }', variables: { f: 'x' } })), 400, 'BAD_USER_INPUT'],
+      ['a missing required variable', (t) => post(t, JSON.stringify({ query: 'query($f: Int!) { mailboxes { conversations(first: $f) { edges { cursor } } } }' })), 400, 'BAD_USER_INPUT'],
+      ['a DateTime filter that is no date', (t) => post(t, JSON.stringify({ query: '{ mailboxes { conversations(filter: { since: "yesterday" }) { edges { cursor } } } }' })), 400, 'GRAPHQL_VALIDATION_FAILED'],
+      ['a body that is not JSON', (t) => post(t, '{"query":'), 400, 'BAD_REQUEST'],
+      ['a syntax error', (t) => post(t, JSON.stringify({ query: '{ mailboxes ' })), 400, 'GRAPHQL_PARSE_FAILED'],
+      ['a text/plain POST (CSRF check)', (t) => post(t, JSON.stringify({ query: '{ mailboxes { id } }' }), { 'content-type': 'text/plain' }), 403, 'FORBIDDEN'],
+      ['a PUT', (t) => post(t, JSON.stringify({ query: '{ mailboxes { id } }' }), {}, 'PUT'), 405, 'BAD_REQUEST'],
+    ];
+    it.each(cases)('%s', async (_label, send, status, code) => {
+      const t = await setupGateway(fixture());
+      const { status: got, error } = await send(t);
+      expect(got).toBe(status);
+      expect(error.extensions.code).toBe(code);
+      expect(error.message.length).toBeGreaterThan(0);
+      // Parser internals stay out of the answer.
+      expect(error.extensions).not.toHaveProperty('originalError');
+    });
   });
 });
 

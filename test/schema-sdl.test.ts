@@ -14,19 +14,25 @@ describe('schema/schema.graphql', () => {
     expect(committed.trimEnd()).toBe(printSchema(lexicographicSortSchema(schema)).trimEnd());
   });
 
-  it('documents every type and field', () => {
+  it('documents every type, field, argument, input field and enum value', () => {
     const missing: string[] = [];
     for (const type of Object.values(schema.getTypeMap())) {
       if (type.name.startsWith('__') || ['String', 'Boolean', 'Int', 'ID', 'Float'].includes(type.name)) continue;
-      // The relay plugin's generated connection and edge wrappers carry no description of their own.
-      const generated = /Connection(Edge)?$/.test(type.name);
-      if (!type.description && !generated) missing.push(type.name);
-      if ('getFields' in type && !generated) {
+      if (!type.description) missing.push(type.name);
+      if ('getFields' in type) {
         for (const field of Object.values(type.getFields())) {
           if (!field.description) missing.push(`${type.name}.${field.name}`);
+          for (const arg of 'args' in field ? field.args : []) if (!arg.description) missing.push(`${type.name}.${field.name}(${arg.name})`);
         }
       }
+      if ('getValues' in type) for (const value of type.getValues()) if (!value.description) missing.push(`${type.name}.${value.name}`);
     }
     expect(missing).toEqual([]);
+  });
+
+  it('offers forward pagination only (first/after), as every provider pages forward', () => {
+    const printed = printSchema(schema);
+    expect(printed).not.toMatch(/\b(last|before):/);
+    expect(printed).toMatch(/conversations\(/);
   });
 });

@@ -1,10 +1,13 @@
 /**
- * How errors leave the GraphQL endpoint (yoga `maskedErrors.maskError`). A {@link GatewayError}
- * passes with its message and `extensions.code` (plus `retryAfter` for PROVIDER_THROTTLED, and
- * `extensions.http.status` for the request-level codes UNAUTHENTICATED 401 and FORBIDDEN 403; field
- * errors keep HTTP 200 as GraphQL over HTTP expects for partial results). GraphQL's own errors
- * (syntax, validation, variable coercion) pass unchanged. Anything else is logged with the
- * request id and answered as `INTERNAL` with that id, never its text.
+ * How errors leave the GraphQL endpoint (yoga `maskedErrors.maskError`); every error leaves with
+ * an `extensions.code` from `src/errors.ts`. A {@link GatewayError} passes with its message and
+ * code (plus `retryAfter` for PROVIDER_THROTTLED, and `extensions.http.status` for the
+ * request-level codes UNAUTHENTICATED 401 and FORBIDDEN 403; field errors keep HTTP 200 as GraphQL
+ * over HTTP expects for partial results). GraphQL's and yoga's own errors keep their message and
+ * code (GRAPHQL_PARSE_FAILED, GRAPHQL_VALIDATION_FAILED, BAD_REQUEST); those that carry none get
+ * one: a refused CSRF check (HTTP 403) FORBIDDEN, a variable value that does not fit its type
+ * BAD_USER_INPUT. Anything else is logged with the request id and answered as `INTERNAL` with
+ * that id, never its text.
  */
 import { createGraphQLError } from 'graphql-yoga';
 import type { GraphQLError } from 'graphql';
@@ -16,6 +19,17 @@ const REQUEST_LEVEL_STATUS: Partial<Record<string, number>> = { UNAUTHENTICATED:
 /** By shape, not `instanceof`: graphql can be loaded twice (ESM and CJS builds) in one process. */
 function isGraphQLError(error: unknown): error is GraphQLError {
   return error instanceof Error && error.name === 'GraphQLError';
+}
+
+/**
+ * `error` with an `extensions.code`, and without yoga's `originalError` details (a JSON parser's
+ * message says nothing the client needs and is not ours to promise).
+ */
+function withCode(error: GraphQLError): GraphQLError {
+  const { originalError: _detail, ...extensions } = error.extensions as Record<string, unknown> & { http?: { status?: number } };
+  if (typeof extensions.code !== 'string') extensions.code = extensions.http?.status === 403 ? 'FORBIDDEN' : 'BAD_USER_INPUT';
+  else if (_detail === undefined) return error;
+  return createGraphQLError(error.message, { nodes: error.nodes, path: error.path, source: error.source, positions: error.positions, extensions });
 }
 
 /** Builds the `maskError` function. `requestId` reads the id of the request being served. */
@@ -34,7 +48,11 @@ export function createMaskError(logger: Logger, requestId: () => string): (error
         },
       });
     }
-    if (isGraphQLError(error) && (original === null || isGraphQLError(original))) return error;
+    // GraphQL's own errors without a code and without a path come before execution (a variable
+    // value that does not fit): the client's. With a path they come from execution (a null for a
+    // non-null field, an unresolvable type): ours, so they are masked below like any bug.
+    const own = isGraphQLError(error) && (original === null || isGraphQLError(original));
+    if (own && (typeof error.extensions.code === 'string' || !error.path)) return withCode(error);
     const id = requestId();
     logger.error({ err: original, requestId: id, path: isGraphQLError(error) ? error.path : undefined }, 'unexpected error in a GraphQL request');
     return createGraphQLError(message, { ...located, extensions: { code: 'INTERNAL', requestId: id } });

@@ -44,22 +44,14 @@ builder.node(AttachmentRef, {
     contentId: t.string({ nullable: true, description: 'Content-ID without angle brackets (RFC 2392), used by `cid:` links in HTML bodies.', resolve: (a) => a.info.contentId }),
     disposition: t.field({ type: AttachmentDispositionEnum, description: 'Content-Disposition type (RFC 2183).', resolve: (a) => a.info.disposition }),
     kind: t.field({ type: AttachmentKindEnum, description: 'File, attached message, or link.', resolve: (a) => a.info.kind }),
-    downloadable: t.boolean({ description: 'False when the bytes cannot be served (a reference attachment); `downloadUrl` then gives a `NotDownloadableError`.', resolve: (a) => a.info.downloadable }),
+    downloadable: t.boolean({ description: 'False when the bytes cannot be served (a reference attachment); `downloadUrl` is then null with a NOT_DOWNLOADABLE error, so ask for it only where this is true.', resolve: (a) => a.info.downloadable }),
     message: t.field({ type: MessageRef, description: 'The message holding the attachment.', resolve: (a) => ({ mailboxId: a.mailboxId, info: a.message }) }),
     downloadUrl: t.field({
       type: SignedUrlRef,
-      // Nullable so that an unexpected failure (or a bad `expiresIn`) nulls this field only, not
-      // the whole list of attachments it sits in.
+      // Nullable so that a failure nulls this field only, not the whole list of attachments it
+      // sits in (a client with an `errors` policy of "all" keeps the rest of the list).
       nullable: true,
-      errors: {
-        types: [NotDownloadableError],
-        directResult: true,
-        union: {
-          name: 'DownloadUrlResult',
-          description: 'A `SignedUrl`, or a `NotDownloadableError` for an attachment without bytes (a link). Read both with `... on SignedUrl { url }` and `... on GatewayError { code message }`.',
-        },
-      },
-      description: `A signed URL streaming the decoded bytes, valid \`expiresIn\` seconds (1..${MAX_EXPIRES_IN}); a \`NotDownloadableError\` for a link (\`downloadable: false\`). A bad \`expiresIn\` gives BAD_USER_INPUT in \`errors\`.`,
+      description: `A signed URL streaming the decoded bytes, valid \`expiresIn\` seconds (1..${MAX_EXPIRES_IN}). Null with an error for a link (\`downloadable: false\`, code NOT_DOWNLOADABLE) or a bad \`expiresIn\` (BAD_USER_INPUT).`,
       args: { expiresIn: t.arg.int({ required: false, defaultValue: DEFAULT_EXPIRES_IN, description: `Seconds the URL stays valid, 1..${MAX_EXPIRES_IN}.` }) },
       resolve: async (a, args, ctx) => {
         if (!a.info.downloadable) throw new NotDownloadableError();

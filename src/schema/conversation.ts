@@ -3,8 +3,11 @@ import { badInput } from '../errors.ts';
 import { parseKeyParts } from '../ids.ts';
 import { AddressRef } from './address.ts';
 import { builder } from './builder.ts';
+import { forwardConnection, forwardPageArgs } from './connections.ts';
 import { offsetConnection } from './pagination.ts';
 import { AttachmentRef, ConversationRef, MessageRef, type AttachmentShape, type ConversationShape } from './refs.ts';
+
+const ConversationMessagesConnection = forwardConnection(MessageRef, 'ConversationMessagesConnection', 'the messages of a conversation, oldest first');
 
 builder.node(ConversationRef, {
   description: 'A conversation (thread): the messages received and sent that belong together.',
@@ -23,9 +26,10 @@ builder.node(ConversationRef, {
       resolve: (c) => c.info.participants,
     }),
     lastMessageAt: t.field({ type: 'DateTime', nullable: true, description: 'Date of the newest message.', resolve: (c) => c.info.lastMessageAt }),
-    messages: t.connection({
-      type: MessageRef,
-      description: 'The messages, oldest first. `first` is 1..100 (default 20); only forward pagination.',
+    messages: t.field({
+      type: ConversationMessagesConnection,
+      description: 'The messages, received and sent, oldest first, paged forward with `first` and `after`.',
+      args: forwardPageArgs(t.arg),
       resolve: (c, args, ctx) =>
         offsetConnection(c.info.messageKeys, args, async (keys) => {
           const messages = await Promise.all(keys.map((key) => ctx.loaders.message(c.mailboxId, key)));

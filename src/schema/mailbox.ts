@@ -1,13 +1,25 @@
 /** Mailbox: a connected mail account of the workspace, and its conversations. */
+import { EmailAddressResolver } from 'graphql-scalars';
 import { badInput } from '../errors.ts';
 import { parseKeyParts } from '../ids.ts';
 import type { ConversationFilter } from '../providers/types.ts';
 import { builder } from './builder.ts';
 import { ProviderKindEnum } from './enums.ts';
+import { forwardConnection, forwardPageArgs } from './connections.ts';
 import { decodePageCursor, encodePageCursor, MAX_PAGE_SIZE, pageSize, type Connection } from './pagination.ts';
 import { ConversationRef, MailboxRef, type ConversationShape, type MailboxShape } from './refs.ts';
 
 const MAX_SEARCH_LENGTH = 1000;
+
+/** Whether `value` passes the EmailAddress scalar (graphql-scalars), so serializing it cannot fail. */
+function isEmailAddress(value: string): boolean {
+  try {
+    EmailAddressResolver.serialize(value);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 const ConversationFilterInput = builder.inputType('ConversationFilter', {
   description: 'Conditions on conversations; all given ones must hold.',
@@ -21,6 +33,8 @@ const ConversationFilterInput = builder.inputType('ConversationFilter', {
   }),
 });
 
+const MailboxConversationsConnection = forwardConnection(ConversationRef, 'MailboxConversationsConnection', 'the conversations of a mailbox, newest activity first');
+
 builder.node(MailboxRef, {
   description: 'A mailbox connected to the gateway: one account at one provider.',
   id: { resolve: (mailbox) => JSON.stringify([mailbox.id]) },
@@ -30,12 +44,20 @@ builder.node(MailboxRef, {
   },
   fields: (t) => ({
     provider: t.field({ type: ProviderKindEnum, description: 'The service behind the mailbox.', resolve: (m) => m.provider }),
-    address: t.exposeString('address', { nullable: true, description: "The owner's email address, as configured." }),
+    address: t.field({
+      type: 'EmailAddress',
+      nullable: true,
+      description: "The owner's email address, as configured; it tells sent from received mail. Null when none is configured.",
+      resolve: (m) => (m.address !== null && isEmailAddress(m.address) ? m.address : null),
+    }),
     displayName: t.exposeString('displayName', { nullable: true, description: 'A name for people, as configured.' }),
-    conversations: t.connection({
-      type: ConversationRef,
-      description: `Conversations (threads), newest activity first. \`first\` is 1..${MAX_PAGE_SIZE} (default 20); only forward pagination.`,
-      args: { filter: t.arg({ type: ConversationFilterInput, required: false, description: 'Conditions on the conversations.' }) },
+    conversations: t.field({
+      type: MailboxConversationsConnection,
+      description: 'Conversations (threads), newest activity first, paged forward with `first` and `after`.',
+      args: {
+        ...forwardPageArgs(t.arg),
+        filter: t.arg({ type: ConversationFilterInput, required: false, description: 'Conditions on the conversations.' }),
+      },
       resolve: async (mailbox, args, ctx): Promise<Connection<ConversationShape>> => {
         const first = pageSize(args);
         const { providerAfter, skip } = decodePageCursor(args.after);

@@ -14,12 +14,10 @@ export const MAX_PAGE_SIZE = 100;
 /** Page size when `first` is omitted. */
 export const DEFAULT_PAGE_SIZE = 20;
 
-/** The connection arguments the relay plugin passes. */
+/** The arguments of a forward connection. */
 export interface ConnectionArgs {
   first?: number | null;
   after?: string | null;
-  last?: number | null;
-  before?: string | null;
 }
 
 /** One edge. */
@@ -36,10 +34,9 @@ export interface Connection<T> {
 
 /**
  * The page size of forward pagination.
- * @throws GatewayError BAD_USER_INPUT when `first` is outside 1..100 or backward arguments are given
+ * @throws GatewayError BAD_USER_INPUT when `first` is outside 1..100
  */
 export function pageSize(args: ConnectionArgs): number {
-  if (args.last != null || args.before != null) throw badInput('Only forward pagination (first/after) is supported');
   const first = args.first ?? DEFAULT_PAGE_SIZE;
   if (!Number.isInteger(first) || first < 1 || first > MAX_PAGE_SIZE) throw badInput(`first must be an integer from 1 to ${MAX_PAGE_SIZE}`);
   return first;

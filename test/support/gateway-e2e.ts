@@ -72,12 +72,12 @@ export interface SeenAttachment {
   contentId: string | null;
   disposition: 'ATTACHMENT' | 'INLINE';
   kind: string;
-  downloadUrl: { __typename: 'SignedUrl'; url: string; expiresAt: string } | { __typename: 'NotDownloadableError'; code: string; message: string } | null;
+  downloadUrl: { url: string; expiresAt: string } | null;
 }
 
 /** The signed URL of an attachment. @throws when the gateway answered an error instead */
 export function signedUrlOf(a: SeenAttachment): string {
-  if (a.downloadUrl?.__typename !== 'SignedUrl') throw new Error(`no signed URL for ${a.filename}: ${JSON.stringify(a.downloadUrl)}`);
+  if (!a.downloadUrl) throw new Error(`no signed URL for ${a.filename}`);
   return a.downloadUrl.url;
 }
 
@@ -107,7 +107,7 @@ const PAGE = /* GraphQL */ `
                     id subject messageIdHeader direction
                     attachments {
                       id index filename contentType size sizeExact contentId disposition kind
-                      downloadUrl(expiresIn: 600) { __typename ... on SignedUrl { url expiresAt } ... on GatewayError { code message } }
+                      downloadUrl(expiresIn: 600) { url expiresAt }
                     }
                   }
                 }

@@ -12,6 +12,8 @@ import { createStore } from '../../src/db/store.ts';
 import { createLogger } from '../../src/logger.ts';
 import type { NewMailbox, Store } from '../../src/store/types.ts';
 import { startServer } from '../../src/server.ts';
+import { print } from 'graphql';
+import { E2eMailboxPageDocument, type E2eMailboxPageQuery } from '../generated/graphql.ts';
 
 /** A running gateway with a workspace and its key. */
 export interface E2eGateway {
@@ -61,64 +63,21 @@ export async function startE2eGateway(): Promise<E2eGateway> {
   };
 }
 
-/** An attachment as a client sees it through GraphQL. */
-export interface SeenAttachment {
-  id: string;
-  index: number;
-  filename: string | null;
-  contentType: string;
-  size: number | null;
-  sizeExact: boolean;
-  contentId: string | null;
-  disposition: 'ATTACHMENT' | 'INLINE';
-  kind: string;
-  downloadUrl: { url: string; expiresAt: string } | null;
-}
+type MailboxPage = Extract<NonNullable<E2eMailboxPageQuery['node']>, { __typename: 'Mailbox' }>['conversations'];
 
-/** The signed URL of an attachment. @throws when the gateway answered an error instead */
+/** A message as a client sees it through GraphQL (typed by codegen from `test/operations/e2e.graphql`). */
+export type SeenMessage = MailboxPage['edges'][number]['node']['messages']['edges'][number]['node'];
+
+/** An attachment as a client sees it through GraphQL. */
+export type SeenAttachment = SeenMessage['attachments'][number];
+
+/** The signed URL of an attachment. @throws when the gateway gave none */
 export function signedUrlOf(a: SeenAttachment): string {
   if (!a.downloadUrl) throw new Error(`no signed URL for ${a.filename}`);
   return a.downloadUrl.url;
 }
 
-/** A message as a client sees it through GraphQL. */
-export interface SeenMessage {
-  id: string;
-  subject: string | null;
-  messageIdHeader: string | null;
-  direction: 'RECEIVED' | 'SENT';
-  attachments: SeenAttachment[];
-}
-
-const PAGE = /* GraphQL */ `
-  query Page($id: ID!, $after: String) {
-    node(id: $id) {
-      ... on Mailbox {
-        conversations(first: 100, after: $after) {
-          pageInfo { hasNextPage endCursor }
-          edges {
-            node {
-              id
-              attachments { id index }
-              messages(first: 100) {
-                pageInfo { hasNextPage }
-                edges {
-                  node {
-                    id subject messageIdHeader direction
-                    attachments {
-                      id index filename contentType size sizeExact contentId disposition kind
-                      downloadUrl(expiresIn: 600) { url expiresAt }
-                    }
-                  }
-                }
-              }
-            }
-          }
-        }
-      }
-    }
-  }
-`;
+const PAGE = print(E2eMailboxPageDocument);
 
 /**
  * Pages through every conversation of a mailbox (global id) and returns all messages with their
@@ -130,17 +89,11 @@ export async function collectMessages(gateway: E2eGateway, mailboxGlobalId: stri
   const messages: SeenMessage[] = [];
   let after: string | null = null;
   for (;;) {
-    type PageData = {
-      node: {
-        conversations: {
-          pageInfo: { hasNextPage: boolean; endCursor: string | null };
-          edges: { node: { id: string; attachments: { id: string; index: number }[]; messages: { pageInfo: { hasNextPage: boolean }; edges: { node: SeenMessage }[] } } }[];
-        };
-      };
-    };
-    const result: Awaited<ReturnType<E2eGateway['graphql']>> & { data?: PageData } = await gateway.graphql<PageData>(PAGE, { id: mailboxGlobalId, after });
+    const result: Awaited<ReturnType<E2eGateway['graphql']>> & { data?: E2eMailboxPageQuery } = await gateway.graphql<E2eMailboxPageQuery>(PAGE, { id: mailboxGlobalId, after });
     if (result.errors?.length || !result.data) throw new Error(`GraphQL errors: ${JSON.stringify(result.errors)}`);
-    const page = result.data.node.conversations;
+    const node = result.data.node;
+    if (node?.__typename !== 'Mailbox') throw new Error(`${mailboxGlobalId} is a ${node?.__typename ?? 'missing node'}, not a Mailbox`);
+    const page = node.conversations;
     for (const edge of page.edges) {
       if (edge.node.messages.pageInfo.hasNextPage) throw new Error('a conversation has more than 100 messages');
       const inMessages = edge.node.messages.edges.flatMap((m) => m.node.attachments.map((a) => `${a.id}@${a.index}`));

@@ -6,14 +6,15 @@
  * | --- | --- | --- |
  * | PORT | 4000 | TCP port of the HTTP server (loopback unless HOST says otherwise) |
  * | HOST | 127.0.0.1 | interface to listen on |
- * | DATA_DIR | ./data | SQLite file, generated secret, local-store indexes, demo mailbox |
- * | DATABASE_URL | sqlite file `DATA_DIR/gateway.sqlite` | `postgres://...` for PostgreSQL, `sqlite:PATH` or `file:PATH` for SQLite |
+ * | DATA_DIR | ./data | SQLite file, generated secret, local-store indexes, demo mailbox; must be a writable directory or creatable as one |
+ * | DATABASE_URL | sqlite file `DATA_DIR/gateway.sqlite` | `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE` (or `postgresql://`) for PostgreSQL, `sqlite:PATH` or `file:PATH` for SQLite |
  * | PUBLIC_URL | http://HOST:PORT | base of signed download URLs as clients reach the gateway |
  * | SIGNING_SECRET | generated in DATA_DIR/secret | secret for download tokens and credential encryption; at least 32 chars; required when NODE_ENV=production |
  * | LOG_LEVEL | info | pino level |
  */
-import { badInput } from './errors.ts';
+import fs from 'node:fs';
 import path from 'node:path';
+import { badInput } from './errors.ts';
 
 /** The validated configuration. */
 export interface Config {
@@ -34,7 +35,7 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
  * Reads and validates the configuration.
  * @param env the environment (default `process.env`)
  * @param overrides values from CLI flags, which win over the environment
- * @throws GatewayError BAD_USER_INPUT listing every invalid variable, one per line
+ * @throws GatewayError BAD_USER_INPUT naming every invalid variable (one line, or one line each when several)
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: { port?: number } = {}): Config {
   const problems: string[] = [];
@@ -52,23 +53,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: { po
   const host = env.HOST || '127.0.0.1';
   const dataDir = path.resolve(env.DATA_DIR || './data');
 
+  const dataDirProblem = unusableDirectory(dataDir);
+  if (dataDirProblem) problems.push(`DATA_DIR ${dataDir} is not a usable directory (it cannot be created or written): ${dataDirProblem}`);
+
   let database: Config['database'] = { dialect: 'sqlite', file: path.join(dataDir, 'gateway.sqlite') };
   const dbUrl = env.DATABASE_URL;
   if (dbUrl) {
-    if (/^postgres(ql)?:\/\//.test(dbUrl)) {
-      try {
-        new URL(dbUrl);
-        database = { dialect: 'postgres', url: dbUrl };
-      } catch {
-        problems.push('DATABASE_URL is not a valid postgres:// URL');
-      }
-    } else if (/^(sqlite|file):/.test(dbUrl)) {
-      const file = dbUrl.replace(/^(sqlite|file):(\/\/)?/, '');
-      if (!file) problems.push('DATABASE_URL sqlite: needs a file path, e.g. sqlite:./data/gateway.sqlite');
-      else database = { dialect: 'sqlite', file: file === ':memory:' ? file : path.resolve(file) };
-    } else {
-      problems.push('DATABASE_URL must start with postgres://, postgresql://, sqlite: or file:');
-    }
+    const parsed = parseDatabaseUrl(dbUrl, env);
+    if (typeof parsed === 'string') problems.push(parsed);
+    else database = parsed;
   }
 
   let publicUrl = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
@@ -93,6 +86,99 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: { po
   const logLevel = (env.LOG_LEVEL || 'info') as Config['logLevel'];
   if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
 
-  if (problems.length > 0) throw badInput(`Invalid configuration:\n- ${problems.join('\n- ')}`);
+  // One problem stays on one line (scripts grep stderr); several are listed one per line.
+  if (problems.length === 1) throw badInput(`Invalid configuration: ${problems[0]}`);
+  if (problems.length > 1) throw badInput(`Invalid configuration:\n- ${problems.join('\n- ')}`);
   return { port, host, dataDir, database, publicUrl, signingSecret, production, logLevel };
+}
+
+const POSTGRES_FORM = 'postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE';
+
+/**
+ * The database a DATABASE_URL names, or the problem line when it cannot work. Checks the form only
+ * (no connection): pg would otherwise fill a missing host, user or database with defaults and fail
+ * later with a less helpful message. Never quotes the URL itself (it may hold a password).
+ */
+function parseDatabaseUrl(dbUrl: string, env: NodeJS.ProcessEnv): Config['database'] | string {
+  if (/^postgres(ql)?:/i.test(dbUrl)) {
+    let url: URL;
+    try {
+      url = new URL(dbUrl);
+      decodeURIComponent(url.username);
+      decodeURIComponent(url.password);
+      decodeURIComponent(url.pathname);
+    } catch {
+      return `DATABASE_URL is not a valid URL; expected ${POSTGRES_FORM}`;
+    }
+    const missing: string[] = [];
+    if (!/^\/\//.test(dbUrl.slice(url.protocol.length))) missing.push('the // after the scheme');
+    if (!url.hostname && !url.searchParams.get('host')) missing.push('a host');
+    // pg falls back to PGUSER, then USER, for a URL without one.
+    if (!url.username && !env.PGUSER && !env.USER) missing.push('a user name (and neither PGUSER nor USER is set)');
+    if (url.pathname.replace(/^\//, '') === '') missing.push('a database name');
+    if (missing.length > 0) {
+      const list = missing.length === 1 ? missing[0] : `${missing.slice(0, -1).join(', ')} and ${missing.at(-1)}`;
+      return `DATABASE_URL lacks ${list}; expected ${POSTGRES_FORM}`;
+    }
+    return { dialect: 'postgres', url: dbUrl };
+  }
+  if (/^(sqlite|file):/i.test(dbUrl)) {
+    const file = dbUrl.replace(/^(sqlite|file):(\/\/)?/i, '');
+    if (!file) return 'DATABASE_URL sqlite: needs a file path, e.g. sqlite:./data/gateway.sqlite';
+    if (file === ':memory:') return { dialect: 'sqlite', file };
+    const resolved = path.resolve(file);
+    const problem = unusableDirectory(path.dirname(resolved));
+    if (problem) return `DATABASE_URL names the SQLite file ${resolved}, whose folder is not usable (it cannot be created or written): ${problem}`;
+    return { dialect: 'sqlite', file: resolved };
+  }
+  return 'DATABASE_URL must start with postgres://, postgresql://, sqlite: or file:';
+}
+
+/**
+ * The database as it may be shown in messages and logs: `postgres://HOST:PORT/DATABASE` with the
+ * user, password and query parameters left out (`(credentials hidden)` says so when there were
+ * any), or `SQLite file PATH`.
+ */
+export function describeDatabase(database: Config['database']): string {
+  if (database.dialect === 'sqlite') return `SQLite file ${database.file}`;
+  let url: URL;
+  try {
+    url = new URL(database.url);
+  } catch {
+    return 'postgres://(unparsable URL)';
+  }
+  const host = url.hostname || url.searchParams.get('host') || '';
+  const hidden = url.username !== '' || url.password !== '' || url.searchParams.has('password');
+  return `${url.protocol}//${host}:${url.port || '5432'}${url.pathname || '/'}${hidden ? ' (credentials hidden)' : ''}`;
+}
+
+/**
+ * Why `dir` cannot be used as a writable directory, or null when it can. Checks without creating
+ * anything: `dir` must be a writable directory, or else the nearest folder that exists above it
+ * must be one (so that `dir` can be created there).
+ */
+function unusableDirectory(dir: string): string | null {
+  let current = dir;
+  for (;;) {
+    let stat: fs.Stats;
+    try {
+      stat = fs.statSync(current);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      const parent = path.dirname(current);
+      // ENOTDIR: a component above is a file; walking up finds and names it.
+      if ((code === 'ENOENT' || code === 'ENOTDIR') && parent !== current) {
+        current = parent;
+        continue;
+      }
+      return `cannot access ${current} (${code ?? String(error)})`;
+    }
+    if (!stat.isDirectory()) return `${current} is not a directory`;
+    try {
+      fs.accessSync(current, fs.constants.W_OK | fs.constants.X_OK);
+    } catch (error) {
+      return `${current} is not writable (${(error as NodeJS.ErrnoException).code ?? String(error)})`;
+    }
+    return null;
+  }
 }

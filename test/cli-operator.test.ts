@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from './support/postgres.ts';
@@ -241,5 +242,90 @@ describe('CLI files', () => {
     } finally {
       holder.close();
     }
+  });
+});
+
+/** A TCP port nothing listens on (bound once by the OS, then released). */
+async function closedPort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+describe('configuration and database errors: one line on stderr, no stack, no password', () => {
+  const run = (args: string[], env: Record<string, string>) => cli(args, { LOG_LEVEL: 'warn', ...env });
+  const freshDir = () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'agw-cli-'));
+    tmpDirs.push(dir);
+    return dir;
+  };
+
+  it('DATA_DIR that cannot be a directory: exit 2 naming the path and the reason', async () => {
+    const viaDevNull = await run(['serve'], { DATA_DIR: '/dev/null/x' });
+    expect(viaDevNull).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: 'attachment-gateway: error: Invalid configuration: DATA_DIR /dev/null/x is not a usable directory (it cannot be created or written): /dev/null is not a directory\n',
+    });
+    const file = path.join(freshDir(), 'a-file');
+    fs.writeFileSync(file, 'not a directory');
+    const viaFile = await run(['workspace', 'create', 'w'], { DATA_DIR: file });
+    expect(viaFile).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: `attachment-gateway: error: Invalid configuration: DATA_DIR ${file} is not a usable directory (it cannot be created or written): ${file} is not a directory\n`,
+    });
+  });
+
+  it('DATABASE_URL without host, user or database is refused at start with exit 2', async () => {
+    const dataDir = freshDir();
+    const bare = await run(['mailbox', 'list'], { DATA_DIR: dataDir, DATABASE_URL: 'postgres://' });
+    expect(bare).toEqual({
+      code: 2,
+      stdout: '',
+      stderr:
+        'attachment-gateway: error: Invalid configuration: DATABASE_URL lacks a host, a user name (and neither PGUSER nor USER is set) and a database name; expected postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE\n',
+    });
+    const noDatabase = await run(['mailbox', 'list'], { DATA_DIR: dataDir, DATABASE_URL: 'postgresql://alice:Pa55@db.example.org:5433' });
+    expect(noDatabase.code).toBe(2);
+    expect(noDatabase.stderr).toBe('attachment-gateway: error: Invalid configuration: DATABASE_URL lacks a database name; expected postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE\n');
+    const unparsable = await run(['mailbox', 'list'], { DATA_DIR: dataDir, DATABASE_URL: 'postgres://alice:Pa55@[db/gw' });
+    expect(unparsable.code).toBe(2);
+    expect(unparsable.stderr).toBe('attachment-gateway: error: Invalid configuration: DATABASE_URL is not a valid URL; expected postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE\n');
+    expect(fs.readdirSync(dataDir)).toEqual([]);
+  });
+
+  it('an unreachable PostgreSQL is reported as a connection failure, without the password', async () => {
+    const port = await closedPort();
+    const result = await run(['workspace', 'create', 'w'], { DATA_DIR: freshDir(), DATABASE_URL: `postgres://alice:${PASSWORD}@127.0.0.1:${port}/gateway?sslmode=disable` });
+    expect(result).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: `attachment-gateway: error: Cannot connect to the database postgres://127.0.0.1:${port}/gateway (credentials hidden): connect ECONNREFUSED 127.0.0.1:${port}\n`,
+    });
+  });
+
+  it('a database PostgreSQL refuses is a connection failure too', async (ctx) => {
+    if (!pgDb) ctx.skip('PostgreSQL is not reachable (see the warning above)');
+    const url = new URL(pgDb?.url ?? '');
+    url.pathname = '/agw_no_such_database';
+    const result = await run(['mailbox', 'list'], { DATA_DIR: freshDir(), DATABASE_URL: url.toString() });
+    expect(result).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: `attachment-gateway: error: Cannot connect to the database postgres://${url.hostname}:${url.port || '5432'}/agw_no_such_database (credentials hidden): database "agw_no_such_database" does not exist\n`,
+    });
+  });
+
+  it('a failing migration is named', async () => {
+    const dataDir = freshDir();
+    // A table in the way makes the first migration fail.
+    const db = new Database(path.join(dataDir, 'gateway.sqlite'));
+    db.exec('CREATE TABLE workspaces (x TEXT)');
+    db.close();
+    const result = await run(['mailbox', 'list'], { DATA_DIR: dataDir });
+    expect(result).toEqual({ code: 1, stdout: '', stderr: 'attachment-gateway: error: Database migration 0001_initial failed: table "workspaces" already exists\n' });
   });
 });

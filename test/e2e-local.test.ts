@@ -1,35 +1,78 @@
 /**
- * End to end over the local store: a real gateway on loopback, a real SQLite store, the 75 real
- * corpus mails as a directory of .eml files. For every message a GraphQL client lists exactly the
- * attachments `expectedAttachments()` names (see its table for which parser view we follow where
- * the two disagree), and every signed URL streams bytes whose sha256 is the manifest's.
+ * End to end over the local store: a real gateway on loopback, a real SQLite store, the real corpus
+ * mails twice: the 75 `.eml` files as a directory, and the 23 of them in `mbox/sample.mbox`
+ * (mboxrd). For every message a GraphQL client lists exactly the attachments
+ * `expectedAttachments()` names (see its table for which parser view we follow where the two
+ * disagree), and every signed URL streams bytes whose sha256 is the manifest's.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeNodeId } from '../src/ids.ts';
 import { corpusDir, expectedAttachments, hasCorpus, loadManifest, manifestEntry } from './support/corpus.ts';
 import { collectMessages, download, signedUrlOf, startE2eGateway, type E2eGateway, type SeenMessage } from './support/gateway-e2e.ts';
 
-describe.skipIf(!hasCorpus)('local store end to end (corpus .eml directory through GraphQL and signed URLs)', () => {
+/** One way the corpus reaches the local provider, and how a provider message key maps back to its corpus file. */
+interface Source {
+  label: string;
+  /** The mailbox's `settings.path`. */
+  path: string;
+  /** The corpus `.eml` names the source holds. */
+  files(): string[];
+  /** The corpus file name of a provider message key. */
+  fileOfKey(key: string): string;
+}
+
+const MBOX = path.join(corpusDir, 'mbox/sample.mbox');
+
+/** `sample.mbox.json`: each message's source file and the byte offset of its `From ` line. */
+let mboxMapCache: { file: string; offset: number }[] | null = null;
+function mboxMap(): { file: string; offset: number }[] {
+  return (mboxMapCache ??= (JSON.parse(fs.readFileSync(`${MBOX}.json`, 'utf8')) as { messages: { file: string; offset: number }[] }).messages);
+}
+
+const SOURCES: Source[] = [
+  {
+    label: 'corpus .eml directory',
+    path: path.join(corpusDir, 'eml'),
+    files: () => loadManifest().map((e) => path.basename(e.file)),
+    // The local key of an .eml message is `eml:<file name>`.
+    fileOfKey: (key) => key.replace(/^eml:/, ''),
+  },
+  {
+    label: 'corpus sample.mbox (mboxrd)',
+    path: MBOX,
+    files: () => mboxMap().map((e) => e.file),
+    // As in local-provider.test.ts: an mbox key is `mbox:<offset of the message's first byte>:<hash>`,
+    // which lies just after its own `From ` line, so the message is the last one whose line starts before it.
+    fileOfKey: (key) => {
+      const offset = Number(key.split(':')[1]);
+      return mboxMap()
+        .filter((e) => e.offset < offset)
+        .at(-1)!.file;
+    },
+  },
+];
+
+describe.skipIf(!hasCorpus).each(SOURCES)('local store end to end over the $label (GraphQL and signed URLs over HTTP)', (source) => {
   let gateway: E2eGateway;
   let messages: SeenMessage[];
 
   beforeAll(async () => {
     gateway = await startE2eGateway();
-    await gateway.addMailbox({ provider: 'LOCAL', address: null, displayName: 'corpus', settings: { path: path.join(corpusDir, 'eml') }, credentials: null });
+    await gateway.addMailbox({ provider: 'LOCAL', address: null, displayName: 'corpus', settings: { path: source.path }, credentials: null });
     const listed = await gateway.graphql<{ mailboxes: { id: string }[] }>('{ mailboxes { id } }');
     messages = await collectMessages(gateway, listed.data!.mailboxes[0]!.id);
   });
   afterAll(async () => gateway?.close());
 
-  /** The corpus file a message came from: the local key of an .eml message is `eml:<file name>`. */
   function fileOf(message: SeenMessage): string {
     const [, key] = decodeNodeId('Message', message.id);
-    return key!.replace(/^eml:/, '');
+    return source.fileOfKey(key!);
   }
 
-  it('shows every corpus message once', () => {
-    expect(messages.map(fileOf).sort()).toEqual(loadManifest().map((e) => path.basename(e.file)).sort());
+  it('shows every message of the source once', () => {
+    expect(messages.map(fileOf).sort()).toEqual(source.files().sort());
   });
 
   it('lists exactly the expected attachments of every message', () => {
@@ -54,8 +97,9 @@ describe.skipIf(!hasCorpus)('local store end to end (corpus .eml directory throu
         count += 1;
       }
     }
-    // 328 in one mail alone: the corpus has several hundred attachments.
-    expect(count).toBeGreaterThan(400);
+    // Every attachment the manifest names for the source was fetched, none skipped.
+    expect(count).toBe(source.files().reduce((n, file) => n + expectedAttachments(manifestEntry(file)).length, 0));
+    expect(count).toBeGreaterThan(0);
   });
 
   it('hides the mailbox from another workspace', async () => {

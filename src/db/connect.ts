@@ -7,7 +7,8 @@ import path from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 import pg from 'pg';
 import { Kysely, PostgresDialect, SqliteAdapter, SqliteDialect, type DialectAdapter } from 'kysely';
-import type { Config } from '../config.ts';
+import { describeDatabase, type Config } from '../config.ts';
+import { GatewayError } from '../errors.ts';
 import type { Database } from './schema.ts';
 
 /** Which SQL dialect a kysely instance speaks; migrations branch on it for column types. */
@@ -38,29 +39,48 @@ class GatewaySqliteDialect extends SqliteDialect {
 export interface Connection {
   db: Kysely<Database>;
   dialect: Dialect;
+  /** The database as messages may name it, without credentials (see `describeDatabase`). */
+  target: string;
 }
 
 /**
  * Connects to the database named by `database`. Creates the folder of a SQLite file. Does not
- * migrate (see `src/db/migrate.ts`).
+ * migrate (see `src/db/migrate.ts`); a PostgreSQL server is first contacted there.
+ * @throws GatewayError INTERNAL when the SQLite file cannot be opened (e.g. it is not a database)
  */
 export function connect(database: Config['database']): Connection {
+  const target = describeDatabase(database);
   if (database.dialect === 'postgres') {
     // Keep the pool small: the gateway's work is streaming from mail providers, not SQL.
     const pool = new pg.Pool({ connectionString: database.url, max: 10 });
     // An idle client can lose its connection (server restart); without a listener the pool's
     // 'error' event would end the process. The next query reconnects.
     pool.on('error', (error) => process.emitWarning(`PostgreSQL idle connection error: ${error.message}`));
-    return { db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), dialect: 'postgres' };
+    return { db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), dialect: 'postgres', target };
   }
-  const isNew = database.file !== ':memory:' && !fs.existsSync(database.file);
-  if (database.file !== ':memory:') fs.mkdirSync(path.dirname(database.file), { recursive: true, mode: 0o700 });
-  const sqlite = new SqliteDatabase(database.file, { timeout: SQLITE_BUSY_TIMEOUT_MS });
-  // The file holds key hashes and encrypted credentials: readable by the owner only. SQLite gives
-  // its -wal and -shm files the same mode.
-  if (isNew) fs.chmodSync(database.file, 0o600);
-  // WAL lets the CLI write while a server reads; foreign keys are off by default in SQLite.
-  if (database.file !== ':memory:') sqlite.pragma('journal_mode = WAL');
-  sqlite.pragma('foreign_keys = ON');
-  return { db: new Kysely<Database>({ dialect: new GatewaySqliteDialect({ database: sqlite }) }), dialect: 'sqlite' };
+  try {
+    return { db: openSqlite(database.file), dialect: 'sqlite', target };
+  } catch (error) {
+    throw new GatewayError('INTERNAL', `Cannot open the database ${target}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  }
+}
+
+function openSqlite(file: string): Kysely<Database> {
+  const inMemory = file === ':memory:';
+  const isNew = !inMemory && !fs.existsSync(file);
+  if (!inMemory) fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  const sqlite = new SqliteDatabase(file, { timeout: SQLITE_BUSY_TIMEOUT_MS });
+  try {
+    // The file holds key hashes and encrypted credentials: readable by the owner only. SQLite gives
+    // its -wal and -shm files the same mode.
+    if (isNew) fs.chmodSync(file, 0o600);
+    // WAL lets the CLI write while a server reads; foreign keys are off by default in SQLite.
+    // The first pragma is also where a file that is not a database is refused.
+    if (!inMemory) sqlite.pragma('journal_mode = WAL');
+    sqlite.pragma('foreign_keys = ON');
+  } catch (error) {
+    sqlite.close();
+    throw error;
+  }
+  return new Kysely<Database>({ dialect: new GatewaySqliteDialect({ database: sqlite }) });
 }

@@ -3,7 +3,12 @@
  * switches for failures. Conversations are listed newest activity first with numeric-offset
  * cursors, like a provider that pages by position.
  */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { Readable } from 'node:stream';
+import SqliteDatabase from 'better-sqlite3';
+import { afterAll, onTestFinished } from 'vitest';
 import { GatewayError, NotDownloadableError, notFound } from '../../src/errors.ts';
 import { silentLogger } from './logger.ts';
 import type {
@@ -176,11 +181,53 @@ export function fakeMessage(key: string, conversationKey: string, date: string, 
   };
 }
 
-/** Two workspaces, A with one fake mailbox over `messages`, B with its own; a gateway over them, no socket. */
+/** Cleanups of gateways set up in a hook rather than a test; run after the importing test file. */
+const leftovers = new Set<() => Promise<void>>();
+// Registered while the importing test file is collected, so it runs once that file is done.
+afterAll(async () => {
+  for (const cleanup of leftovers) await cleanup();
+});
+
+/**
+ * Two workspaces, A with one fake mailbox over `messages`, B with its own; a gateway over them, no
+ * socket. The store is the real one (kysely over a fresh SQLite file in a temp DATA_DIR), closed
+ * and removed when the calling test finishes (called from a hook: when the test file finishes).
+ * `store.removeMailbox` deletes a row behind the store's back: the Store contract has no removal
+ * yet, and tests need a mailbox that vanishes.
+ */
 export async function setupGateway(messages: FakeMessage[], options: { secret?: string; demoApiKey?: string } = {}) {
-  const { createMemoryStore } = await import('./memory-store.ts');
+  const { loadConfig } = await import('../../src/config.ts');
+  const { createStore } = await import('../../src/db/store.ts');
   const { createGateway } = await import('../../src/server.ts');
-  const store = createMemoryStore();
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'agw-fake-'));
+  // Only these variables: a DATABASE_URL or PORT in the caller's environment must not leak in.
+  const config = loadConfig({ DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1', PUBLIC_URL: 'http://gw.test', LOG_LEVEL: 'silent' });
+  const secret = options.secret ?? 'test-secret-test-secret-test-secret-0123';
+  if (config.database.dialect !== 'sqlite') throw new Error('setupGateway expects the default SQLite database');
+  const sqliteFile = config.database.file;
+  const realStore = createStore(config, secret);
+  const cleanup = async () => {
+    leftovers.delete(cleanup);
+    await realStore.close();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  };
+  try {
+    onTestFinished(cleanup);
+  } catch {
+    // Called from a hook, not a test: cleaned up after the file.
+    leftovers.add(cleanup);
+  }
+  await realStore.migrate();
+  const store = Object.assign(realStore, {
+    removeMailbox(id: string): void {
+      const db = new SqliteDatabase(sqliteFile);
+      try {
+        db.prepare('DELETE FROM mailboxes WHERE id = ?').run(id);
+      } finally {
+        db.close();
+      }
+    },
+  });
   const wsA = await store.createWorkspace('alpha');
   const wsB = await store.createWorkspace('beta');
   const keyA = (await store.createApiKey(wsA.id)).key;
@@ -190,17 +237,6 @@ export async function setupGateway(messages: FakeMessage[], options: { secret?: 
   const provider = createFakeProvider(messages);
   const providerB = createFakeProvider(messages);
   const logger = silentLogger();
-  const config = {
-    port: 0,
-    host: '127.0.0.1',
-    dataDir: '/nonexistent',
-    database: { dialect: 'sqlite' as const, file: ':memory:' },
-    publicUrl: 'http://gw.test',
-    signingSecret: null,
-    production: false,
-    logLevel: 'silent' as const,
-  };
-  const secret = options.secret ?? 'test-secret-test-secret-test-secret-0123';
   const gateway = createGateway({ config, store, logger, secret, demoApiKey: options.demoApiKey ?? null, providers: (m) => (m.id === mailboxA.id ? provider : providerB) });
   /** Runs a GraphQL operation with workspace A's key unless `key` says otherwise (null: no key). */
   async function gql(query: string, variables: Record<string, unknown> = {}, key: string | null = keyA, extraHeaders: Record<string, string> = {}) {

@@ -160,6 +160,12 @@ describe.each(['sqlite', 'postgres'] as const)('CLI on %s', (dialect) => {
       [['mailbox', 'add', '--workspace', 'dup', '--provider', 'local'], {}, /needs --path/],
       [['mailbox', 'add', '--workspace', 'dup', '--provider', 'local', '--path', repoRoot, '--host', 'h'], {}, /--host does not apply to --provider local/],
       [['mailbox', 'add', '--workspace', 'dup', '--provider', 'imap', '--host', 'h', '--user', 'u', '--path', repoRoot], { IMAP_PASSWORD: 'p' }, /--path does not apply to --provider imap/],
+      [['mailbox', 'add', '--workspace', 'dup', '--provider', 'local', '--path', repoRoot, '--tls'], {}, /^attachment-gateway: error: --tls does not apply to --provider local$/m],
+      [['mailbox', 'add', '--workspace', 'dup', '--provider', 'local', '--path', repoRoot, '--no-tls'], {}, /^attachment-gateway: error: --no-tls does not apply to --provider local$/m],
+      [['mailbox', 'add', '--workspace', 'dup', '--provider', 'local', '--path', repoRoot, '--port', '993'], {}, /^attachment-gateway: error: --port does not apply to --provider local$/m],
+      [['mailbox', 'add', '--workspace', 'dup', '--provider', 'local', '--path', repoRoot, '--user', 'u'], {}, /^attachment-gateway: error: --user does not apply to --provider local$/m],
+      [['mailbox', 'add', '--workspace', 'dup', '--provider', 'local', '--path', repoRoot, '--password-stdin'], {}, /^attachment-gateway: error: --password-stdin does not apply to --provider local$/m],
+      [['mailbox', 'add', '--workspace', 'dup', '--provider', 'local', '--path', repoRoot, '--host', 'h', '--tls'], {}, /^attachment-gateway: error: --host, --tls do not apply to --provider local$/m],
       [['no-such-command'], {}, /unknown command/],
     ];
     expect((await cli(['workspace', 'create', 'dup'], env)).code).toBe(0);
@@ -227,6 +233,18 @@ describe('CLI files', () => {
     const short = await cli(['workspace', 'create', 'w2'], { DATA_DIR: dataDir, SIGNING_SECRET: 'short' });
     expect(short.code).toBe(2);
     expect(short.stderr).toMatch(/SIGNING_SECRET must be at least 32 characters/);
+  });
+
+  it('a refused mailbox add touches nothing: no DATA_DIR, no secret, no database', async () => {
+    const dataDir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'agw-cli-')), 'untouched');
+    tmpDirs.push(path.dirname(dataDir));
+    const env = { DATA_DIR: dataDir, LOG_LEVEL: 'warn' };
+    for (const flags of [['--provider', 'local', '--path', repoRoot, '--tls'], ['--provider', 'imap', '--host', 'h', '--user', 'u', '--path', repoRoot]]) {
+      const result = await cli(['mailbox', 'add', '--workspace', 'w', ...flags], { ...env, IMAP_PASSWORD: 'p' });
+      expect(result).toMatchObject({ code: 2, stdout: '' });
+      expect(result.stderr).toMatch(/^attachment-gateway: error: --\S+ does not apply to --provider \w+\n$/);
+    }
+    expect(fs.existsSync(dataDir)).toBe(false);
   });
 
   it.skipIf(!fs.existsSync(path.join(repoRoot, 'src/server.ts')))('serve on a port in use: one clear line, exit 2', async () => {

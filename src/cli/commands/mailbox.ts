@@ -50,7 +50,14 @@ export function registerMailboxCommands(program: Command): void {
       if (options.password !== undefined) {
         throw badInput('--password is refused (it would show in the process list and shell history); set IMAP_PASSWORD or use --password-stdin');
       }
-      await withContext((ctx) => (options.provider === 'imap' ? addImap(ctx, options) : addLocal(ctx, options)));
+      // Flag mistakes are refused before the store is opened, so a refused command leaves nothing behind.
+      if (options.provider === 'imap') {
+        const server = checkImapOptions(options);
+        await withContext((ctx) => addImap(ctx, options, server));
+      } else {
+        const storePath = await checkLocalOptions(options);
+        await withContext((ctx) => addLocal(ctx, options, storePath));
+      }
     });
 
   mailbox
@@ -67,12 +74,45 @@ export function registerMailboxCommands(program: Command): void {
     });
 }
 
-async function addImap({ store }: CliContext, options: AddOptions): Promise<void> {
-  for (const flag of ['path'] as const) if (options[flag] !== undefined) throw badInput(`--${flag} does not apply to --provider imap`);
+/** The flags given that only an IMAP mailbox takes, as typed on the command line. */
+function imapOnlyFlags(options: AddOptions): string[] {
+  const flags: string[] = [];
+  if (options.host !== undefined) flags.push('--host');
+  if (options.port !== undefined) flags.push('--port');
+  if (options.user !== undefined) flags.push('--user');
+  if (options.tls !== undefined) flags.push(options.tls ? '--tls' : '--no-tls');
+  if (options.passwordStdin !== undefined) flags.push('--password-stdin');
+  return flags;
+}
+
+/**
+ * The IMAP host (trimmed) and user.
+ * @throws GatewayError BAD_USER_INPUT for `--path`, or a missing `--host` or `--user`
+ */
+function checkImapOptions(options: AddOptions): { host: string; user: string } {
+  if (options.path !== undefined) throw badInput('--path does not apply to --provider imap');
   const host = options.host?.trim();
   if (!host) throw badInput('--provider imap needs --host');
-  const user = options.user;
-  if (!user) throw badInput('--provider imap needs --user');
+  if (!options.user) throw badInput('--provider imap needs --user');
+  return { host, user: options.user };
+}
+
+/**
+ * The absolute path of the local store to add.
+ * @throws GatewayError BAD_USER_INPUT for an IMAP-only flag, or a `--path` missing or naming nothing usable
+ */
+async function checkLocalOptions(options: AddOptions): Promise<string> {
+  const imapOnly = imapOnlyFlags(options);
+  if (imapOnly.length > 0) throw badInput(`${imapOnly.join(', ')} ${imapOnly.length === 1 ? 'does' : 'do'} not apply to --provider local`);
+  if (!options.path) throw badInput('--provider local needs --path (an mbox file, a Maildir or a directory of .eml files)');
+  const storePath = path.resolve(options.path);
+  const stat = await fs.stat(storePath).catch(() => null);
+  if (!stat || !(stat.isFile() || stat.isDirectory())) throw badInput(`--path ${storePath} does not exist or is not a file or directory`);
+  return storePath;
+}
+
+/** Stores an IMAP mailbox; its flags were checked by {@link checkImapOptions}. */
+async function addImap({ store }: CliContext, options: AddOptions, { host, user }: { host: string; user: string }): Promise<void> {
   const workspace = await requireWorkspace(store, options.workspace);
   const password = await resolveImapPassword(options.passwordStdin === true);
   const tls = options.tls !== false;
@@ -88,14 +128,8 @@ async function addImap({ store }: CliContext, options: AddOptions): Promise<void
   process.stdout.write(`${added.id}\n`);
 }
 
-async function addLocal({ store, config, logger }: CliContext, options: AddOptions): Promise<void> {
-  for (const flag of ['host', 'port', 'user', 'passwordStdin'] as const) {
-    if (options[flag] !== undefined) throw badInput(`--${flag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} does not apply to --provider local`);
-  }
-  if (!options.path) throw badInput('--provider local needs --path (an mbox file, a Maildir or a directory of .eml files)');
-  const storePath = path.resolve(options.path);
-  const stat = await fs.stat(storePath).catch(() => null);
-  if (!stat || !(stat.isFile() || stat.isDirectory())) throw badInput(`--path ${storePath} does not exist or is not a file or directory`);
+/** Stores and indexes a local mail store at `storePath` (checked by {@link checkLocalOptions}). */
+async function addLocal({ store, config, logger }: CliContext, options: AddOptions, storePath: string): Promise<void> {
   const workspace = await requireWorkspace(store, options.workspace);
 
   // The registry pulls in every provider; loading it only here keeps the other commands working

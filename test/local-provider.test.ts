@@ -1,7 +1,8 @@
 /**
  * Conformance of the LOCAL provider over the shared corpus: the mbox sample (23 messages) and the
  * folder of all 75 `.eml` files list exactly the attachments `expectedAttachments()` names, and
- * every download's bytes hash to the manifest's sha256. Plus threading, Maildir, cursors, errors.
+ * every download's bytes hash to the manifest's sha256. Plus threading, Maildir, cursors, errors,
+ * and files deleted or cut after indexing.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -196,12 +197,80 @@ describe('LOCAL provider over a Maildir', () => {
     for await (const c of content.stream) chunks.push(c as Buffer);
     expect(Buffer.concat(chunks).toString()).toBe('a,b\n1,2\n');
 
-    // A flag change renames the file; the key stays and the bytes still come.
+    // A flag change renames the file; the key stays and the bytes still come, at once (the
+    // missing file makes the provider look at the store again).
     fs.renameSync(path.join(dir, 'cur/1700000000.1.host:2,S'), path.join(dir, 'cur/1700000000.1.host:2,RS'));
-    await new Promise((r) => setTimeout(r, 1100));
     const again = await provider.openAttachment(a.key, '2');
     const more: Buffer[] = [];
     for await (const c of again.stream) more.push(c as Buffer);
     expect(Buffer.concat(more).toString()).toBe('a,b\n1,2\n');
+  });
+});
+
+describe('LOCAL provider when files change after indexing', () => {
+  const dirs: string[] = [];
+  afterAll(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+  const fresh = () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    return dir;
+  };
+  /** One mail with one base64 attachment `name` holding `body`. */
+  const mail = (id: string, name: string, body: Buffer) =>
+    `From: a@example.org\r\nSubject: ${id}\r\nMessage-ID: <${id}@x>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b\r\nContent-Type: application/octet-stream; name="${name}"\r\nContent-Disposition: attachment; filename="${name}"\r\nContent-Transfer-Encoding: base64\r\n\r\n${body.toString('base64').replace(/.{76}/g, '$&\r\n')}\r\n--b--\r\n`;
+  const mboxOf = (...mails: string[]) => mails.map((m) => `From a@example.org Mon Jan  1 10:00:00 2024\n${m}\n`).join('');
+  const provider = (source: string) =>
+    createLocalProvider({ id: `p${dirs.length}`, workspaceId: 'w', provider: 'LOCAL', address: null, displayName: null, settings: { path: source }, credentials: null }, { dataDir: fresh(), logger: silent });
+  const read = async (stream: Readable) => {
+    const chunks: Buffer[] = [];
+    for await (const c of stream) chunks.push(c as Buffer);
+    return Buffer.concat(chunks);
+  };
+  const bodyA = crypto.randomBytes(3 << 20); // larger than one read of the file stream
+  const bodyB = Buffer.from('second attachment\n');
+
+  async function indexedMbox() {
+    const file = path.join(fresh(), 'box.mbox');
+    fs.writeFileSync(file, mboxOf(mail('a', 'a.bin', bodyA), mail('b', 'b.txt', bodyB)));
+    const p = provider(file);
+    await p.prepare!();
+    const [a, b] = await allMessages(p).then((ms) => ['<a@x>', '<b@x>'].map((id) => ms.find((m) => m.messageIdHeader === id)!));
+    return { file, p, a: a!, b: b! };
+  }
+
+  it('an mbox deleted after indexing: openAttachment rejects with NOT_FOUND at once', async () => {
+    const { file, p, a } = await indexedMbox();
+    fs.rmSync(file);
+    await expect(p.openAttachment(a.key, '2')).rejects.toMatchObject({ code: 'NOT_FOUND', message: 'Attachment not found' });
+  });
+
+  it('an mbox cut short after indexing: the lost message is NOT_FOUND, the kept one is served', async () => {
+    const { file, p, a, b } = await indexedMbox();
+    const offsetOfB = Number(b.key.split(':')[1]);
+    fs.truncateSync(file, offsetOfB + 200);
+    await expect(p.openAttachment(b.key, '2')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    expect((await read((await p.openAttachment(a.key, '2')).stream)).equals(bodyA)).toBe(true);
+  });
+
+  it('a stream opened before the mbox is deleted still delivers every byte', async () => {
+    const { file, p, a } = await indexedMbox();
+    const content = await p.openAttachment(a.key, '2');
+    fs.rmSync(file);
+    expect((await read(content.stream)).equals(bodyA)).toBe(true);
+  });
+
+  it('a Maildir message deleted or truncated after indexing is NOT_FOUND at once', async () => {
+    const dir = fresh();
+    for (const d of ['cur', 'new', 'tmp']) fs.mkdirSync(path.join(dir, d));
+    fs.writeFileSync(path.join(dir, 'cur/1.host:2,S'), mail('a', 'a.bin', bodyB));
+    fs.writeFileSync(path.join(dir, 'cur/2.host:2,S'), mail('b', 'b.txt', bodyB));
+    const p = provider(dir);
+    const byId = new Map((await allMessages(p)).map((m) => [m.messageIdHeader, m]));
+    fs.rmSync(path.join(dir, 'cur/1.host:2,S'));
+    await expect(p.openAttachment(byId.get('<a@x>')!.key, '2')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    // Cut before the attachment: after re-indexing, the message has no such part any more.
+    const second = path.join(dir, 'cur/2.host:2,S');
+    fs.truncateSync(second, fs.readFileSync(second, 'latin1').indexOf('--b\r\nContent-Type: application/'));
+    await expect(p.openAttachment(byId.get('<b@x>')!.key, '2')).rejects.toMatchObject({ code: 'NOT_FOUND' });
   });
 });

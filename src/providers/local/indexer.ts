@@ -10,8 +10,7 @@
  * at a time.
  */
 import crypto from 'node:crypto';
-import fs from 'node:fs';
-import fsp from 'node:fs/promises';
+import fsp, { type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import type { Address, AttachmentInfo, Logger, Progress } from '../types.ts';
@@ -271,7 +270,13 @@ async function indexDirectory(source: string, kind: 'maildir' | 'emldir', cached
   return { version: INDEX_VERSION, source, kind, messages };
 }
 
-/** Opens a read stream over `[start, end)` of a file; an empty range gives an empty stream. */
-export function openRange(file: string, start: number, end: number): Readable {
-  return end > start ? fs.createReadStream(file, { start, end: end - 1, highWaterMark: 1 << 20 }) : Readable.from([]);
+/**
+ * A read stream over `[start, end)` of an already open file (an empty range gives an empty
+ * stream). The stream owns `handle`: it closes it when it ends, fails or is destroyed.
+ */
+export function openRange(handle: FileHandle, start: number, end: number): Readable {
+  if (end > start) return handle.createReadStream({ start, end: end - 1, highWaterMark: 1 << 20 });
+  const empty = Readable.from([]);
+  empty.once('close', () => void handle.close().catch(() => undefined));
+  return empty;
 }

@@ -7,11 +7,13 @@
  * every call checks cheaply (stat) whether the source changed and re-indexes then. Downloads read
  * only the attachment's byte range from the file and decode it while streaming.
  */
+import fsp, { type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream';
 import { PassThrough } from 'node:stream';
 import type {
   AttachmentContent,
+  AttachmentInfo,
   ConversationFilter,
   ConversationInfo,
   MailboxConfig,
@@ -26,7 +28,7 @@ import { GatewayError, badInput, notFound } from '../../errors.ts';
 import { createTransferDecoder } from '../../mime/decode.ts';
 import { compareConversations } from '../../threading/index.ts';
 import { buildIndex, isIndexFresh, openRange } from './indexer.ts';
-import type { IndexedMessage, LocalIndex } from './indexer.ts';
+import type { IndexedMessage, LocalIndex, PartRange } from './indexer.ts';
 import { MboxrdUnquote } from './mbox.ts';
 import { buildThreads } from './threads.ts';
 import type { Threads } from './threads.ts';
@@ -34,8 +36,26 @@ import type { Threads } from './threads.ts';
 /** Maildir folder names (Maildir++ `.Name`, last path element) that hold sent mail. */
 const SENT_FOLDER = /^(?:inbox[./])?(?:sent|sent items|sent messages|sent mail|gesendet|gesendete (?:objekte|elemente)|envoy[ée]s|[ée]l[ée]ments envoy[ée]s|enviados|inviata|posta inviata)$/i;
 
+/** True for the errors of a path that no longer exists (or whose folder became a file). */
+function isMissing(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException | null | undefined)?.code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
 /** Cursor format version; a cursor of another shape is refused. */
 const CURSOR_PREFIX = 'lc1';
+
+/** A part whose file is open and matches the index. */
+interface OpenPart {
+  stale: null;
+  handle: FileHandle;
+  message: IndexedMessage;
+  info: AttachmentInfo;
+  range: PartRange;
+}
+
+/** What `#openPart` found: the open part, or why its file could not be used. */
+type OpenedPart = OpenPart | { stale: 'missing' | 'changed' };
 
 interface State {
   index: LocalIndex;
@@ -177,17 +197,20 @@ class LocalProvider implements MailProvider {
   }
 
   /**
-   * Streams one attachment's decoded bytes from its byte range in the store.
-   * @throws GatewayError NOT_FOUND for an unknown message key or part; PROVIDER_UNAVAILABLE when the store cannot be read
+   * Streams one attachment's decoded bytes from its byte range in the store. The file is opened
+   * and checked against the index before this returns, so a message deleted or truncated since
+   * indexing is refused here (before any HTTP header is sent) and the stream reads the handle
+   * opened then, even if the file is removed meanwhile.
+   * @throws GatewayError NOT_FOUND for an unknown message key or part, or a message whose bytes are
+   *   gone from the store; PROVIDER_UNAVAILABLE when the store cannot be read or keeps changing
    */
   async openAttachment(messageKey: string, partId: string, options?: { signal?: AbortSignal }): Promise<AttachmentContent> {
-    const state = await this.#load();
-    const m = state.byKey.get(messageKey);
-    const info = m?.attachments.find((a) => a.partId === partId);
-    const range = m?.parts[partId];
-    if (!m || !info || !range) throw notFound('Attachment');
-    options?.signal?.throwIfAborted();
-    const raw = openRange(m.file, m.offset + range.start, m.offset + range.end);
+    const { handle, message: m, range, info } = await this.#openFresh(messageKey, partId);
+    if (options?.signal?.aborted) {
+      await handle.close();
+      options.signal.throwIfAborted();
+    }
+    const raw = openRange(handle, m.offset + range.start, m.offset + range.end);
     const decoder = createTransferDecoder(range.encoding);
     const out = new PassThrough();
     // Stages: file range -> mboxrd unquoting (mbox only) -> transfer decoding -> consumer.
@@ -208,6 +231,67 @@ class LocalProvider implements MailProvider {
       out.once('close', () => signal.removeEventListener('abort', onAbort));
     }
     return { stream: out, size: info.size, contentType: info.contentType, filename: info.filename };
+  }
+
+  /**
+   * Opens the file of one part, looking at the store again when the file is not what was indexed.
+   * @throws GatewayError as {@link openAttachment} does
+   */
+  async #openFresh(messageKey: string, partId: string): Promise<OpenPart> {
+    const first = await this.#openPart(await this.#load(), messageKey, partId);
+    if (first.stale === null) return first;
+    // The file differs from what was indexed (a Maildir flag change renames it; an mbox was
+    // rewritten, cut or removed): look at the store now rather than at the next periodic check.
+    this.#lastCheck = 0;
+    const state = await this.#load().catch((error: unknown) => {
+      throw isMissing(error instanceof GatewayError ? error.cause : error) ? notFound('Attachment') : error;
+    });
+    const second = await this.#openPart(state, messageKey, partId);
+    if (second.stale === null) return second;
+    if (second.stale === 'missing') throw notFound('Attachment');
+    throw new GatewayError('PROVIDER_UNAVAILABLE', 'The local mail store changed while the attachment was opened; try again');
+  }
+
+  /**
+   * Opens the file of one indexed part and checks it still is what was indexed. `stale` says why
+   * it is not: `missing` (the file is gone or too short for the part's bytes) or `changed` (its
+   * size or mtime differ); the handle is closed then.
+   * @throws GatewayError NOT_FOUND when the index has no such message or part; PROVIDER_UNAVAILABLE when the file cannot be read
+   */
+  async #openPart(state: State, messageKey: string, partId: string): Promise<OpenedPart> {
+    const message = state.byKey.get(messageKey);
+    const info = message?.attachments.find((a) => a.partId === partId);
+    const range = message?.parts[partId];
+    if (!message || !info || !range) throw notFound('Attachment');
+    let handle: FileHandle;
+    try {
+      handle = await fsp.open(message.file, 'r');
+    } catch (error) {
+      if (isMissing(error)) return { stale: 'missing' };
+      throw this.#unreadable(error, messageKey, partId);
+    }
+    let stale: 'missing' | 'changed' | null;
+    try {
+      const stat = await handle.stat();
+      // An mbox has one stamp for the whole file; directory stores have one per message file.
+      const indexed = state.index.mbox ? `${state.index.mbox.size}:${state.index.mbox.mtimeMs}` : message.stamp;
+      if (stat.size < message.offset + range.end) stale = 'missing';
+      else if (indexed !== undefined && indexed !== `${stat.size}:${stat.mtimeMs}`) stale = 'changed';
+      else stale = null;
+    } catch (error) {
+      await handle.close();
+      throw this.#unreadable(error, messageKey, partId);
+    }
+    if (stale) {
+      await handle.close();
+      return { stale };
+    }
+    return { stale: null, handle, message, info, range };
+  }
+
+  #unreadable(error: unknown, messageKey: string, partId: string): GatewayError {
+    this.#deps.logger.warn({ err: error, messageKey, partId }, 'Opening an attachment in the local store failed');
+    return new GatewayError('PROVIDER_UNAVAILABLE', 'The local mail store cannot be read', { cause: error });
   }
 
   async close(): Promise<void> {

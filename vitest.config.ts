@@ -6,7 +6,7 @@ const require = createRequire(import.meta.url);
 export default defineConfig({
   resolve: {
     // One graphql instance for ESM and CommonJS importers, else "Cannot use GraphQLSchema from
-    // another module or realm" (see FIELD-NOTES).
+    // another module or realm".
     alias: [{ find: /^graphql$/, replacement: require.resolve('graphql') }],
   },
   test: {

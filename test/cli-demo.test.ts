@@ -9,14 +9,12 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createStore } from '../src/db/store.ts';
+import { bootstrapDemo, DEMO_KEY_FILE } from '../src/demo/bootstrap.ts';
+import { DEMO_ADDRESS } from '../src/demo/mailbox.ts';
 import { silentLogger } from './support/logger.ts';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = path.join(repoRoot, 'bin/attachment-gateway.js');
-const demoReady = fs.existsSync(path.join(repoRoot, 'src/demo/mailbox.ts'));
-const serverReady = demoReady && ['src/server.ts', 'src/providers/local/provider.ts', 'src/providers/imap/provider.ts'].every((f) => fs.existsSync(path.join(repoRoot, f)));
-if (!demoReady) console.warn('cli-demo: SKIPPED, src/demo/mailbox.ts does not exist yet');
-else if (!serverReady) console.warn('cli-demo: serve test SKIPPED, src/server.ts or a provider module does not exist yet');
 
 const SECRET = 'demo-test-secret-0123456789-0123456789';
 const tmpDirs: string[] = [];
@@ -24,10 +22,8 @@ afterAll(() => tmpDirs.forEach((d) => fs.rmSync(d, { recursive: true, force: tru
 
 const quiet = silentLogger();
 
-describe.skipIf(!demoReady)('bootstrapDemo', () => {
+describe('bootstrapDemo', () => {
   it('creates the demo workspace, a 0600 key file and one local mailbox, then reuses them', async () => {
-    const { bootstrapDemo, DEMO_KEY_FILE } = await import('../src/demo/bootstrap.ts');
-    const { DEMO_ADDRESS } = await import('../src/demo/mailbox.ts');
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'agw-demo-'));
     tmpDirs.push(dataDir);
     const store = createStore({ database: { dialect: 'sqlite', file: path.join(dataDir, 'gateway.sqlite') } }, SECRET);
@@ -63,7 +59,7 @@ describe.skipIf(!demoReady)('bootstrapDemo', () => {
   });
 });
 
-describe.skipIf(!serverReady)('serve --demo', () => {
+describe('serve --demo', () => {
   it('serves GraphQL with the demo key, keeps the key across restarts, and exits 0 on SIGTERM', async () => {
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'agw-serve-'));
     tmpDirs.push(dataDir);

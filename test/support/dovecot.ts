@@ -130,7 +130,7 @@ export async function startDovecot(options: DovecotOptions = {}): Promise<Doveco
   const mailUser = isRoot ? 'mail' : (process.env.USER ?? 'nobody');
   writeFileSync(path.join(dir, 'passwd'), `${user}:{PLAIN}${password}::::::\n`, { mode: 0o644 });
   const capabilities = capabilityList(without);
-  // One setting per line: Dovecot's parser refuses text after `{` (FIELD-NOTES).
+  // One setting per line: Dovecot's parser refuses text after `{`.
   const config = [
     `base_dir = ${baseDir}`,
     `state_dir = ${path.join(dir, 'state')}`,
@@ -185,7 +185,7 @@ export async function startDovecot(options: DovecotOptions = {}): Promise<Doveco
   const configFile = path.join(dir, 'dovecot.conf');
   writeFileSync(configFile, config, { mode: 0o644 });
 
-  // stdio 'ignore': Dovecot's daemons keep the stderr they were started with (FIELD-NOTES).
+  // stdio 'ignore': Dovecot's daemons keep the stderr they were started with.
   const child = spawn(dovecotBinary(), ['-c', configFile], { stdio: 'ignore', detached: false });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const code = await exited;

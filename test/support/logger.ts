@@ -4,6 +4,7 @@
  */
 import type { Logger } from '../../src/providers/types.ts';
 
+/** A new silent logger; its children are itself, so `errors` also collects theirs. */
 export function silentLogger(): Logger & { errors: unknown[] } {
   const errors: unknown[] = [];
   const logger = {

@@ -165,6 +165,7 @@ describe.each(['sqlite', 'postgres'] as const)('CLI on %s', (dialect) => {
       [['mailbox', 'add', '--workspace', 'dup', '--provider', 'local', '--path', repoRoot, '--port', '993'], {}, /^attachment-gateway: error: --port does not apply to --provider local$/m],
       [['mailbox', 'add', '--workspace', 'dup', '--provider', 'local', '--path', repoRoot, '--user', 'u'], {}, /^attachment-gateway: error: --user does not apply to --provider local$/m],
       [['mailbox', 'add', '--workspace', 'dup', '--provider', 'local', '--path', repoRoot, '--password-stdin'], {}, /^attachment-gateway: error: --password-stdin does not apply to --provider local$/m],
+      [['mailbox', 'add', '--workspace', 'dup', '--provider', 'local', '--path', repoRoot, '--address', 'alice at example'], {}, /^attachment-gateway: error: --address "alice at example" is not an email address$/m],
       [['mailbox', 'add', '--workspace', 'dup', '--provider', 'local', '--path', repoRoot, '--host', 'h', '--tls'], {}, /^attachment-gateway: error: --host, --tls do not apply to --provider local$/m],
       [['no-such-command'], {}, /unknown command/],
     ];

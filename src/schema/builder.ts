@@ -1,6 +1,6 @@
 /**
  * The one Pothos builder of the gateway: context and scalar types declared once, plugins in the
- * order that composes (errors outermost, then relay, then dataloader; see FIELD-NOTES), and the
+ * order that composes (errors outermost so that it wraps the others' resolvers, then relay, then dataloader), and the
  * relay global IDs delegated to `src/ids.ts` so that every ID in the schema is our opaque
  * base64url form whose inner id is the JSON key array of `encodeNodeId`.
  */

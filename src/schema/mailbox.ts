@@ -1,5 +1,5 @@
 /** Mailbox: a connected mail account of the workspace, and its conversations. */
-import { EmailAddressResolver } from 'graphql-scalars';
+import { isEmailAddress } from '../email-address.ts';
 import { badInput } from '../errors.ts';
 import { parseKeyParts } from '../ids.ts';
 import type { ConversationFilter } from '../providers/types.ts';
@@ -11,15 +11,6 @@ import { ConversationRef, MailboxRef, type ConversationShape, type MailboxShape 
 
 const MAX_SEARCH_LENGTH = 1000;
 
-/** Whether `value` passes the EmailAddress scalar (graphql-scalars), so serializing it cannot fail. */
-function isEmailAddress(value: string): boolean {
-  try {
-    EmailAddressResolver.serialize(value);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const ConversationFilterInput = builder.inputType('ConversationFilter', {
   description: 'Conditions on conversations; all given ones must hold.',

@@ -4,6 +4,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Option, type Command } from 'commander';
+import { isEmailAddress } from '../../email-address.ts';
 import { badInput } from '../../errors.ts';
 import type { MailboxConfig } from '../../providers/types.ts';
 import type { MailboxSummary } from '../../store/types.ts';
@@ -51,6 +52,7 @@ export function registerMailboxCommands(program: Command): void {
         throw badInput('--password is refused (it would show in the process list and shell history); set IMAP_PASSWORD or use --password-stdin');
       }
       // Flag mistakes are refused before the store is opened, so a refused command leaves nothing behind.
+      if (options.address !== undefined && !isEmailAddress(options.address)) throw badInput(`--address ${JSON.stringify(options.address)} is not an email address`);
       if (options.provider === 'imap') {
         const server = checkImapOptions(options);
         await withContext((ctx) => addImap(ctx, options, server));
@@ -120,7 +122,7 @@ async function addImap({ store }: CliContext, options: AddOptions, { host, user 
   const added = await store.addMailbox({
     workspaceId: workspace.id,
     provider: 'IMAP',
-    address: options.address ?? (user.includes('@') ? user : null),
+    address: options.address ?? (isEmailAddress(user) ? user : null),
     displayName: options.displayName ?? null,
     settings: { host, port, user, tls },
     credentials: { password },

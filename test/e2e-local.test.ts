@@ -5,11 +5,10 @@
  * `expectedAttachments()` names (see its table for which parser view we follow where the two
  * disagree), and every signed URL streams bytes whose sha256 is the manifest's.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeNodeId } from '../src/ids.ts';
-import { corpusDir, expectedAttachments, hasCorpus, loadManifest, manifestEntry } from './support/corpus.ts';
+import { corpusDir, corpusMbox, corpusMboxFileOfKey, corpusMboxFiles, expectedAttachments, hasCorpus, loadManifest, manifestEntry } from './support/corpus.ts';
 import { collectMessages, download, signedUrlOf, startE2eGateway, type E2eGateway, type SeenMessage } from './support/gateway-e2e.ts';
 
 /** One way the corpus reaches the local provider, and how a provider message key maps back to its corpus file. */
@@ -23,13 +22,6 @@ interface Source {
   fileOfKey(key: string): string;
 }
 
-const MBOX = path.join(corpusDir, 'mbox/sample.mbox');
-
-/** `sample.mbox.json`: each message's source file and the byte offset of its `From ` line. */
-let mboxMapCache: { file: string; offset: number }[] | null = null;
-function mboxMap(): { file: string; offset: number }[] {
-  return (mboxMapCache ??= (JSON.parse(fs.readFileSync(`${MBOX}.json`, 'utf8')) as { messages: { file: string; offset: number }[] }).messages);
-}
 
 const SOURCES: Source[] = [
   {
@@ -41,16 +33,9 @@ const SOURCES: Source[] = [
   },
   {
     label: 'corpus sample.mbox (mboxrd)',
-    path: MBOX,
-    files: () => mboxMap().map((e) => e.file),
-    // As in local-provider.test.ts: an mbox key is `mbox:<offset of the message's first byte>:<hash>`,
-    // which lies just after its own `From ` line, so the message is the last one whose line starts before it.
-    fileOfKey: (key) => {
-      const offset = Number(key.split(':')[1]);
-      return mboxMap()
-        .filter((e) => e.offset < offset)
-        .at(-1)!.file;
-    },
+    path: corpusMbox,
+    files: corpusMboxFiles,
+    fileOfKey: corpusMboxFileOfKey,
   },
 ];
 

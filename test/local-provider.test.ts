@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Readable } from 'node:stream';
 import { createLocalProvider } from '../src/providers/local/provider.ts';
 import type { MailProvider, MessageInfo } from '../src/providers/types.ts';
-import { corpusDir, expectedAttachments, hasCorpus, manifestEntry } from './support/corpus.ts';
+import { corpusDir, corpusMbox, corpusMboxFileOfKey, expectedAttachments, hasCorpus, manifestEntry } from './support/corpus.ts';
 import { silentLogger } from './support/logger.ts';
 
 const silent = silentLogger();
@@ -60,8 +60,7 @@ async function expectConformance(provider: MailProvider, messages: MessageInfo[]
 
 describe.skipIf(!hasCorpus)('LOCAL provider over the corpus mbox (sample.mbox, mboxrd)', () => {
   const dataDir = tempDir();
-  const mbox = path.join(corpusDir, 'mbox/sample.mbox');
-  const map = hasCorpus ? (JSON.parse(fs.readFileSync(`${mbox}.json`, 'utf8')) as { messages: { file: string; offset: number }[] }).messages : [];
+  const mbox = corpusMbox;
   let provider: MailProvider;
   let messages: MessageInfo[];
 
@@ -77,12 +76,7 @@ describe.skipIf(!hasCorpus)('LOCAL provider over the corpus mbox (sample.mbox, m
     fs.rmSync(dataDir, { recursive: true, force: true });
   });
 
-  // The message key carries the byte offset of the message; sample.mbox.json gives each From line's offset.
-  const fileOf = (m: MessageInfo) => {
-    const offset = Number(m.key.split(':')[1]);
-    const candidates = map.filter((e) => e.offset < offset);
-    return candidates[candidates.length - 1]!.file;
-  };
+  const fileOf = (m: MessageInfo) => corpusMboxFileOfKey(m.key);
 
   it('lists all 23 messages, each exactly once', () => {
     expect(messages).toHaveLength(23);

@@ -157,3 +157,32 @@ export function expectedAttachments(entry: ManifestEntry): ExpectedAttachment[] 
   if (choice?.adjust) list = choice.adjust(list, entry);
   return list;
 }
+
+/** The corpus mbox (mboxrd), holding a copy of each .eml message. */
+export const corpusMbox = path.join(corpusDir, 'mbox/sample.mbox');
+
+let mboxIndex: { file: string; offset: number }[] | null = null;
+
+/** The .eml names of the messages in {@link corpusMbox}, in order (from `sample.mbox.json`). */
+export function corpusMboxFiles(): string[] {
+  return mboxMessages().map((e) => e.file);
+}
+
+/**
+ * The .eml name of the corpus mbox message with the local provider key `key`. Such a key is
+ * `mbox:<offset of the message's first byte>:<hash>`, which lies just after the message's own
+ * `From ` line, so the message is the last one whose `From ` line (offset in `sample.mbox.json`)
+ * starts before it.
+ */
+export function corpusMboxFileOfKey(key: string): string {
+  const offset = Number(key.split(':')[1]);
+  const entry = mboxMessages()
+    .filter((e) => e.offset < offset)
+    .at(-1);
+  if (!entry) throw new Error(`no corpus mbox message before offset ${offset}`);
+  return entry.file;
+}
+
+function mboxMessages(): { file: string; offset: number }[] {
+  return (mboxIndex ??= (JSON.parse(fs.readFileSync(`${corpusMbox}.json`, 'utf8')) as { messages: { file: string; offset: number }[] }).messages);
+}

@@ -4,20 +4,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Address, ConversationInfo } from '../src/providers/types.ts';
-import { assembleConversation, baseSubject, compareConversations, groupBy, joinMessages, linkByIds, participantsOf, threadMessages, UnionFind } from '../src/threading/index.ts';
+import { assembleConversation, baseSubject, type AssemblableMessage, type LinkableMessage, compareConversations, groupBy, joinMessages, linkByIds, participantsOf, threadMessages, UnionFind } from '../src/threading/index.ts';
 
-interface Msg {
-  key: string;
-  messageId: string | null;
-  inReplyTo: string | null;
-  references: string[];
-  subject: string | null;
-  from: Address | null;
-  to: Address[];
-  cc: Address[];
-  date: number | null;
-  hasAttachments: boolean;
-}
+/** A message both halves of the threading module read: linking (ids) and assembly (the rest). */
+type Msg = Required<LinkableMessage> & AssemblableMessage & { date: number | null };
 
 const addr = (address: string | null, name: string | null = null): Address => ({ name, address });
 

@@ -12,6 +12,8 @@ import type { Store, Workspace } from './store/types.ts';
 /** What every resolver sees. */
 export interface GatewayContext {
   workspace: Workspace;
+  /** The id of the API key of the request (download tokens minted with it stop working when it is revoked). */
+  apiKeyId: string;
   requestId: string;
   logger: Logger;
   loaders: Loaders;
@@ -54,11 +56,13 @@ export function createContextFactory(deps: ContextDeps): (initial: { request: Re
     const key = apiKeyOf(request.headers);
     if (!key) throw new GatewayError('UNAUTHENTICATED', 'An API key is required: send "Authorization: Bearer <key>" or "X-Api-Key: <key>"');
     // Bounded so an absurd header cannot turn into an expensive hash; real keys are far shorter.
-    const workspace = key.length <= 512 ? await deps.store.authenticate(key) : null;
-    if (!workspace) throw new GatewayError('UNAUTHENTICATED', 'Unknown API key');
+    const authenticated = key.length <= 512 ? await deps.store.authenticate(key) : null;
+    if (!authenticated) throw new GatewayError('UNAUTHENTICATED', 'Unknown API key');
+    const { workspace, keyId: apiKeyId } = authenticated;
     const requestId = deps.requestId();
     return {
       workspace,
+      apiKeyId,
       requestId,
       logger: deps.logger.child({ requestId, workspaceId: workspace.id }),
       loaders: createLoaders({ workspaceId: workspace.id, store: deps.store, providers: deps.providers }),

@@ -34,7 +34,7 @@ describe('bootstrapDemo', () => {
       const keyFile = path.join(dataDir, DEMO_KEY_FILE);
       expect(fs.readFileSync(keyFile, 'utf8').trim()).toBe(first.apiKey);
       expect(fs.statSync(keyFile).mode & 0o777).toBe(0o600);
-      const ws = await store.authenticate(first.apiKey);
+      const ws = (await store.authenticate(first.apiKey))?.workspace;
       expect(ws?.name).toBe('demo');
       const mailboxes = await store.listMailboxes(ws?.id);
       expect(mailboxes).toEqual([expect.objectContaining({ provider: 'LOCAL', address: DEMO_ADDRESS })]);
@@ -51,7 +51,7 @@ describe('bootstrapDemo', () => {
       fs.rmSync(keyFile);
       const again = await bootstrapDemo(store, dataDir, quiet);
       expect(again.apiKey).not.toBe(first.apiKey);
-      expect((await store.authenticate(again.apiKey))?.id).toBe(ws?.id);
+      expect((await store.authenticate(again.apiKey))?.workspace.id).toBe(ws?.id);
       expect(fs.readFileSync(keyFile, 'utf8').trim()).toBe(again.apiKey);
     } finally {
       await store.close();

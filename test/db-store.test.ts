@@ -161,7 +161,7 @@ describe.each(dialects)('store on %s', (dialect, makeTarget) => {
     const ws = await store.createWorkspace('keys-ws');
     const { key, id } = await store.createApiKey(ws.id);
     expect(key).toMatch(/^agw_[A-Za-z0-9_-]{43}$/);
-    expect(await store.authenticate(key)).toEqual(ws);
+    expect(await store.authenticate(key)).toEqual({ keyId: id, workspace: ws });
 
     const rows = await target.raw('SELECT * FROM api_keys');
     const dump = JSON.stringify(rows);
@@ -176,10 +176,10 @@ describe.each(dialects)('store on %s', (dialect, makeTarget) => {
     expect(await store.authenticate('agw_short')).toBeNull();
 
     const other = await store.createApiKey(ws.id);
-    expect(await store.authenticate(other.key)).toEqual(ws);
+    expect(await store.authenticate(other.key)).toEqual({ keyId: other.id, workspace: ws });
     await target.raw(`UPDATE api_keys SET revoked_at = '2020-01-01T00:00:00.000Z' WHERE id = '${other.id}'`);
     expect(await store.authenticate(other.key)).toBeNull();
-    expect(await store.authenticate(key)).toEqual(ws);
+    expect(await store.authenticate(key)).toEqual({ keyId: id, workspace: ws });
 
     await expect(store.createApiKey('00000000-0000-4000-8000-000000000000')).rejects.toMatchObject({ code: 'NOT_FOUND' });
   });

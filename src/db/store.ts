@@ -6,7 +6,7 @@ import type { Kysely, Selectable } from 'kysely';
 import type { Config } from '../config.ts';
 import { GatewayError, badInput } from '../errors.ts';
 import type { MailboxConfig, ProviderKind } from '../providers/types.ts';
-import type { MailboxSummary, NewMailbox, Store, Workspace } from '../store/types.ts';
+import type { AuthenticatedKey, MailboxSummary, NewMailbox, Store, Workspace } from '../store/types.ts';
 import { generateApiKey, hashApiKey, looksLikeApiKey } from './api-keys.ts';
 import { connect } from './connect.ts';
 import { createCredentialCipher } from './credentials.ts';
@@ -85,7 +85,7 @@ class KyselyStore implements Store {
     return { key, id };
   }
 
-  async authenticate(apiKey: string): Promise<Workspace | null> {
+  async authenticate(apiKey: string): Promise<AuthenticatedKey | null> {
     if (typeof apiKey !== 'string' || !looksLikeApiKey(apiKey)) return null;
     // The lookup is by the digest of the presented key: timing can reveal at most facts about a
     // SHA-256 digest, never about a stored key, so an indexed equality lookup is safe.
@@ -101,7 +101,7 @@ class KyselyStore implements Store {
     if (row.last_used_at === null || now - toDate(row.last_used_at).getTime() >= LAST_USED_RESOLUTION_MS) {
       await this.#db.updateTable('api_keys').set({ last_used_at: new Date(now).toISOString() }).where('id', '=', row.key_id).execute();
     }
-    return { id: row.id, name: row.name, createdAt: toDate(row.created_at) };
+    return { keyId: row.key_id, workspace: { id: row.id, name: row.name, createdAt: toDate(row.created_at) } };
   }
 
   async addMailbox(input: NewMailbox): Promise<MailboxSummary> {

@@ -25,7 +25,7 @@ export async function bootstrapDemo(store: Store, dataDir: string, logger: Logge
   const keyFile = path.join(dataDir, DEMO_KEY_FILE);
   let apiKey = (await fs.readFile(keyFile, 'utf8').catch(() => '')).trim();
   const owner = apiKey ? await store.authenticate(apiKey) : null;
-  if (!owner || owner.id !== workspace.id) {
+  if (!owner || owner.workspace.id !== workspace.id) {
     apiKey = (await store.createApiKey(workspace.id)).key;
     await fs.mkdir(dataDir, { recursive: true, mode: 0o700 });
     // Replace, not append; chmod too, since mode applies only when the file is created.

@@ -98,6 +98,15 @@ export interface ConversationFilter {
   search?: string | null;
 }
 
+/**
+ * Per-call options of provider reads. `signal` is the request's: it aborts when the client goes
+ * away or the request's deadline passes, and the provider then stops its upstream work (waits for
+ * a pooled connection, commands, HTTP calls) and rejects with the signal's reason.
+ */
+export interface CallOptions {
+  signal?: AbortSignal;
+}
+
 /** One page of a list, with an opaque provider cursor for the next one. */
 export interface Page<T> {
   items: T[];
@@ -131,19 +140,19 @@ export interface MailProvider {
    * @param args.after cursor from a previous page's `endCursor`
    * @throws GatewayError BAD_USER_INPUT for a cursor this provider did not issue; PROVIDER_* codes
    */
-  listConversations(args: { first: number; after?: string | null; filter?: ConversationFilter }): Promise<Page<ConversationInfo>>;
+  listConversations(args: { first: number; after?: string | null; filter?: ConversationFilter }, options?: CallOptions): Promise<Page<ConversationInfo>>;
 
   /** Conversations by key, in the order of `keys`; null for unknown or stale keys. */
-  loadConversations(keys: readonly string[]): Promise<(ConversationInfo | null)[]>;
+  loadConversations(keys: readonly string[], options?: CallOptions): Promise<(ConversationInfo | null)[]>;
 
   /** Messages by key, in the order of `keys`; null for unknown or stale keys. */
-  loadMessages(keys: readonly string[]): Promise<(MessageInfo | null)[]>;
+  loadMessages(keys: readonly string[], options?: CallOptions): Promise<(MessageInfo | null)[]>;
 
   /**
    * Opens the decoded bytes of one attachment for streaming. Nothing is buffered whole.
    * @throws GatewayError NOT_FOUND (message or part gone, stale key), NOT_DOWNLOADABLE, PROVIDER_* codes
    */
-  openAttachment(messageKey: string, partId: string, options?: { signal?: AbortSignal }): Promise<AttachmentContent>;
+  openAttachment(messageKey: string, partId: string, options?: CallOptions): Promise<AttachmentContent>;
 
   /**
    * Optional warm-up that may take long (the local store indexes its mbox here). The CLI calls it

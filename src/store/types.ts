@@ -22,6 +22,13 @@ export interface MailboxSummary {
   createdAt: Date;
 }
 
+/** A valid API key: which key it is (its row id, never the key) and the workspace it belongs to. */
+export interface AuthenticatedKey {
+  /** The key's id, as `createApiKey` returned it; download tokens name it so revoking the key revokes them. */
+  keyId: string;
+  workspace: Workspace;
+}
+
 /** Input of {@link Store.addMailbox}. Credentials are encrypted before they are written. */
 export interface NewMailbox {
   workspaceId: string;
@@ -39,8 +46,8 @@ export interface Store {
   findWorkspaceByName(name: string): Promise<Workspace | null>;
   /** Creates an API key; the plain key is returned once and only its hash is stored. */
   createApiKey(workspaceId: string): Promise<{ key: string; id: string }>;
-  /** The workspace of a plain API key, or null when unknown or revoked. Constant-time over the hash. */
-  authenticate(apiKey: string): Promise<Workspace | null>;
+  /** The key id and workspace of a plain API key, or null when unknown or revoked. Looked up by the key's SHA-256 digest. */
+  authenticate(apiKey: string): Promise<AuthenticatedKey | null>;
   /** @throws GatewayError NOT_FOUND when the workspace does not exist */
   addMailbox(input: NewMailbox): Promise<MailboxSummary>;
   /** Mailboxes of one workspace, or of all when `workspaceId` is omitted, oldest first. */

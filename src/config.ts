@@ -11,6 +11,12 @@
  * | PUBLIC_URL | http://HOST:PORT | base of signed download URLs as clients reach the gateway |
  * | SIGNING_SECRET | generated in DATA_DIR/secret | secret for download tokens and credential encryption; at least 32 chars; required when NODE_ENV=production |
  * | LOG_LEVEL | info | pino level |
+ * | GRAPHQL_MAX_DEPTH, GRAPHQL_MAX_COST, GRAPHQL_MAX_ALIASES, GRAPHQL_MAX_DIRECTIVES, GRAPHQL_MAX_TOKENS | see {@link DEFAULT_LIMITS} | per-document limits |
+ * | GRAPHQL_MAX_BODY_BYTES | 1048576 | largest GraphQL POST body (bytes); larger ones answer 413 |
+ * | GRAPHQL_MAX_QUERY_STRING_BYTES | 16384 | largest query string of a GraphQL GET (bytes); longer ones answer 414 |
+ * | REQUEST_DEADLINE_MS | 30000 | deadline of one GraphQL request (ms); past it the answer is DEADLINE_EXCEEDED (504) |
+ * | API_KEY_CACHE_MS | 10000 | how long an API key lookup is reused (ms); a revoked key stops working within this time |
+ * | GRAPHQL_FIELD_SUGGESTIONS | false | `true` lets validation errors suggest field names ("Did you mean ...") |
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -27,6 +33,75 @@ export interface Config {
   signingSecret: string | null;
   production: boolean;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  limits: Limits;
+}
+
+/** Bounds on the work one GraphQL request may ask for (see README "Limits"). */
+export interface Limits {
+  /** Deepest field nesting of an operation (fragments flattened; a relay list costs 3 levels). */
+  maxDepth: number;
+  /** Highest estimated cost of an operation (see `src/http/query-cost.ts`). */
+  maxCost: number;
+  /** Most aliases in an operation. */
+  maxAliases: number;
+  /** Most directives in an operation. */
+  maxDirectives: number;
+  /** Most lexical tokens in a document; counted while parsing, which stops at the limit. */
+  maxTokens: number;
+  /** Largest GraphQL POST body, bytes. */
+  maxBodyBytes: number;
+  /** Largest query string of a GraphQL GET, bytes. */
+  maxQueryStringBytes: number;
+  /** Deadline of one GraphQL request, ms. */
+  deadlineMs: number;
+  /** How long an API key lookup is cached, ms (0: no cache). */
+  apiKeyCacheMs: number;
+  /** Whether validation errors may suggest names ("Did you mean ...?"). */
+  fieldSuggestions: boolean;
+}
+
+/** The default {@link Limits}: the README's, the examples' and the tests' operations fit with room. */
+export const DEFAULT_LIMITS: Readonly<Limits> = {
+  maxDepth: 12,
+  maxCost: 500_000,
+  maxAliases: 20,
+  maxDirectives: 20,
+  maxTokens: 2_000,
+  maxBodyBytes: 1_048_576,
+  maxQueryStringBytes: 16_384,
+  deadlineMs: 30_000,
+  apiKeyCacheMs: 10_000,
+  fieldSuggestions: false,
+};
+
+/** Environment variable of each numeric limit, with its smallest and largest accepted value. */
+const LIMIT_VARIABLES: Record<Exclude<keyof Limits, 'fieldSuggestions'>, [name: string, min: number, max: number]> = {
+  maxDepth: ['GRAPHQL_MAX_DEPTH', 1, 1_000],
+  maxCost: ['GRAPHQL_MAX_COST', 1, 1e12],
+  maxAliases: ['GRAPHQL_MAX_ALIASES', 0, 100_000],
+  maxDirectives: ['GRAPHQL_MAX_DIRECTIVES', 0, 100_000],
+  maxTokens: ['GRAPHQL_MAX_TOKENS', 10, 10_000_000],
+  maxBodyBytes: ['GRAPHQL_MAX_BODY_BYTES', 1_024, 1 << 30],
+  maxQueryStringBytes: ['GRAPHQL_MAX_QUERY_STRING_BYTES', 256, 1 << 20],
+  deadlineMs: ['REQUEST_DEADLINE_MS', 100, 3_600_000],
+  apiKeyCacheMs: ['API_KEY_CACHE_MS', 0, 300_000],
+};
+
+/** The limits from the environment; bad values are pushed to `problems`. */
+function loadLimits(env: NodeJS.ProcessEnv, problems: string[]): Limits {
+  const limits: Limits = { ...DEFAULT_LIMITS };
+  for (const [key, [name, min, max]] of Object.entries(LIMIT_VARIABLES) as [keyof typeof LIMIT_VARIABLES, [string, number, number]][]) {
+    const raw = env[name];
+    if (raw === undefined || raw === '') continue;
+    if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) problems.push(`${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
+    else limits[key] = Number(raw);
+  }
+  const suggestions = env.GRAPHQL_FIELD_SUGGESTIONS;
+  if (suggestions !== undefined && suggestions !== '') {
+    if (suggestions === 'true' || suggestions === 'false') limits.fieldSuggestions = suggestions === 'true';
+    else problems.push(`GRAPHQL_FIELD_SUGGESTIONS must be true or false, got ${JSON.stringify(suggestions)}`);
+  }
+  return limits;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -83,13 +158,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: { po
     problems.push('SIGNING_SECRET is required when NODE_ENV=production (at least 32 characters)');
   }
 
+  const limits = loadLimits(env, problems);
+
   const logLevel = (env.LOG_LEVEL || 'info') as Config['logLevel'];
   if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
 
   // One problem stays on one line (scripts grep stderr); several are listed one per line.
   if (problems.length === 1) throw badInput(`Invalid configuration: ${problems[0]}`);
   if (problems.length > 1) throw badInput(`Invalid configuration:\n- ${problems.join('\n- ')}`);
-  return { port, host, dataDir, database, publicUrl, signingSecret, production, logLevel };
+  return { port, host, dataDir, database, publicUrl, signingSecret, production, logLevel, limits };
 }
 
 const POSTGRES_FORM = 'postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE';

@@ -32,6 +32,19 @@ export const ERROR_CODES = {
   PROVIDER_AUTH_FAILED: { status: 502, error: 'bad_gateway', description: 'The mail provider refused the mailbox credentials.' },
   PROVIDER_THROTTLED: { status: 503, error: 'service_unavailable', description: 'The mail provider throttled the gateway; retry after `retryAfter` seconds when given.' },
   PROVIDER_UNAVAILABLE: { status: 502, error: 'bad_gateway', description: 'The mail provider could not be reached or answered with an error.' },
+  QUERY_TOO_COMPLEX: {
+    status: 400,
+    error: 'bad_request',
+    description:
+      'The GraphQL document exceeds a limit of the gateway: depth, cost, aliases, directives or tokens (`extensions.limit` says which, `extensions.max` its value).',
+  },
+  PAYLOAD_TOO_LARGE: { status: 413, error: 'payload_too_large', description: 'The request body is larger than the gateway accepts (GRAPHQL_MAX_BODY_BYTES).' },
+  URI_TOO_LONG: { status: 414, error: 'uri_too_long', description: 'The query string of a GraphQL GET request is longer than the gateway accepts; send the operation as a POST.' },
+  DEADLINE_EXCEEDED: {
+    status: 504,
+    error: 'gateway_timeout',
+    description: 'The request ran longer than its deadline (REQUEST_DEADLINE_MS); its upstream work was stopped. Ask for less, or retry later.',
+  },
   INTERNAL: { status: 500, error: 'internal_error', description: 'An unexpected failure; details are logged by the gateway, never sent.' },
 } as const satisfies Record<string, { status: number; error: string; description: string }>;
 

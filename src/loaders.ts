@@ -5,10 +5,15 @@
  * `loadMessages` / `loadConversations` call on that mailbox's provider, so a query over N
  * conversations costs a number of provider calls that does not grow with N. Results are cached
  * for the request only; nothing outlives it.
+ *
+ * Every provider call made through the loaders (and through {@link Loaders.provider}) gets the
+ * request's AbortSignal as `CallOptions.signal`, and none starts once it has aborted (the call
+ * rejects with the signal's reason instead). Loaders live per request, so a batch is only ever
+ * awaited by the request whose signal it carries.
  */
 import DataLoader from 'dataloader';
 import { notFound } from './errors.ts';
-import type { AttachmentInfo, ConversationInfo, MailboxConfig, MailProvider, MessageInfo } from './providers/types.ts';
+import type { AttachmentInfo, CallOptions, ConversationInfo, MailboxConfig, MailProvider, MessageInfo } from './providers/types.ts';
 import type { MailboxSummary, Store } from './store/types.ts';
 
 /** Finds the long-lived provider of a mailbox (a {@link ProviderRegistry} in production, a fake in tests). */
@@ -30,7 +35,10 @@ export interface Loaders {
   mailboxes(): Promise<MailboxSummary[]>;
   /** A mailbox of the workspace, or null (absent or another workspace's: indistinguishable). */
   mailbox(mailboxId: string): Promise<MailboxConfig | null>;
-  /** The provider of a mailbox of the workspace. @throws GatewayError NOT_FOUND when the mailbox is not the workspace's */
+  /**
+   * The provider of a mailbox of the workspace, bound to the request's signal (see the module comment).
+   * @throws GatewayError NOT_FOUND when the mailbox is not the workspace's
+   */
   provider(mailboxId: string): Promise<MailProvider>;
   /** A conversation by provider key, batched per mailbox; null when unknown or stale. @throws GatewayError NOT_FOUND for a foreign mailbox */
   conversation(mailboxId: string, key: string): Promise<ConversationInfo | null>;
@@ -59,9 +67,33 @@ export function orderByDate(messages: MessageInfo[]): MessageInfo[] {
   return keyed.map((k) => k.message);
 }
 
-/** Creates the loaders of one request for `workspaceId`. */
-export function createLoaders(deps: { workspaceId: string; store: Store; providers: ProviderLookup }): Loaders {
+/**
+ * `provider` as one request sees it: every read gets `signal` (unless the caller passes its own
+ * options) and none starts after `signal` aborted. `close` does nothing: the provider outlives the
+ * request.
+ */
+export function withSignal(provider: MailProvider, signal: AbortSignal): MailProvider {
+  const options = (given: CallOptions | undefined): CallOptions => {
+    signal.throwIfAborted();
+    return given ?? { signal };
+  };
+  return {
+    kind: provider.kind,
+    listConversations: async (args, given) => provider.listConversations(args, options(given)),
+    loadConversations: async (keys, given) => provider.loadConversations(keys, options(given)),
+    loadMessages: async (keys, given) => provider.loadMessages(keys, options(given)),
+    openAttachment: async (messageKey, partId, given) => provider.openAttachment(messageKey, partId, options(given)),
+    close: async () => {},
+  };
+}
+
+/**
+ * Creates the loaders of one request for `workspaceId`.
+ * @param deps.signal the request's signal (see `GatewayContext.signal`), given to every provider call
+ */
+export function createLoaders(deps: { workspaceId: string; store: Store; providers: ProviderLookup; signal?: AbortSignal }): Loaders {
   const { workspaceId, store, providers } = deps;
+  const signal = deps.signal ?? new AbortController().signal;
   const mailboxes = new DataLoader<string, MailboxConfig | null>((ids) => Promise.all(ids.map((id) => store.getMailbox(workspaceId, id))));
   const messageLoaders = new Map<string, DataLoader<string, MessageInfo | null>>();
   const conversationLoaders = new Map<string, DataLoader<string, ConversationInfo | null>>();
@@ -70,7 +102,7 @@ export function createLoaders(deps: { workspaceId: string; store: Store; provide
   async function provider(mailboxId: string): Promise<MailProvider> {
     const mailbox = await mailboxes.load(mailboxId);
     if (!mailbox) throw notFound('Mailbox');
-    return providers(mailbox);
+    return withSignal(await providers(mailbox), signal);
   }
 
   function loaderFor<V>(cache: Map<string, DataLoader<string, V | null>>, mailboxId: string, batch: (p: MailProvider, keys: readonly string[]) => Promise<(V | null)[]>) {

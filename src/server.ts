@@ -15,9 +15,15 @@ import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import { createYoga, type YogaServerInstance } from 'graphql-yoga';
 import type { Config } from './config.ts';
 import { createContextFactory, type GatewayContext } from './context.ts';
+import { createApiKeyCache } from './http/api-key-cache.ts';
 import { downloadTokenOf, handleNodeDownload, type DownloadDeps } from './http/download.ts';
 import { createMaskError } from './http/mask-error.ts';
+import { useApiKey } from './http/use-api-key.ts';
+import { useBodyLimit } from './http/use-body-limit.ts';
+import { useDeadline } from './http/use-deadline.ts';
 import { useDownloads } from './http/use-downloads.ts';
+import { useQueryCost } from './http/use-query-cost.ts';
+import { useQueryLimits } from './http/use-query-limits.ts';
 import type { ProviderLookup } from './loaders.ts';
 import type { Logger } from './providers/types.ts';
 import { schema } from './schema/index.ts';
@@ -109,6 +115,8 @@ export function createGateway(deps: GatewayDeps): Gateway {
 
   const downloads: DownloadDeps = { store, providers, signer, logger: logger.child({ route: 'download' }) };
   const yogaLogger = logger.child({ component: 'yoga' });
+  const { limits } = config;
+  const authenticate = createApiKeyCache(store, { ttlMs: limits.apiKeyCacheMs });
   const yoga = createYoga<Record<string, never>, GatewayContext>({
     schema,
     graphqlEndpoint: '/graphql',
@@ -116,6 +124,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     landingPage: false,
     context: createContextFactory({
       store,
+      authenticate,
       providers,
       signer,
       publicUrl: (deps.publicUrl ?? config.publicUrl).replace(/\/+$/, ''),
@@ -139,7 +148,19 @@ export function createGateway(deps: GatewayDeps): Gateway {
     // GraphiQL bundle (~80 MiB of RSS once loaded), so it is loaded on the first GraphiQL request,
     // not by gateways that only serve API clients.
     renderGraphiQL: async (options) => (await import('@graphql-yoga/render-graphiql')).renderGraphiQL(options),
-    plugins: [useDownloads(downloads), useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf'] })],
+    // The GraphQL request hooks run in this order: the key (before the body is read), the body
+    // size, the request signal; then tokens while parsing, depth, aliases and directives while
+    // validating, cost and the deadline around execution.
+    maxRequestBodySize: false,
+    plugins: [
+      useDownloads(downloads),
+      useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf'] }),
+      useApiKey({ authenticate }),
+      useBodyLimit({ maxBodyBytes: limits.maxBodyBytes, maxQueryStringBytes: limits.maxQueryStringBytes }),
+      useDeadline({ deadlineMs: limits.deadlineMs }),
+      useQueryLimits(limits),
+      useQueryCost({ maxCost: limits.maxCost }),
+    ],
   });
 
   const withRequestId = <T>(fn: () => T, requestId?: string): T => requestIds.run(requestId ?? randomUUID(), fn);

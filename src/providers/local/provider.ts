@@ -6,6 +6,12 @@
  * The store is indexed once (see `./indexer.ts`, cached under `deps.dataDir/local-index/`);
  * every call checks cheaply (stat) whether the source changed and re-indexes then. Downloads read
  * only the attachment's byte range from the file and decode it while streaming.
+ *
+ * `CallOptions.signal` is honoured: a call whose signal aborts rejects with the signal's reason
+ * at once, stops scanning (listings yield to the event loop every
+ * {@link SCAN_SLICE} conversations and look at the signal then) and closes what it opened. An
+ * index being built is shared by every request of the mailbox, so an abort stops the waiting
+ * for it, not the build.
  */
 import fsp, { type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
@@ -13,6 +19,7 @@ import { pipeline } from 'node:stream';
 import { PassThrough } from 'node:stream';
 import type {
   AttachmentContent,
+  CallOptions,
   AttachmentInfo,
   ConversationFilter,
   ConversationInfo,
@@ -26,6 +33,7 @@ import type {
 } from '../types.ts';
 import { GatewayError, badInput, notFound } from '../../errors.ts';
 import { createTransferDecoder } from '../../mime/decode.ts';
+import { untilAborted } from '../../request-signal.ts';
 import { compareConversations } from '../../threading/index.ts';
 import { buildIndex, isIndexFresh, openRange } from './indexer.ts';
 import type { IndexedMessage, LocalIndex, PartRange } from './indexer.ts';
@@ -41,6 +49,9 @@ function isMissing(error: unknown): boolean {
   const code = (error as NodeJS.ErrnoException | null | undefined)?.code;
   return code === 'ENOENT' || code === 'ENOTDIR';
 }
+
+/** Conversations a listing looks at between two turns of the event loop (where an abort is seen). */
+const SCAN_SLICE = 500;
 
 /** Cursor format version; a cursor of another shape is refused. */
 const CURSOR_PREFIX = 'lc1';
@@ -164,13 +175,20 @@ class LocalProvider implements MailProvider {
    * Conversations, newest activity first, filtered.
    * @throws GatewayError BAD_USER_INPUT for `first` outside 1..100 or a cursor not issued here
    */
-  async listConversations(args: { first: number; after?: string | null; filter?: ConversationFilter }): Promise<Page<ConversationInfo>> {
+  async listConversations(args: { first: number; after?: string | null; filter?: ConversationFilter }, options?: CallOptions): Promise<Page<ConversationInfo>> {
     if (!Number.isInteger(args.first) || args.first < 1 || args.first > 100) throw badInput('first must be an integer from 1 to 100');
     const after = args.after ? decodeCursor(args.after) : null;
-    const state = await this.#load();
+    const signal = options?.signal;
+    const state = await untilAborted(this.#load(), signal);
     const items: ConversationInfo[] = [];
     let hasNextPage = false;
+    let scanned = 0;
     for (const c of state.threads.ordered) {
+      // A filtered listing may scan the whole store: let other requests run, and stop when aborted.
+      if (++scanned % SCAN_SLICE === 0) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        signal?.throwIfAborted();
+      }
       if (after && compareConversations(c, after) <= 0) continue;
       if (!this.#matches(state, c, args.filter)) continue;
       if (items.length === args.first) {
@@ -183,13 +201,13 @@ class LocalProvider implements MailProvider {
     return { items, hasNextPage, endCursor: last && hasNextPage ? encodeCursor(last) : null };
   }
 
-  async loadConversations(keys: readonly string[]): Promise<(ConversationInfo | null)[]> {
-    const state = await this.#load();
+  async loadConversations(keys: readonly string[], options?: CallOptions): Promise<(ConversationInfo | null)[]> {
+    const state = await untilAborted(this.#load(), options?.signal);
     return keys.map((k) => state.threads.conversations.get(k) ?? null);
   }
 
-  async loadMessages(keys: readonly string[]): Promise<(MessageInfo | null)[]> {
-    const state = await this.#load();
+  async loadMessages(keys: readonly string[], options?: CallOptions): Promise<(MessageInfo | null)[]> {
+    const state = await untilAborted(this.#load(), options?.signal);
     return keys.map((k) => {
       const m = state.byKey.get(k);
       return m ? this.#toMessage(state, m) : null;
@@ -204,8 +222,9 @@ class LocalProvider implements MailProvider {
    * @throws GatewayError NOT_FOUND for an unknown message key or part, or a message whose bytes are
    *   gone from the store; PROVIDER_UNAVAILABLE when the store cannot be read or keeps changing
    */
-  async openAttachment(messageKey: string, partId: string, options?: { signal?: AbortSignal }): Promise<AttachmentContent> {
-    const { handle, message: m, range, info } = await this.#openFresh(messageKey, partId);
+  async openAttachment(messageKey: string, partId: string, options?: CallOptions): Promise<AttachmentContent> {
+    options?.signal?.throwIfAborted();
+    const { handle, message: m, range, info } = await this.#openFresh(messageKey, partId, options?.signal);
     if (options?.signal?.aborted) {
       await handle.close();
       options.signal.throwIfAborted();
@@ -237,13 +256,13 @@ class LocalProvider implements MailProvider {
    * Opens the file of one part, looking at the store again when the file is not what was indexed.
    * @throws GatewayError as {@link openAttachment} does
    */
-  async #openFresh(messageKey: string, partId: string): Promise<OpenPart> {
-    const first = await this.#openPart(await this.#load(), messageKey, partId);
+  async #openFresh(messageKey: string, partId: string, signal: AbortSignal | undefined): Promise<OpenPart> {
+    const first = await this.#openPart(await untilAborted(this.#load(), signal), messageKey, partId);
     if (first.stale === null) return first;
     // The file differs from what was indexed (a Maildir flag change renames it; an mbox was
     // rewritten, cut or removed): look at the store now rather than at the next periodic check.
     this.#lastCheck = 0;
-    const state = await this.#load().catch((error: unknown) => {
+    const state = await untilAborted(this.#load(), signal).catch((error: unknown) => {
       throw isMissing(error instanceof GatewayError ? error.cause : error) ? notFound('Attachment') : error;
     });
     const second = await this.#openPart(state, messageKey, partId);

@@ -1,0 +1,93 @@
+/**
+ * Yoga plugin: the per-document limits enforced while parsing and validating, with
+ * graphql-armor's plugins, each refusal answered QUERY_TOO_COMPLEX (HTTP 400, see
+ * `./query-limit-error.ts`):
+ *
+ * - tokens: counted by the lexer while parsing; parsing stops at the limit, so a huge document
+ *   costs no more than the limit's worth of lexing (graphql-js validation is quadratic in repeated
+ *   fields, so this bound must come before validation);
+ * - depth: field nesting, fragments flattened (a fragment spread adds no level of its own), the
+ *   introspection field `__schema` ignored; a relay list costs three levels (`conn { edges { node } }`);
+ * - aliases (aliases of `__typename` not counted) and directives per operation.
+ *
+ * Field suggestions ("Did you mean ...?") are removed from validation and variable errors unless
+ * `fieldSuggestions` is true: they reveal the schema to whoever probes it.
+ */
+import { blockFieldSuggestionsPlugin } from '@escape.tech/graphql-armor-block-field-suggestions';
+import { maxAliasesPlugin } from '@escape.tech/graphql-armor-max-aliases';
+import { maxDepthPlugin } from '@escape.tech/graphql-armor-max-depth';
+import { maxDirectivesPlugin } from '@escape.tech/graphql-armor-max-directives';
+import { maxTokensPlugin } from '@escape.tech/graphql-armor-max-tokens';
+import type { GraphQLError, ValidationContext } from 'graphql';
+import type { Plugin } from 'graphql-yoga';
+import { isQueryTooComplex, queryTooComplex, type QueryLimit } from './query-limit-error.ts';
+
+/** Options of {@link useQueryLimits}; defaults as in `DEFAULT_LIMITS` (src/config.ts). */
+export interface UseQueryLimitsOptions {
+  maxDepth?: number;
+  maxAliases?: number;
+  maxDirectives?: number;
+  maxTokens?: number;
+  /** Keep "Did you mean ...?" in error messages. Default false. */
+  fieldSuggestions?: boolean;
+}
+
+/** The figure armor found, read from its message ("..., found 25."). */
+function foundIn(error: GraphQLError): number | undefined {
+  const match = /found (\d+)/.exec(error.message);
+  return match ? Number(match[1]) : undefined;
+}
+
+/** An armor `onReject` that reports our error in place of armor's (armor's has no code). */
+function reportAs(limit: QueryLimit, max: number) {
+  return (context: ValidationContext | null, error: GraphQLError) => {
+    const refusal = queryTooComplex(limit, max, foundIn(error));
+    if (context) context.reportError(refusal);
+    else throw refusal;
+  };
+}
+
+/** Suggestions graphql-js words in other ways than armor's pattern covers (enum values, arguments, types). */
+const SUGGESTION = /\s*Did you mean [^?]*\?/g;
+
+/** The parse and validation limits, and suggestion hiding. */
+export function useQueryLimits(options: UseQueryLimitsOptions = {}): Plugin {
+  const maxDepth = options.maxDepth ?? 12;
+  const maxAliases = options.maxAliases ?? 20;
+  const maxDirectives = options.maxDirectives ?? 20;
+  const maxTokens = options.maxTokens ?? 2_000;
+  const common = { exposeLimits: true, propagateOnRejection: false } as const;
+  const plugins: Plugin[] = [
+    maxTokensPlugin({ ...common, n: maxTokens, onReject: [reportAs('tokens', maxTokens)] }) as Plugin,
+    maxDepthPlugin({ ...common, n: maxDepth, flattenFragments: true, ignoreIntrospection: true, onReject: [reportAs('depth', maxDepth)] }) as Plugin,
+    maxAliasesPlugin({ ...common, n: maxAliases, onReject: [reportAs('aliases', maxAliases)] }) as Plugin,
+    maxDirectivesPlugin({ ...common, n: maxDirectives, onReject: [reportAs('directives', maxDirectives)] }) as Plugin,
+  ];
+  if (!options.fieldSuggestions) plugins.push(blockFieldSuggestionsPlugin({ mask: '' }) as Plugin);
+
+  return {
+    onPluginInit({ addPlugin }) {
+      for (const plugin of plugins) addPlugin(plugin);
+    },
+    onValidate() {
+      if (options.fieldSuggestions) return undefined;
+      return ({ valid, result, setResult }) => {
+        if (!valid) setResult(result.map((error) => Object.assign(error, { message: error.message.replace(SUGGESTION, '').trim() })));
+      };
+    },
+    onExecute({ args }) {
+      // Variable values are coerced by the executor, whose errors may suggest enum values.
+      if (!options.fieldSuggestions) Object.assign(args, { hideSuggestions: true });
+    },
+    onExecutionResult({ result }) {
+      // yoga marks parse errors as GraphQL-over-HTTP "spec" errors (200 under application/json);
+      // a refusal by a limit stays a 400 whatever the media type.
+      if (!result || !('errors' in result) || !result.errors) return;
+      for (const error of result.errors) {
+        if (!isQueryTooComplex(error)) continue;
+        const extensions = error.extensions as { http?: { spec?: boolean } };
+        if (extensions.http) extensions.http.spec = false;
+      }
+    },
+  };
+}

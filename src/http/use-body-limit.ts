@@ -12,8 +12,8 @@
  * whatever its size. Replaces yoga's own `maxRequestBodySize` (turn that off) to answer with the
  * gateway's codes.
  */
-import { createGraphQLError, type FetchAPI, type Plugin } from 'graphql-yoga';
-import { GatewayError } from '../errors.ts';
+import type { FetchAPI, Plugin } from 'graphql-yoga';
+import { requestError } from './request-error.ts';
 
 /** Options of {@link useBodyLimit}. */
 export interface UseBodyLimitOptions {
@@ -25,7 +25,7 @@ export interface UseBodyLimitOptions {
 
 /** The error of a body over the limit (a GraphQLError, so the body stream and parsers pass it on unchanged). */
 function tooLarge(limit: number) {
-  return createGraphQLError(`The request body is larger than ${limit} bytes`, { extensions: { code: 'PAYLOAD_TOO_LARGE', http: { status: 413 } } });
+  return requestError('PAYLOAD_TOO_LARGE', `The request body is larger than ${limit} bytes`);
 }
 
 /**
@@ -50,7 +50,7 @@ function limitedRequest(request: Request, limit: number, fetchAPI: FetchAPI): Re
 
 /**
  * Refuses GraphQL requests over the size limits before they are parsed.
- * @throws GatewayError / GraphQLError PAYLOAD_TOO_LARGE (413), URI_TOO_LONG (414), BAD_REQUEST (400) for a malformed Content-Length
+ * @throws GraphQLError PAYLOAD_TOO_LARGE (413), URI_TOO_LONG (414), BAD_REQUEST (400) for a malformed Content-Length
  */
 export function useBodyLimit(options: UseBodyLimitOptions = {}): Plugin {
   const maxBodyBytes = options.maxBodyBytes ?? 1_048_576;
@@ -59,13 +59,13 @@ export function useBodyLimit(options: UseBodyLimitOptions = {}): Plugin {
     onRequestParse({ request, url, requestParser, setRequestParser, fetchAPI }) {
       if (request.method === 'GET') {
         if (Buffer.byteLength(url.search) - 1 > maxQueryStringBytes) {
-          throw new GatewayError('URI_TOO_LONG', `The query string is longer than ${maxQueryStringBytes} bytes; send the operation as a POST`);
+          throw requestError('URI_TOO_LONG', `The query string is longer than ${maxQueryStringBytes} bytes; send the operation as a POST`);
         }
         return;
       }
       const contentLength = request.headers.get('content-length');
       if (contentLength !== null) {
-        if (!/^\d+$/.test(contentLength)) throw new GatewayError('BAD_REQUEST', 'Content-Length is malformed');
+        if (!/^\d+$/.test(contentLength)) throw requestError('BAD_REQUEST', 'Content-Length is malformed');
         if (Number(contentLength) > maxBodyBytes) throw tooLarge(maxBodyBytes);
       }
       if (requestParser && request.body) {

@@ -9,9 +9,9 @@
  * whatever resolvers are still waiting for; a client that left gets no answer. The timer is
  * released with the response.
  */
-import { createGraphQLError, type Plugin } from 'graphql-yoga';
-import { ERROR_CODES } from '../errors.ts';
+import type { Plugin } from 'graphql-yoga';
 import { createRequestSignal, isDeadlineExceeded, type RequestSignal } from '../request-signal.ts';
+import { requestError } from './request-error.ts';
 
 /** Options of {@link useDeadline}. */
 export interface UseDeadlineOptions {
@@ -42,9 +42,7 @@ export function useDeadline(options: UseDeadlineOptions = {}): Plugin {
           return await executeFn({ ...executeArgs, signal } as typeof executeArgs);
         } catch (error) {
           if (!isDeadlineExceeded(error)) throw error;
-          return {
-            errors: [createGraphQLError(error.message, { extensions: { code: error.code, http: { status: ERROR_CODES.DEADLINE_EXCEEDED.status } } })],
-          };
+          return { errors: [requestError('DEADLINE_EXCEEDED', error.message)] };
         }
       });
     },

@@ -47,7 +47,7 @@ function reportAs(limit: QueryLimit, max: number) {
   };
 }
 
-/** Suggestions graphql-js words in other ways than armor's pattern covers (enum values, arguments, types). */
+/** Any "Did you mean ...?" of graphql-js, also those armor's pattern misses (enum values, input fields, types). */
 const SUGGESTION = /\s*Did you mean [^?]*\?/g;
 
 /** The parse and validation limits, and suggestion hiding. */
@@ -69,21 +69,14 @@ export function useQueryLimits(options: UseQueryLimitsOptions = {}): Plugin {
     onPluginInit({ addPlugin }) {
       for (const plugin of plugins) addPlugin(plugin);
     },
-    onValidate() {
-      if (options.fieldSuggestions) return undefined;
-      return ({ valid, result, setResult }) => {
-        if (!valid) setResult(result.map((error) => Object.assign(error, { message: error.message.replace(SUGGESTION, '').trim() })));
-      };
-    },
-    onExecute({ args }) {
-      // Variable values are coerced by the executor, whose errors may suggest enum values.
-      if (!options.fieldSuggestions) Object.assign(args, { hideSuggestions: true });
-    },
     onExecutionResult({ result }) {
-      // yoga marks parse errors as GraphQL-over-HTTP "spec" errors (200 under application/json);
-      // a refusal by a limit stays a 400 whatever the media type.
       if (!result || !('errors' in result) || !result.errors) return;
       for (const error of result.errors) {
+        // Validation, variable coercion and execution word their suggestions in several ways
+        // (fields, enum values, input fields, types): all are cut here, where every error passes.
+        if (!options.fieldSuggestions) Object.assign(error, { message: error.message.replace(SUGGESTION, '').trim() });
+        // yoga marks parse errors as GraphQL-over-HTTP "spec" errors (200 under application/json);
+        // a refusal by a limit stays a 400 whatever the media type.
         if (!isQueryTooComplex(error)) continue;
         const extensions = error.extensions as { http?: { spec?: boolean } };
         if (extensions.http) extensions.http.spec = false;

@@ -8,7 +8,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { parse, Source } from 'graphql';
+import { getIntrospectionQuery, parse, Source } from 'graphql';
 import { getComplexity } from 'graphql-query-complexity';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_LIMITS } from '../../src/config.ts';
@@ -110,6 +110,17 @@ describe('the shipped operations fit the default limits with room', () => {
     const r = await t.gql(query, { ...ids, first: 100 });
     expectAccepted(r);
     expect(r.errors).toBeUndefined();
+  });
+});
+
+describe('introspection', () => {
+  it('GraphiQL\'s introspection query (every option on) is accepted', async () => {
+    const t = await setup();
+    const query = getIntrospectionQuery({ descriptions: true, specifiedByUrl: true, directiveIsRepeatable: true, schemaDescription: true, inputValueDeprecation: true });
+    const r = await t.gql(query);
+    expectAccepted(r);
+    expect(r.errors).toBeUndefined();
+    expect(r.data.__schema.queryType.name).toBe('Query');
   });
 });
 

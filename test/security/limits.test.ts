@@ -7,11 +7,12 @@
  * 550 KB document) print their time and RSS.
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { getIntrospectionQuery, parse, Source } from 'graphql';
 import { getComplexity } from 'graphql-query-complexity';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_LIMITS } from '../../src/config.ts';
+import { DEFAULT_LIMITS, loadConfig } from '../../src/config.ts';
 import { gatewayCostEstimator } from '../../src/http/query-cost.ts';
 import { schema } from '../../src/schema/index.ts';
 import { DEFAULT_GRAPHIQL_QUERY } from '../../src/server.ts';
@@ -249,6 +250,14 @@ describe('cost', () => {
     expect(getComplexity({ schema, query: parse(CONVERSATIONS), variables: {}, estimators: [gatewayCostEstimator] })).toBe(10 * (1 + 20 * 3));
   });
 
+  it('gives the figures the README quotes', () => {
+    const cost = (name: string, variables: Record<string, unknown> = {}) =>
+      getComplexity({ schema, query: parse(shippedOperations().find((o) => o.name === name)!.query), variables, estimators: [gatewayCostEstimator] });
+    expect(cost('README graphql block 0')).toBe(2_310);
+    expect(cost('examples/attachments.graphql MailboxAttachments', { first: 100 })).toBe(34_010);
+    expect(cost('test/operations/e2e.graphql E2eMailboxPage', { id: 'x' })).toBe(241_401);
+  });
+
   it('accepts a cost equal to GRAPHQL_MAX_COST and refuses one more, with the variables the request sends', async () => {
     const t = await setup({ GRAPHQL_MAX_COST: String(10 * (1 + 50 * 3)) });
     const atLimit = await t.gql(CONVERSATIONS, { first: 50 });
@@ -336,5 +345,53 @@ describe('request size', () => {
     expect(over.length).toBe(1025);
     expect(over.status).toBe(414);
     expect(over.body.errors?.[0]?.extensions?.code).toBe('URI_TOO_LONG');
+  });
+});
+
+describe('configuration', () => {
+  // loadConfig only checks that DATA_DIR could be created; nothing is written.
+  const base = { DATA_DIR: path.join(os.tmpdir(), 'agw-limits-config-not-created'), PORT: '0' };
+
+  it('reads every limit from the environment', () => {
+    const { limits } = loadConfig({
+      ...base,
+      GRAPHQL_MAX_DEPTH: '8',
+      GRAPHQL_MAX_COST: '1000',
+      GRAPHQL_MAX_ALIASES: '3',
+      GRAPHQL_MAX_DIRECTIVES: '4',
+      GRAPHQL_MAX_TOKENS: '500',
+      GRAPHQL_MAX_BODY_BYTES: '65536',
+      GRAPHQL_MAX_QUERY_STRING_BYTES: '2048',
+      REQUEST_DEADLINE_MS: '5000',
+      API_KEY_CACHE_MS: '0',
+      GRAPHQL_FIELD_SUGGESTIONS: 'true',
+    });
+    expect(limits).toEqual({
+      maxDepth: 8,
+      maxCost: 1000,
+      maxAliases: 3,
+      maxDirectives: 4,
+      maxTokens: 500,
+      maxBodyBytes: 65536,
+      maxQueryStringBytes: 2048,
+      deadlineMs: 5000,
+      apiKeyCacheMs: 0,
+      fieldSuggestions: true,
+    });
+    expect(loadConfig(base).limits).toEqual(DEFAULT_LIMITS);
+  });
+
+  it('names every bad limit in one BAD_USER_INPUT error', () => {
+    let error: unknown;
+    try {
+      loadConfig({ ...base, GRAPHQL_MAX_DEPTH: '0', REQUEST_DEADLINE_MS: '30s', GRAPHQL_FIELD_SUGGESTIONS: 'yes' });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toMatchObject({ code: 'BAD_USER_INPUT' });
+    const message = (error as Error).message;
+    expect(message).toContain('GRAPHQL_MAX_DEPTH must be an integer from 1 to 1000, got "0"');
+    expect(message).toContain('REQUEST_DEADLINE_MS must be an integer from 100 to 3600000, got "30s"');
+    expect(message).toContain('GRAPHQL_FIELD_SUGGESTIONS must be true or false, got "yes"');
   });
 });

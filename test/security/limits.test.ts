@@ -7,6 +7,7 @@
  * 550 KB document) print their time and RSS.
  */
 import fs from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { getIntrospectionQuery, parse, Source } from 'graphql';
@@ -345,6 +346,57 @@ describe('request size', () => {
     expect(over.length).toBe(1025);
     expect(over.status).toBe(414);
     expect(over.body.errors?.[0]?.extensions?.code).toBe('URI_TOO_LONG');
+  });
+});
+
+describe('request size over real HTTP', () => {
+  it('probe: a 64 MiB chunked body is cut at the limit with 413, without buffering it', async () => {
+    const provider = createFakeProvider(messages());
+    const t = await setupLimitsGateway({ provider, listen: true });
+    const { hostname, port } = new URL(t.url!);
+    const rssBefore = rssMiB();
+    const started = performance.now();
+    const chunk = Buffer.alloc(64 * 1024, 0x20);
+    const { status, body, written } = await new Promise<{ status: number; body: string; written: number }>((resolve, reject) => {
+      let written = 0;
+      let answered = false;
+      const request = http.request({
+        host: hostname,
+        port,
+        path: '/graphql',
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${t.key}`, 'transfer-encoding': 'chunked' },
+      });
+      request.on('response', (response) => {
+        answered = true;
+        let text = '';
+        response.setEncoding('utf8');
+        response.on('data', (d: string) => (text += d));
+        response.on('end', () => {
+          resolve({ status: response.statusCode ?? 0, body: text, written });
+          request.destroy();
+        });
+      });
+      request.on('error', (error) => (answered ? undefined : reject(error)));
+      // JSON that never ends: only the size can stop it.
+      request.write('{"query":"{ mailboxes { id } }","pad":"');
+      const pump = () => {
+        while (!answered && written < 64 * 1048576) {
+          written += chunk.length;
+          if (!request.write(chunk)) return void request.once('drain', pump);
+        }
+      };
+      pump();
+    });
+    const ms = performance.now() - started;
+    const rssAfter = rssMiB();
+    console.log(`probe 64MiB-body: ${status} after ${(written / 1048576).toFixed(1)} MiB sent in ${ms.toFixed(0)} ms, RSS ${rssBefore} -> ${rssAfter} MiB`);
+    expect(status).toBe(413);
+    expect(JSON.parse(body).errors[0].extensions.code).toBe('PAYLOAD_TOO_LARGE');
+    expect(written).toBeLessThan(64 * 1048576);
+    expect(ms).toBeLessThan(5000);
+    expect(rssAfter - rssBefore).toBeLessThan(64);
+    expect((await fetch(`${t.url}/health`)).status).toBe(200);
   });
 });
 

@@ -13,6 +13,7 @@
  * gateway's codes.
  */
 import type { FetchAPI, Plugin } from 'graphql-yoga';
+import { DEFAULT_LIMITS } from '../config.ts';
 import { requestError } from './request-error.ts';
 
 /** Options of {@link useBodyLimit}. */
@@ -53,8 +54,8 @@ function limitedRequest(request: Request, limit: number, fetchAPI: FetchAPI): Re
  * @throws GraphQLError PAYLOAD_TOO_LARGE (413), URI_TOO_LONG (414), BAD_REQUEST (400) for a malformed Content-Length
  */
 export function useBodyLimit(options: UseBodyLimitOptions = {}): Plugin {
-  const maxBodyBytes = options.maxBodyBytes ?? 1_048_576;
-  const maxQueryStringBytes = options.maxQueryStringBytes ?? 16_384;
+  const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_LIMITS.maxBodyBytes;
+  const maxQueryStringBytes = options.maxQueryStringBytes ?? DEFAULT_LIMITS.maxQueryStringBytes;
   return {
     onRequestParse({ request, url, requestParser, setRequestParser, fetchAPI }) {
       if (request.method === 'GET') {

@@ -10,6 +10,7 @@
  * released with the response.
  */
 import type { Plugin } from 'graphql-yoga';
+import { DEFAULT_LIMITS } from '../config.ts';
 import { createRequestSignal, isDeadlineExceeded, type RequestSignal } from '../request-signal.ts';
 import { requestError } from './request-error.ts';
 
@@ -28,7 +29,7 @@ export function requestSignalOf(request: Request): AbortSignal | null {
 
 /** Creates the request signal, runs execution under it and answers 504 at the deadline. */
 export function useDeadline(options: UseDeadlineOptions = {}): Plugin {
-  const deadlineMs = options.deadlineMs ?? 30_000;
+  const deadlineMs = options.deadlineMs ?? DEFAULT_LIMITS.deadlineMs;
   return {
     onRequestParse({ request }) {
       signals.set(request, createRequestSignal(request.signal, deadlineMs));

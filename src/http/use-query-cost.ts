@@ -7,18 +7,19 @@
  */
 import { getComplexity } from 'graphql-query-complexity';
 import type { Plugin } from 'graphql-yoga';
+import { DEFAULT_LIMITS } from '../config.ts';
 import { gatewayCostEstimator } from './query-cost.ts';
 import { queryTooComplex } from './query-limit-error.ts';
 
 /** Options of {@link useQueryCost}. */
 export interface UseQueryCostOptions {
-  /** Highest cost accepted. Default 500 000. */
+  /** Highest cost accepted. Default `DEFAULT_LIMITS.maxCost` (500 000). */
   maxCost?: number;
 }
 
 /** Refuses operations whose estimated cost is over `maxCost`. */
 export function useQueryCost(options: UseQueryCostOptions = {}): Plugin {
-  const maxCost = options.maxCost ?? 500_000;
+  const maxCost = options.maxCost ?? DEFAULT_LIMITS.maxCost;
   return {
     onExecute({ args, setResultAndStopExecution }) {
       let cost: number;

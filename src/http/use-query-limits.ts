@@ -20,9 +20,10 @@ import { maxDirectivesPlugin } from '@escape.tech/graphql-armor-max-directives';
 import { maxTokensPlugin } from '@escape.tech/graphql-armor-max-tokens';
 import type { GraphQLError, ValidationContext } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
+import { DEFAULT_LIMITS } from '../config.ts';
 import { isQueryTooComplex, queryTooComplex, type QueryLimit } from './query-limit-error.ts';
 
-/** Options of {@link useQueryLimits}; defaults as in `DEFAULT_LIMITS` (src/config.ts). */
+/** Options of {@link useQueryLimits}; the defaults are `DEFAULT_LIMITS` (src/config.ts). */
 export interface UseQueryLimitsOptions {
   maxDepth?: number;
   maxAliases?: number;
@@ -52,10 +53,10 @@ const SUGGESTION = /\s*Did you mean [^?]*\?/g;
 
 /** The parse and validation limits, and suggestion hiding. */
 export function useQueryLimits(options: UseQueryLimitsOptions = {}): Plugin {
-  const maxDepth = options.maxDepth ?? 12;
-  const maxAliases = options.maxAliases ?? 20;
-  const maxDirectives = options.maxDirectives ?? 20;
-  const maxTokens = options.maxTokens ?? 2_000;
+  const maxDepth = options.maxDepth ?? DEFAULT_LIMITS.maxDepth;
+  const maxAliases = options.maxAliases ?? DEFAULT_LIMITS.maxAliases;
+  const maxDirectives = options.maxDirectives ?? DEFAULT_LIMITS.maxDirectives;
+  const maxTokens = options.maxTokens ?? DEFAULT_LIMITS.maxTokens;
   const common = { exposeLimits: true, propagateOnRejection: false } as const;
   const plugins: Plugin[] = [
     maxTokensPlugin({ ...common, n: maxTokens, onReject: [reportAs('tokens', maxTokens)] }) as Plugin,

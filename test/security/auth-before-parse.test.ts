@@ -6,6 +6,7 @@
  */
 import http from 'node:http';
 import { describe, expect, it } from 'vitest';
+import { createApiKeyCache } from '../../src/http/api-key-cache.ts';
 import type { Store } from '../../src/store/types.ts';
 import { createFakeProvider, fakeMessage } from '../support/fake-provider.ts';
 import { rssMiB, setupLimitsGateway } from '../support/limits-gateway.ts';
@@ -154,5 +155,62 @@ describe('the key lookup', () => {
     const after = await ask();
     expect(after.status).toBe(401);
     expect(JSON.parse(after.text).errors[0].extensions.code).toBe('UNAUTHENTICATED');
+  });
+});
+
+describe('createApiKeyCache', () => {
+  /** A store whose keys `k0`..`k9` are valid; counts its lookups; `failNext` makes the next one throw. */
+  function countingStore() {
+    const lookups: string[] = [];
+    let failNext = false;
+    return {
+      lookups,
+      failOnce: () => (failNext = true),
+      async authenticate(key: string) {
+        lookups.push(key);
+        if (failNext) {
+          failNext = false;
+          throw new Error('database down');
+        }
+        return /^k\d$/.test(key) ? { keyId: `id-${key}`, workspace: { id: 'ws', name: 'ws', createdAt: new Date(0) } } : null;
+      },
+    };
+  }
+
+  it('reuses a lookup for ttlMs, then asks again', async () => {
+    let now = 0;
+    const store = countingStore();
+    const authenticate = createApiKeyCache(store, { ttlMs: 1000, now: () => now });
+    expect((await authenticate('k1'))?.keyId).toBe('id-k1');
+    now = 999;
+    expect((await authenticate('k1'))?.keyId).toBe('id-k1');
+    expect(store.lookups).toEqual(['k1']);
+    now = 1000;
+    await authenticate('k1');
+    expect(store.lookups).toEqual(['k1', 'k1']);
+  });
+
+  it('keeps at most maxEntries keys, dropping the least recently used', async () => {
+    const store = countingStore();
+    const authenticate = createApiKeyCache(store, { maxEntries: 2 });
+    await authenticate('k1');
+    await authenticate('k2');
+    await authenticate('k1'); // k1 is now the most recently used
+    await authenticate('k3'); // drops k2
+    await authenticate('k1');
+    await authenticate('k2');
+    expect(store.lookups).toEqual(['k1', 'k2', 'k3', 'k2']);
+  });
+
+  it('shares one lookup between concurrent requests, does not cache a failed one, and never looks up absurd keys', async () => {
+    const store = countingStore();
+    const authenticate = createApiKeyCache(store);
+    await Promise.all([authenticate('k1'), authenticate('k1'), authenticate('k1')]);
+    expect(store.lookups).toEqual(['k1']);
+    store.failOnce();
+    await expect(authenticate('k2')).rejects.toThrow('database down');
+    expect((await authenticate('k2'))?.keyId).toBe('id-k2');
+    expect(await authenticate('x'.repeat(513))).toBeNull();
+    expect(store.lookups).toEqual(['k1', 'k2', 'k2']);
   });
 });

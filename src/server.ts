@@ -13,7 +13,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import { createYoga, type YogaServerInstance } from 'graphql-yoga';
-import type { Config } from './config.ts';
+import { DEFAULT_LIMITS, type Config, type Limits } from './config.ts';
 import { createContextFactory, type GatewayContext } from './context.ts';
 import { createApiKeyCache } from './http/api-key-cache.ts';
 import { downloadTokenOf, handleNodeDownload, type DownloadDeps } from './http/download.ts';
@@ -115,7 +115,8 @@ export function createGateway(deps: GatewayDeps): Gateway {
 
   const downloads: DownloadDeps = { store, providers, signer, logger: logger.child({ route: 'download' }) };
   const yogaLogger = logger.child({ component: 'yoga' });
-  const { limits } = config;
+  // A Config built by hand (tests, embedders) may predate the limits: the defaults apply then.
+  const limits: Limits = { ...DEFAULT_LIMITS, ...(config.limits as Partial<Limits> | undefined) };
   const authenticate = createApiKeyCache(store, { ttlMs: limits.apiKeyCacheMs });
   const yoga = createYoga<Record<string, never>, GatewayContext>({
     schema,

@@ -242,7 +242,9 @@ describe.each(['sqlite', 'postgres'] as const)('CLI on %s', (dialect) => {
       expect(JSON.stringify(await refused.json())).toContain('UNAUTHENTICATED');
       const accepted = await ask(keep);
       expect(accepted.status).toBe(200);
-      expect(((await accepted.json()) as { data: { mailboxes: unknown[] } }).data.mailboxes).toHaveLength(1);
+      // The GRAPHQL ID of `mailbox list` is the id the API answers.
+      const listedIds = (JSON.parse((await run(['mailbox', 'list', '--workspace', 'ops', '--json'])).stdout) as { graphqlId: string }[]).map((m) => ({ id: m.graphqlId }));
+      expect(((await accepted.json()) as { data: { mailboxes: unknown[] } }).data.mailboxes).toEqual(listedIds);
     } finally {
       await server.close();
       await store.close();
@@ -333,7 +335,7 @@ describe('CLI files', () => {
     tmpDirs.push(path.dirname(dataDir));
     const env = { DATA_DIR: dataDir, LOG_LEVEL: 'warn' };
     for (const flags of [['--provider', 'local', '--path', repoRoot, '--tls'], ['--provider', 'imap', '--host', 'h', '--user', 'u', '--path', repoRoot]]) {
-      const result = await cliProcess(['mailbox', 'add', '--workspace', 'w', ...flags], { ...env, IMAP_PASSWORD: 'p' });
+      const result = await cli(['mailbox', 'add', '--workspace', 'w', ...flags], { ...env, IMAP_PASSWORD: 'p' });
       expect(result).toMatchObject({ code: 2, stdout: '' });
       expect(result.stderr).toMatch(/^attachment-gateway: error: --\S+ does not apply to --provider \w+\n$/);
     }

@@ -19,7 +19,7 @@ import { requireWorkspace, withContext, type CliContext } from '../context.ts';
 import { portParser, secondsParser } from '../options.ts';
 import { resolveImapPassword } from '../password.ts';
 import { createProgressReporter } from '../progress.ts';
-import { formatTable as renderTable } from '../table.ts';
+import { formatTable } from '../table.ts';
 
 /** Flags shared by `mailbox add` and `mailbox update`, as commander parses them. */
 interface MailboxFlags {
@@ -83,7 +83,7 @@ export function registerMailboxCommands(program: Command): void {
       await withContext(async ({ store }) => {
         const workspaceId = options.workspace === undefined ? undefined : (await requireWorkspace(store, options.workspace)).id;
         const mailboxes = await store.listMailboxes(workspaceId);
-        process.stdout.write(options.json ? `${JSON.stringify(mailboxes.map(listedMailbox), null, 2)}\n` : formatTable(mailboxes));
+        process.stdout.write(options.json ? `${JSON.stringify(mailboxes.map(listedMailbox), null, 2)}\n` : formatMailboxTable(mailboxes));
       });
     });
 
@@ -430,8 +430,8 @@ function listedMailbox(mailbox: MailboxSummary): Record<string, unknown> {
 }
 
 /** A plain-text table of the mailboxes, one a line, with a header. The location comes last (a path may contain spaces). */
-export function formatTable(mailboxes: readonly MailboxSummary[]): string {
-  return renderTable([
+export function formatMailboxTable(mailboxes: readonly MailboxSummary[]): string {
+  return formatTable([
     ['ID', 'PROVIDER', 'GRAPHQL ID', 'ADDRESS', 'LOCATION'],
     ...mailboxes.map((m) => [m.id, m.provider, mailboxGraphqlId(m.id), m.address ?? '', locationOf(m)]),
   ]);

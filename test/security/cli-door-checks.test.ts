@@ -209,6 +209,18 @@ describe('a local --path must hold a message', () => {
     // The store emptied after it was added: `mailbox test` says so (exit 3).
     fs.writeFileSync(mbox, '');
     expectRefused(await timed(['mailbox', 'test', '--workspace', 'door', id]), 3, /^attachment-gateway: error: Local check failed: \S+one\.mbox is not an mbox/);
+
+    // update --path: checked like add (an empty store is refused and nothing changes), then indexed anew.
+    expectRefused(await timed(['mailbox', 'update', '--workspace', 'door', id, '--path', folder]), 2, /holds no \.eml message/);
+    const moved = path.join(tmp, 'two.mbox');
+    fs.writeFileSync(moved, 'From bob@example.org Thu Jan  1 00:00:00 2026\nFrom: bob@example.org\nSubject: moved\n\nhello\n');
+    const update = await timed(['mailbox', 'update', '--workspace', 'door', id, '--path', moved]);
+    expect(update.code, update.stderr).toBe(0);
+    expect(update.stderr).toMatch(/Indexing two\.mbox: 100%/);
+    const index = JSON.parse(fs.readFileSync(path.join(env.DATA_DIR, 'local-index', `${id}.json`), 'utf8')) as { source: string; messages: unknown[] };
+    expect(index.source).toBe(moved);
+    expect(index.messages).toHaveLength(1);
+    expect((await timed(['mailbox', 'test', '--workspace', 'door', id])).code).toBe(0);
     for (const m of await stored()) expect((await cli(['mailbox', 'remove', '--workspace', 'door', m.id], env)).code).toBe(0);
   });
 });

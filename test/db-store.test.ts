@@ -262,4 +262,78 @@ describe.each(dialects)('store on %s', (dialect, makeTarget) => {
       store.addMailbox({ workspaceId: a.id, provider: 'POP3' as never, address: null, displayName: null, settings: {}, credentials: null }),
     ).rejects.toMatchObject({ code: 'BAD_USER_INPUT' });
   });
+  test('operator listings: workspaces oldest first; keys with prefix and times, never the key or its hash', async () => {
+    const before = (await store.listWorkspaces()).length;
+    const one = await store.createWorkspace('list-one');
+    const two = await store.createWorkspace('list-two');
+    const all = await store.listWorkspaces();
+    expect(all).toHaveLength(before + 2);
+    expect(all.slice(-2)).toEqual([one, two]);
+
+    const a = await store.createApiKey(one.id);
+    const b = await store.createApiKey(one.id);
+    await store.createApiKey(two.id);
+    await store.authenticate(a.key);
+    const keys = await store.listApiKeys(one.id);
+    expect(keys.map((k) => k.id)).toEqual([a.id, b.id]);
+    expect(keys[0]).toEqual({ id: a.id, workspaceId: one.id, prefix: a.key.slice(0, 12), createdAt: expect.any(Date), lastUsedAt: expect.any(Date), revokedAt: null });
+    expect(keys[1]?.lastUsedAt).toBeNull();
+    expect(JSON.stringify(keys)).not.toContain(a.key);
+    expect(JSON.stringify(keys)).not.toMatch(/[0-9a-f]{64}/);
+    expect(await store.listApiKeys('00000000-0000-4000-8000-000000000000')).toEqual([]);
+  });
+
+  test('revokeApiKey: the key fails at once (also for another store on the same database), only in its own workspace, first time kept', async () => {
+    const ws = await store.createWorkspace('revoke-ws');
+    const other = await store.createWorkspace('revoke-other');
+    const { key, id } = await store.createApiKey(ws.id);
+    const elsewhere = createStore({ database: target.database }, SECRET);
+    try {
+      expect((await elsewhere.authenticate(key))?.keyId).toBe(id);
+      await expect(store.revokeApiKey(other.id, id)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+      expect(await elsewhere.authenticate(key)).not.toBeNull();
+
+      const revoked = await store.revokeApiKey(ws.id, id);
+      expect(revoked.revokedAt).toBeInstanceOf(Date);
+      expect(Math.abs((revoked.revokedAt?.getTime() ?? 0) - Date.now())).toBeLessThan(60_000);
+      expect(await store.authenticate(key)).toBeNull();
+      expect(await elsewhere.authenticate(key)).toBeNull();
+
+      const again = await store.revokeApiKey(ws.id, id);
+      expect(again.revokedAt?.getTime()).toBe(revoked.revokedAt?.getTime());
+      for (const bad of ['', 'not-a-uuid', "' OR 1=1 --", '00000000-0000-4000-8000-000000000000']) {
+        await expect(store.revokeApiKey(ws.id, bad)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+      }
+    } finally {
+      await elsewhere.close();
+    }
+  });
+
+  test('updateMailbox and removeMailbox: scoped to the workspace, credentials re-encrypted, settings listed', async () => {
+    const ws = await store.createWorkspace('change-ws');
+    const other = await store.createWorkspace('change-other');
+    const settings = { host: 'imap.example.org', port: 993, user: 'alice', tls: true };
+    const mb = await store.addMailbox({ workspaceId: ws.id, provider: 'IMAP', address: 'alice@example.org', displayName: null, settings, credentials: { password: PASSWORD } });
+    expect(mb.settings).toEqual(settings);
+    expect((await store.listMailboxes(ws.id))[0]?.settings).toEqual(settings);
+
+    await expect(store.updateMailbox(other.id, mb.id, { displayName: 'x' })).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await expect(store.updateMailbox(ws.id, mb.id, { settings: [] as never })).rejects.toMatchObject({ code: 'BAD_USER_INPUT' });
+    const newSettings = { host: 'imap.example.org', port: 143, user: 'alice', tls: false, starttls: true };
+    const updated = await store.updateMailbox(ws.id, mb.id, { displayName: 'Alice', settings: newSettings, credentials: { password: 'n3w-Passw0rd' } });
+    expect(updated).toMatchObject({ id: mb.id, displayName: 'Alice', address: 'alice@example.org', settings: newSettings });
+    expect(await store.getMailbox(ws.id, mb.id)).toMatchObject({ settings: newSettings, credentials: { password: 'n3w-Passw0rd' } });
+    const dump = JSON.stringify(await target.raw('SELECT * FROM mailboxes'));
+    expect(dump).not.toContain('n3w-Passw0rd');
+    // No change is a no-op that still answers the mailbox.
+    expect((await store.updateMailbox(ws.id, mb.id, {})).displayName).toBe('Alice');
+
+    await expect(store.removeMailbox(other.id, mb.id)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    expect(await store.getMailbox(ws.id, mb.id)).not.toBeNull();
+    const removed = await store.removeMailbox(ws.id, mb.id);
+    expect(removed).toMatchObject({ id: mb.id, provider: 'IMAP', settings: newSettings });
+    expect(await store.getMailbox(ws.id, mb.id)).toBeNull();
+    await expect(store.removeMailbox(ws.id, mb.id)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await expect(store.removeMailbox(ws.id, 'not-a-uuid')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+  });
 });

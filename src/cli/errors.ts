@@ -1,6 +1,7 @@
 /**
  * Exit codes and error printing of the CLI. Scripts rely on them: 0 success, 1 unexpected
- * failure, 2 a mistake the operator can fix (bad flag, unknown workspace, missing password).
+ * failure, 2 a mistake the operator can fix (bad flag, unknown workspace, missing password),
+ * 3 the mail server or store failed its check (DNS, refused, TLS, credentials, timeout).
  */
 import { isGatewayError } from '../errors.ts';
 
@@ -11,9 +12,15 @@ export const EXIT_FAILURE = 1;
 /** Exit code of a user error: bad arguments, configuration or names. */
 export const EXIT_USAGE = 2;
 
-/** The exit code for a thrown value: 2 for BAD_USER_INPUT / NOT_FOUND GatewayErrors, else 1. */
+/** Exit code of a mailbox check that failed: the IMAP server or the local store is not usable as given. */
+export const EXIT_CHECK_FAILED = 3;
+
+/** The exit code for a thrown value: 2 for BAD_USER_INPUT / NOT_FOUND GatewayErrors, 3 for PROVIDER_* ones, else 1. */
 export function exitCodeOf(error: unknown): number {
-  return isGatewayError(error) && (error.code === 'BAD_USER_INPUT' || error.code === 'NOT_FOUND') ? EXIT_USAGE : EXIT_FAILURE;
+  if (!isGatewayError(error)) return EXIT_FAILURE;
+  if (error.code === 'BAD_USER_INPUT' || error.code === 'NOT_FOUND') return EXIT_USAGE;
+  if (error.code.startsWith('PROVIDER_')) return EXIT_CHECK_FAILED;
+  return EXIT_FAILURE;
 }
 
 /** Writes the error as `attachment-gateway: error: <message>` on stderr (a config error keeps its list of lines). */

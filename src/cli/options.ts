@@ -13,3 +13,16 @@ export function portParser(min: 0 | 1): (value: string) => number {
     return Number(value);
   };
 }
+
+/**
+ * A parser of a duration in seconds (decimals allowed) from `min` to `max`, returning milliseconds.
+ * @throws InvalidArgumentError for anything else
+ */
+export function secondsParser(min: number, max: number): (value: string) => number {
+  return (value) => {
+    if (!/^\d+(\.\d+)?$/.test(value) || Number(value) < min || Number(value) > max) {
+      throw new InvalidArgumentError(`must be a number of seconds from ${min} to ${max}`);
+    }
+    return Math.round(Number(value) * 1000);
+  };
+}

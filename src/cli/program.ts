@@ -1,7 +1,8 @@
 /**
- * The command tree of the operator CLI: `serve`, `workspace create`, `key create`, `mailbox add`,
- * `mailbox list`. Output meant for scripts (ids, keys, JSON) goes to stdout; logs, progress and
- * errors go to stderr. Exit codes: see `src/cli/errors.ts`.
+ * The command tree of the operator CLI: `serve`, `workspace create | list`, `key create | list |
+ * revoke`, `mailbox add | list | update | remove | test`. Output meant for scripts (ids, keys,
+ * tables, JSON) goes to stdout; logs, progress, check results and errors go to stderr. Exit codes:
+ * see `src/cli/errors.ts`.
  */
 import { Command, CommanderError } from 'commander';
 import { registerKeyCommands } from './commands/key.ts';
@@ -30,7 +31,7 @@ export function buildProgram(): Command {
 
 /**
  * Runs the CLI with `argv` (as `process.argv`) and returns the exit code: 0 success, 2 usage or
- * user error (commander's own errors included), 1 unexpected failure.
+ * user error (commander's own errors included), 3 a failed mailbox check, 1 unexpected failure.
  */
 export async function run(argv: readonly string[]): Promise<number> {
   const program = buildProgram();

@@ -4,14 +4,14 @@
 import crypto from 'node:crypto';
 import type { Kysely, Selectable } from 'kysely';
 import type { Config } from '../config.ts';
-import { GatewayError, badInput } from '../errors.ts';
+import { GatewayError, badInput, notFound } from '../errors.ts';
 import type { MailboxConfig, ProviderKind } from '../providers/types.ts';
-import type { AuthenticatedKey, MailboxSummary, NewMailbox, Store, Workspace } from '../store/types.ts';
+import type { ApiKeySummary, AuthenticatedKey, MailboxSummary, MailboxUpdate, NewMailbox, Store, Workspace } from '../store/types.ts';
 import { generateApiKey, hashApiKey, looksLikeApiKey } from './api-keys.ts';
 import { connect } from './connect.ts';
 import { createCredentialCipher } from './credentials.ts';
 import { migrateToLatest } from './migrate.ts';
-import { toDate, type Database, type MailboxTable } from './schema.ts';
+import { toDate, type ApiKeyTable, type Database, type MailboxTable } from './schema.ts';
 
 /** Workspace names: 1-64 characters, letters, digits, dot, underscore, hyphen. */
 export const WORKSPACE_NAME = /^[A-Za-z0-9._-]{1,64}$/;
@@ -74,6 +74,42 @@ class KyselyStore implements Store {
     return row ? { id: row.id, name: row.name, createdAt: toDate(row.created_at) } : null;
   }
 
+  async listWorkspaces(): Promise<Workspace[]> {
+    const rows = await this.#db.selectFrom('workspaces').selectAll().orderBy('created_at').orderBy('id').execute();
+    return rows.map((row) => ({ id: row.id, name: row.name, createdAt: toDate(row.created_at) }));
+  }
+
+  async listApiKeys(workspaceId: string): Promise<ApiKeySummary[]> {
+    const rows = await this.#db
+      .selectFrom('api_keys')
+      .select(['id', 'workspace_id', 'prefix', 'created_at', 'last_used_at', 'revoked_at'])
+      .where('workspace_id', '=', workspaceId)
+      .orderBy('created_at')
+      .orderBy('id')
+      .execute();
+    return rows.map(keySummaryOf);
+  }
+
+  async revokeApiKey(workspaceId: string, keyId: string): Promise<ApiKeySummary> {
+    if (typeof keyId !== 'string' || !UUID.test(keyId)) throw notFound('API key');
+    // Only a key still valid gets a time: a second revocation keeps the first one.
+    await this.#db
+      .updateTable('api_keys')
+      .set({ revoked_at: new Date().toISOString() })
+      .where('id', '=', keyId)
+      .where('workspace_id', '=', workspaceId)
+      .where('revoked_at', 'is', null)
+      .execute();
+    const row = await this.#db
+      .selectFrom('api_keys')
+      .select(['id', 'workspace_id', 'prefix', 'created_at', 'last_used_at', 'revoked_at'])
+      .where('id', '=', keyId)
+      .where('workspace_id', '=', workspaceId)
+      .executeTakeFirst();
+    if (!row) throw notFound('API key');
+    return keySummaryOf(row);
+  }
+
   async createApiKey(workspaceId: string): Promise<{ key: string; id: string }> {
     await this.#requireWorkspace(workspaceId);
     const { key, hash, prefix } = generateApiKey();
@@ -130,7 +166,7 @@ class KyselyStore implements Store {
   async listMailboxes(workspaceId?: string): Promise<MailboxSummary[]> {
     let query = this.#db
       .selectFrom('mailboxes')
-      .select(['id', 'workspace_id', 'provider', 'address', 'display_name', 'created_at'])
+      .select(['id', 'workspace_id', 'provider', 'address', 'display_name', 'settings', 'created_at'])
       .orderBy('created_at')
       .orderBy('id');
     if (workspaceId !== undefined) query = query.where('workspace_id', '=', workspaceId);
@@ -163,6 +199,32 @@ class KyselyStore implements Store {
     };
   }
 
+  async updateMailbox(workspaceId: string, mailboxId: string, changes: MailboxUpdate): Promise<MailboxSummary> {
+    if (typeof mailboxId !== 'string' || !UUID.test(mailboxId)) throw notFound('Mailbox');
+    if (changes.settings !== undefined && (!changes.settings || typeof changes.settings !== 'object' || Array.isArray(changes.settings))) {
+      throw badInput('Mailbox settings must be an object');
+    }
+    const set: Partial<{ address: string | null; display_name: string | null; settings: string; credentials: string | null }> = {};
+    if (changes.address !== undefined) set.address = changes.address;
+    if (changes.displayName !== undefined) set.display_name = changes.displayName;
+    if (changes.settings !== undefined) set.settings = JSON.stringify(changes.settings);
+    if (changes.credentials !== undefined) set.credentials = changes.credentials === null ? null : this.#cipher.encrypt(mailboxId, changes.credentials);
+    if (Object.keys(set).length > 0) {
+      await this.#db.updateTable('mailboxes').set(set).where('id', '=', mailboxId).where('workspace_id', '=', workspaceId).execute();
+    }
+    const row = await this.#summaryRow(workspaceId, mailboxId);
+    if (!row) throw notFound('Mailbox');
+    return summaryOf(row);
+  }
+
+  async removeMailbox(workspaceId: string, mailboxId: string): Promise<MailboxSummary> {
+    if (typeof mailboxId !== 'string' || !UUID.test(mailboxId)) throw notFound('Mailbox');
+    const row = await this.#summaryRow(workspaceId, mailboxId);
+    if (!row) throw notFound('Mailbox');
+    await this.#db.deleteFrom('mailboxes').where('id', '=', mailboxId).where('workspace_id', '=', workspaceId).execute();
+    return summaryOf(row);
+  }
+
   async migrate(): Promise<void> {
     await this.#migrate();
   }
@@ -171,19 +233,50 @@ class KyselyStore implements Store {
     await this.#db.destroy();
   }
 
+  #summaryRow(workspaceId: string, mailboxId: string) {
+    return this.#db
+      .selectFrom('mailboxes')
+      .select(['id', 'workspace_id', 'provider', 'address', 'display_name', 'settings', 'created_at'])
+      .where('id', '=', mailboxId)
+      .where('workspace_id', '=', workspaceId)
+      .executeTakeFirst();
+  }
+
   async #requireWorkspace(workspaceId: string): Promise<void> {
     const found = await this.#db.selectFrom('workspaces').select('id').where('id', '=', workspaceId).executeTakeFirst();
     if (!found) throw new GatewayError('NOT_FOUND', 'Workspace not found');
   }
 }
 
-function summaryOf(row: Pick<Selectable<MailboxTable>, 'id' | 'workspace_id' | 'provider' | 'address' | 'display_name' | 'created_at'>): MailboxSummary {
+function summaryOf(row: Pick<Selectable<MailboxTable>, 'id' | 'workspace_id' | 'provider' | 'address' | 'display_name' | 'settings' | 'created_at'>): MailboxSummary {
   return {
     id: row.id,
     workspaceId: row.workspace_id,
     provider: row.provider as ProviderKind,
     address: row.address,
     displayName: row.display_name,
+    settings: settingsOf(row.settings),
     createdAt: toDate(row.created_at),
+  };
+}
+
+/** The settings object of a row; `{}` when the text is not a JSON object (a listing must not fail on one bad row). */
+function settingsOf(text: string): Record<string, unknown> {
+  try {
+    const parsed: unknown = JSON.parse(text);
+    return parsed && typeof parsed === 'object' && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : {};
+  } catch {
+    return {};
+  }
+}
+
+function keySummaryOf(row: Pick<Selectable<ApiKeyTable>, 'id' | 'workspace_id' | 'prefix' | 'created_at' | 'last_used_at' | 'revoked_at'>): ApiKeySummary {
+  return {
+    id: row.id,
+    workspaceId: row.workspace_id,
+    prefix: row.prefix,
+    createdAt: toDate(row.created_at),
+    lastUsedAt: row.last_used_at === null ? null : toDate(row.last_used_at),
+    revokedAt: row.revoked_at === null ? null : toDate(row.revoked_at),
   };
 }

@@ -187,17 +187,18 @@ async function demoMessages(): Promise<{ sender: string; date: Date; raw: Buffer
 
 /**
  * Writes the demo mbox into `dir` once (an existing file is kept) and returns its path.
- * @param dir folder for the mbox; created when missing
+ * @param dir folder for the mbox; created when missing (mode 0700; the mbox is written with mode 0600)
  */
 export async function generateDemoMailbox(dir: string): Promise<string> {
   const file = path.join(dir, DEMO_MBOX_NAME);
   const exists = await fs.stat(file).then((s) => s.isFile() && s.size > 0).catch(() => false);
   if (exists) return file;
-  await fs.mkdir(dir, { recursive: true });
+  // Owner only, like everything under DATA_DIR (0700 folder, 0600 file).
+  await fs.mkdir(dir, { recursive: true, mode: 0o700 });
   const entries = (await demoMessages()).map((m) => mboxEntry(m.sender, m.date, m.raw));
   // Written to a temporary name first, so a crash never leaves a half mbox that counts as done.
   const tmp = `${file}.${process.pid}.tmp`;
-  await fs.writeFile(tmp, Buffer.concat(entries));
+  await fs.writeFile(tmp, Buffer.concat(entries), { mode: 0o600 });
   await fs.rename(tmp, file);
   return file;
 }

@@ -19,7 +19,32 @@ export interface MailboxSummary {
   provider: ProviderKind;
   address: string | null;
   displayName: string | null;
+  /** The provider settings, which hold no secret (IMAP `{ host, port, user, tls, ... }`, LOCAL `{ path }`); `{}` when unreadable. */
+  settings: Record<string, unknown>;
   createdAt: Date;
+}
+
+/** An API key as operators see it: never the key nor its hash. */
+export interface ApiKeySummary {
+  id: string;
+  workspaceId: string;
+  /** The first characters of the key (`agw_` + 8), to tell keys apart. */
+  prefix: string;
+  createdAt: Date;
+  /** Last successful authentication, to the minute; null when never used. */
+  lastUsedAt: Date | null;
+  /** When it was revoked; null while it is valid. */
+  revokedAt: Date | null;
+}
+
+/** Changes of {@link Store.updateMailbox}; absent fields stay as they are. */
+export interface MailboxUpdate {
+  address?: string | null;
+  displayName?: string | null;
+  /** Replaces the whole settings object. */
+  settings?: Record<string, unknown>;
+  /** Replaces the credentials (encrypted before they are written). */
+  credentials?: Record<string, string> | null;
 }
 
 /** A valid API key: which key it is (its row id, never the key) and the workspace it belongs to. */
@@ -44,8 +69,18 @@ export interface Store {
   /** @throws GatewayError BAD_USER_INPUT when the name is taken or invalid (1-64 chars of [A-Za-z0-9._-]) */
   createWorkspace(name: string): Promise<Workspace>;
   findWorkspaceByName(name: string): Promise<Workspace | null>;
+  /** Every workspace, oldest first. */
+  listWorkspaces(): Promise<Workspace[]>;
   /** Creates an API key; the plain key is returned once and only its hash is stored. */
   createApiKey(workspaceId: string): Promise<{ key: string; id: string }>;
+  /** The keys of a workspace, revoked ones included, oldest first. */
+  listApiKeys(workspaceId: string): Promise<ApiKeySummary[]>;
+  /**
+   * Revokes a key of `workspaceId`: from the moment this returns, {@link authenticate} refuses it
+   * (and download tokens naming it stop working). Revoking a revoked key keeps its first revocation time.
+   * @throws GatewayError NOT_FOUND when no key with this id belongs to the workspace
+   */
+  revokeApiKey(workspaceId: string, keyId: string): Promise<ApiKeySummary>;
   /** The key id and workspace of a plain API key, or null when unknown or revoked. Looked up by the key's SHA-256 digest. */
   authenticate(apiKey: string): Promise<AuthenticatedKey | null>;
   /** @throws GatewayError NOT_FOUND when the workspace does not exist */
@@ -54,6 +89,17 @@ export interface Store {
   listMailboxes(workspaceId?: string): Promise<MailboxSummary[]>;
   /** One mailbox with decrypted credentials, only when it belongs to `workspaceId`; else null. */
   getMailbox(workspaceId: string, mailboxId: string): Promise<MailboxConfig | null>;
+  /**
+   * Changes a mailbox of `workspaceId` and returns it as listed.
+   * @throws GatewayError NOT_FOUND when it does not belong to the workspace; BAD_USER_INPUT for settings that are not an object
+   */
+  updateMailbox(workspaceId: string, mailboxId: string, changes: MailboxUpdate): Promise<MailboxSummary>;
+  /**
+   * Deletes a mailbox of `workspaceId` (its row only: the caller removes files such as a local index).
+   * @returns the mailbox as it was
+   * @throws GatewayError NOT_FOUND when it does not belong to the workspace
+   */
+  removeMailbox(workspaceId: string, mailboxId: string): Promise<MailboxSummary>;
   /** Runs pending migrations. Called at start. */
   migrate(): Promise<void>;
   close(): Promise<void>;

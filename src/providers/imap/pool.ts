@@ -11,6 +11,7 @@ import { ImapFlow } from 'imapflow';
 import type { Logger as ImapFlowLogger } from 'imapflow';
 import type { Logger } from '../types.ts';
 import { mapImapError } from './errors.ts';
+import { imapflowTransportOptions } from './transport-security.ts';
 
 /** Connection settings of an IMAP mailbox. */
 export interface ImapConnectionSettings {
@@ -20,6 +21,10 @@ export interface ImapConnectionSettings {
   password: string;
   /** Implicit TLS (port 993 style). Without it imapflow upgrades with STARTTLS when offered. */
   tls: boolean;
+  /** Without `tls`: STARTTLS is required (never a login in clear). See `./transport-security.ts`. */
+  starttls?: boolean;
+  /** Without `tls`: a non-loopback server lacking STARTTLS may get the password in clear. */
+  allowPlaintext?: boolean;
 }
 
 /** Options of {@link ImapPool}. */
@@ -230,7 +235,8 @@ export class ImapPool {
     const client = new ImapFlow({
       host: this.#settings.host,
       port: this.#settings.port,
-      secure: this.#settings.tls,
+      // Implicit TLS, required STARTTLS, or plain text only where allowed (loopback, allowPlaintext).
+      ...imapflowTransportOptions(this.#settings),
       auth: { user: this.#settings.user, pass: this.#settings.password },
       // A pooled connection idles between leases; IDLE would only add commands and races.
       disableAutoIdle: true,

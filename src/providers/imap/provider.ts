@@ -33,7 +33,7 @@ export interface ImapProvider extends MailProvider {
 }
 
 /**
- * Reads `{ host, port, user, tls }` settings and `{ password }` credentials.
+ * Reads `{ host, port, user, tls, starttls?, allowPlaintext? }` settings and `{ password }` credentials.
  * @throws GatewayError BAD_USER_INPUT when a setting is missing or of the wrong type
  */
 export function imapSettings(mailbox: MailboxConfig): ImapConnectionSettings {
@@ -46,7 +46,7 @@ export function imapSettings(mailbox: MailboxConfig): ImapConnectionSettings {
   if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) throw badInput('IMAP setting port must be 1..65535');
   if (typeof user !== 'string' || user === '') throw badInput('IMAP setting user is required');
   if (typeof password !== 'string') throw badInput('IMAP credential password is required');
-  return { host, port, user, password, tls: s.tls === true };
+  return { host, port, user, password, tls: s.tls === true, starttls: s.starttls === true, allowPlaintext: s.allowPlaintext === true };
 }
 
 /** Provider options beyond the mailbox (tests use them). */

@@ -133,9 +133,10 @@ async function readCache(cacheFile: string, source: string): Promise<LocalIndex 
 }
 
 async function writeCache(cacheFile: string, index: LocalIndex): Promise<void> {
-  await fsp.mkdir(path.dirname(cacheFile), { recursive: true });
+  // The index holds subjects, addresses and filenames: owner only (0700 folder, 0600 file).
+  await fsp.mkdir(path.dirname(cacheFile), { recursive: true, mode: 0o700 });
   const tmp = `${cacheFile}.${process.pid}.${Date.now()}.tmp`;
-  await fsp.writeFile(tmp, JSON.stringify(index));
+  await fsp.writeFile(tmp, JSON.stringify(index), { mode: 0o600 });
   await fsp.rename(tmp, cacheFile);
 }
 

@@ -40,6 +40,7 @@ import type { IndexedMessage, LocalIndex, PartRange } from './indexer.ts';
 import { MboxrdUnquote } from './mbox.ts';
 import { buildThreads } from './threads.ts';
 import type { Threads } from './threads.ts';
+import { localIndexFile } from './index-file.ts';
 
 /** Maildir folder names (Maildir++ `.Name`, last path element) that hold sent mail. */
 const SENT_FOLDER = /^(?:inbox[./])?(?:sent|sent items|sent messages|sent mail|gesendet|gesendete (?:objekte|elemente)|envoy[ée]s|[ée]l[ée]ments envoy[ée]s|enviados|inviata|posta inviata)$/i;
@@ -93,7 +94,7 @@ class LocalProvider implements MailProvider {
     const p = mailbox.settings.path;
     if (typeof p !== 'string' || p.trim() === '') throw badInput('A LOCAL mailbox needs settings.path (an mbox file, a Maildir or a folder of .eml files)');
     this.#source = path.resolve(p);
-    this.#cacheFile = path.join(deps.dataDir, 'local-index', `${mailbox.id.replace(/[^A-Za-z0-9._-]/g, '_')}.json`);
+    this.#cacheFile = localIndexFile(deps.dataDir, mailbox.id);
   }
 
   /** Indexes the store now (bytes progress); later calls only check for changes. */

@@ -128,9 +128,14 @@ export async function checkImapMailbox(settings: ImapCheckSettings, options: { t
   }
 }
 
-/** Resolves a host name (IP literals pass) so an unknown name is reported as DNS, not as a socket error. */
+/**
+ * Resolves a host name (IP literals pass) so an unknown name is reported as DNS, not as a socket
+ * error. Names under `.invalid` are answered negatively without a query, as RFC 6761 §6.4 asks of
+ * name resolution libraries (they can never resolve; asking the network only leaks them).
+ */
 async function resolveHost(host: string): Promise<void> {
   if (net.isIP(host.replace(/^\[|\]$/g, ''))) return;
+  if (/(^|\.)invalid\.?$/i.test(host)) throw new ImapCheckError('dns', `host ${JSON.stringify(host)} does not resolve (ENOTFOUND: RFC 6761 .invalid)`);
   try {
     await dns.lookup(host);
   } catch (error) {

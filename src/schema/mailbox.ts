@@ -44,7 +44,12 @@ builder.node(MailboxRef, {
     displayName: t.exposeString('displayName', { nullable: true, description: 'A name for people, as configured.' }),
     conversations: t.field({
       type: MailboxConversationsConnection,
-      description: 'Conversations (threads), newest activity first, paged forward with `first` and `after`.',
+      // Nullable: a mailbox whose provider fails (server down, credentials refused) nulls this
+      // field only; the non-null list of mailboxes and every other mailbox keep their data.
+      nullable: true,
+      description:
+        'Conversations (threads), newest activity first, paged forward with `first` and `after`.' +
+        " Null when the mailbox's provider fails (PROVIDER_* code), with an error whose `extensions` name the mailbox (`mailboxId`, `provider`); the other mailboxes still answer.",
       args: {
         ...forwardPageArgs(t.arg),
         filter: t.arg({ type: ConversationFilterInput, required: false, description: 'Conditions on the conversations.' }),
@@ -87,6 +92,8 @@ builder.node(MailboxRef, {
 
 builder.queryField('mailboxes', (t) =>
   t.field({
+    // Items stay non-null: they come from the gateway's own store, and no field of Mailbox that
+    // reaches a provider is non-null, so one failing mailbox cannot null its item or the list.
     type: [MailboxRef],
     description: 'The mailboxes of the workspace of the API key, oldest first.',
     resolve: (_root, _args, ctx) => ctx.loaders.mailboxes(),

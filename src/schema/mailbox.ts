@@ -19,7 +19,7 @@ const ConversationFilterInput = builder.inputType('ConversationFilter', {
     since: t.field({ type: 'DateTime', required: false, description: 'Only conversations with a message at or after this time.' }),
     search: t.string({
       required: false,
-      description: `Free text matched against subjects, addresses and filenames with the provider's own search (IMAP TEXT, Gmail q, Graph $search); at most ${MAX_SEARCH_LENGTH} characters.`,
+      description: `Free text matched against subjects, addresses and filenames with the provider's own search (IMAP TEXT, Gmail q, Graph $search); at most ${MAX_SEARCH_LENGTH} characters, without CR, LF or NUL (BAD_USER_INPUT).`,
     }),
   }),
 });
@@ -62,6 +62,8 @@ builder.node(MailboxRef, {
         if (args.filter?.since != null) filter.since = args.filter.since;
         if (args.filter?.search != null) {
           if (args.filter.search.length > MAX_SEARCH_LENGTH) throw badInput(`search must be at most ${MAX_SEARCH_LENGTH} characters`);
+          // CR and LF end an IMAP command line and NUL is not allowed in one (RFC 3501 §4.3, §9).
+          if (/[\r\n\0]/.test(args.filter.search)) throw badInput('search must not contain CR, LF or NUL characters');
           if (args.filter.search.trim() !== '') filter.search = args.filter.search;
         }
         const provider = await ctx.loaders.provider(mailbox.id);

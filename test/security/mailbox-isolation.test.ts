@@ -73,6 +73,21 @@ describe.skipIf(!hasCorpus)('a mailbox whose server is unreachable beside a good
     expect(elapsed).toBeLessThan(5_000);
   });
 
+  it('refuses IMAP search text with CR, LF or NUL as BAD_USER_INPUT before any IMAP command', async () => {
+    // The IMAP mailbox's port is closed: reaching the server would give PROVIDER_UNAVAILABLE, so
+    // BAD_USER_INPUT shows the text was refused before the provider was asked.
+    const listed = (await gateway.graphql('{ mailboxes { id provider } }')) as { data: { mailboxes: { id: string; provider: string }[] } };
+    const imapId = listed.data.mailboxes.find((m) => m.provider === 'IMAP')!.id;
+    for (const search of ['a\r\nA1 LOGOUT', 'line\nfeed', 'nul\u0000byte', '\r']) {
+      const answer = (await gateway.graphql('query($id: ID!, $s: String!) { node(id: $id) { ... on Mailbox { conversations(first: 1, filter: { search: $s }) { edges { node { id } } } } } }', {
+        id: imapId,
+        s: search,
+      })) as Answer;
+      expect(answer.errors?.[0]?.extensions?.code, JSON.stringify(search)).toBe('BAD_USER_INPUT');
+      expect(answer.errors?.[0]?.message).toBe('search must not contain CR, LF or NUL characters');
+    }
+  });
+
   it('still answers the good mailbox alone, and stays healthy', async () => {
     const answer = (await gateway.graphql('{ mailboxes { provider conversations(first: 1) { edges { node { id } } } } }')) as Answer;
     expect(answer.data!.mailboxes[0]!.conversations!.edges).toHaveLength(1);

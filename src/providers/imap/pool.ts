@@ -58,10 +58,16 @@ interface Idle {
 /**
  * imapflow's logger on top of ours: its warnings and errors go to `log`; its per-command debug
  * records (the protocol trace, with credentials masked by imapflow) go to `log.trace`, shown with
- * `LOG_LEVEL=trace`; its info records (connection chatter) are dropped.
+ * `LOG_LEVEL=trace`; its info records (connection chatter) are dropped. imapflow's records carry
+ * their text in `msg`, which pino writes too: the text moves to `imapMsg` so that each JSON line
+ * has one `msg` (ours, "imap") and JSON parsers that keep the last duplicate lose nothing.
  */
 export function imapflowLogger(log: Logger): ImapFlowLogger {
-  const record = (obj: unknown): object => (typeof obj === 'object' && obj !== null ? obj : { msg: String(obj) });
+  const record = (obj: unknown): object => {
+    if (typeof obj !== 'object' || obj === null) return { imapMsg: String(obj) };
+    const { msg, ...rest } = obj as { msg?: unknown };
+    return msg === undefined ? rest : { ...rest, imapMsg: msg };
+  };
   return {
     debug: (obj: unknown) => log.trace(record(obj), 'imap'),
     info: () => undefined,

@@ -164,6 +164,9 @@ class ImapProviderImpl implements ImapProvider {
   /** Message keys matching `text` by IMAP SEARCH TEXT (RFC 3501 §6.4.4) in each folder. */
   async #search(text: string): Promise<Set<string>> {
     if (text.length > 512) throw badInput('search is too long');
+    // Checked here too (not only in the schema): the text goes into an IMAP command line, where CR
+    // or LF would end the command and NUL is forbidden (RFC 3501 §4.3, §9).
+    if (/[\r\n\0]/.test(text)) throw badInput('search must not contain CR, LF or NUL characters');
     const keys = new Set<string>();
     await this.#pool
       .use(async (client) => {

@@ -28,10 +28,13 @@ export interface E2eGateway {
   close(): Promise<void>;
 }
 
-/** Starts a gateway on a free loopback port with a fresh SQLite store. */
-export async function startE2eGateway(): Promise<E2eGateway> {
+/**
+ * Starts a gateway on a free loopback port with a fresh SQLite store.
+ * @param env more configuration variables (e.g. `IMAP_COMMAND_TIMEOUT_MS`), as `loadConfig` reads them
+ */
+export async function startE2eGateway(env: Record<string, string> = {}): Promise<E2eGateway> {
   const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'agw-e2e-'));
-  const config = loadConfig({ DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: 'silent' });
+  const config = loadConfig({ ...env, DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: 'silent' });
   const secret = 'e2e-secret-'.padEnd(48, 'x');
   const store = createStore(config, secret);
   await store.migrate();

@@ -13,14 +13,19 @@
  * 5. a frozen server (SIGSTOP of every Dovecot process) answers PROVIDER_UNAVAILABLE within the
  *    command / greeting deadline while /health stays fast; after repeated failures the breaker
  *    answers at once; thawed, the mailbox answers again after the half-open delay;
- * 6. a restarted Dovecot (every connection cut) is used again at once.
+ * 6. a restarted Dovecot (every connection cut) is used again at once;
+ * 7. the provider honours `CallOptions.signal`: a call waiting on a frozen server or for a busy
+ *    pool stops when its signal aborts, with the signal's reason; without a signal the pool's
+ *    acquire timeout answers PROVIDER_UNAVAILABLE.
  */
 import { randomBytes } from 'node:crypto';
 import { get, type IncomingMessage } from 'node:http';
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createImapProviderWith, type ImapProviderOptions } from '../../src/providers/imap/provider.ts';
 import { DOVECOT_MISSING, dovecotAvailable, startDovecot, type DovecotInstance } from '../support/dovecot.ts';
 import { startE2eGateway, type E2eGateway } from '../support/gateway-e2e.ts';
+import { silentLogger } from '../support/logger.ts';
 
 if (!dovecotAvailable()) console.warn(`\n*** ${DOVECOT_MISSING} ***\n`);
 
@@ -307,5 +312,83 @@ describe.skipIf(!dovecotAvailable())('IMAP faults: slow clients, frozen and rest
     const answer = await probe('first query after a Dovecot restart', async () => (await gateway.graphql(LIST)) as Listing);
     expect(answer.errors).toBeUndefined();
     expect(answer.data!.mailboxes[0]!.conversations!.edges).toHaveLength(2);
+  });
+
+  /** The IMAP provider of the Dovecot mailbox, used directly (as the loaders and the download route do). */
+  function provider(options: ImapProviderOptions) {
+    return createImapProviderWith(
+      {
+        id: 'm',
+        workspaceId: 'w',
+        provider: 'IMAP',
+        address: null,
+        displayName: null,
+        settings: { host: dovecot.host, port: dovecot.port, user: dovecot.user, tls: false },
+        credentials: { password: dovecot.password },
+      },
+      { dataDir: '/nonexistent', logger: silentLogger() },
+      options,
+    );
+  }
+
+  it('stops waiting on a frozen server when the call\'s signal aborts, long before the command deadline', async () => {
+    const p = provider({ commandTimeoutMs: 20_000, greetingTimeoutMs: 20_000 });
+    try {
+      await p.listConversations({ first: 5 }); // a warm pool
+      dovecot.freeze();
+      try {
+        const reason = new Error('request deadline');
+        const controller = new AbortController();
+        setTimeout(() => controller.abort(reason), 300);
+        const started = Date.now();
+        const outcome = await probe('frozen server, call aborted by its signal after 300 ms', () =>
+          p.loadConversations(['x'], { signal: controller.signal }).then(
+            () => 'resolved',
+            (error: unknown) => error,
+          ),
+        );
+        expect(outcome).toBe(reason);
+        expect(Date.now() - started).toBeLessThan(2_000);
+      } finally {
+        dovecot.thaw();
+      }
+    } finally {
+      await p.close();
+    }
+  });
+
+  it('bounds the wait for a busy pool: the signal withdraws it, else the acquire timeout answers PROVIDER_UNAVAILABLE', async () => {
+    // One connection, held by a download that nobody reads.
+    const p = provider({ max: 1, acquireTimeoutMs: 1_000 });
+    try {
+      const listed = await p.listConversations({ first: 5 });
+      const big = listed.items.find((c) => c.subject === 'Big one')!;
+      const [message] = await p.loadMessages(big.messageKeys);
+      const part = message!.attachments.find((a) => a.filename === 'big.bin')!;
+      const download = await p.openAttachment(message!.key, part.partId);
+
+      const controller = new AbortController();
+      const reason = new Error('client went away');
+      setTimeout(() => controller.abort(reason), 200);
+      let started = Date.now();
+      await expect(p.listConversations({ first: 5 }, { signal: controller.signal })).rejects.toBe(reason);
+      expect(Date.now() - started).toBeLessThan(900);
+
+      // The folder refresh that call started is shared and runs on until its own acquire times
+      // out; let it end so the next call starts a wait of its own.
+      await new Promise((r) => setTimeout(r, 1_200));
+      started = Date.now();
+      const timedOut = await probe('busy pool, acquire timeout 1000 ms', () => p.loadConversations([big.key]).catch((error: unknown) => error));
+      expect(timedOut).toMatchObject({ code: 'PROVIDER_UNAVAILABLE', message: expect.stringContaining('1000 ms') });
+      expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+      expect(Date.now() - started).toBeLessThan(5_000);
+
+      // The download ends: the connection serves metadata again.
+      download.stream.destroy();
+      await new Promise((r) => setTimeout(r, 200));
+      expect((await p.loadConversations([big.key]))[0]?.subject).toBe('Big one');
+    } finally {
+      await p.close();
+    }
   });
 });

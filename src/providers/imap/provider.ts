@@ -34,6 +34,7 @@ import type {
 import { GatewayError, NotDownloadableError, badInput, isGatewayError, notFound } from '../../errors.ts';
 import { describeAttachment, findPart, selectAttachmentParts } from '../../mime/attachments.ts';
 import { transferEncodingFamily } from '../../mime/decode.ts';
+import type { ImapFlow } from 'imapflow';
 import { openPartStream } from './download.ts';
 import { mapImapError } from './errors.ts';
 import type { FolderIndex, MessageSummary } from './folder-index.ts';
@@ -159,6 +160,19 @@ class ImapProviderImpl implements ImapProvider {
     });
   }
 
+  /**
+   * Runs `fn` on a pooled metadata connection, through the breaker, with imapflow's errors mapped
+   * (inside the breaker, so that it sees PROVIDER_UNAVAILABLE) and the call cut when `signal` aborts.
+   * @throws GatewayError PROVIDER_*; the signal's reason when it aborts
+   */
+  #upstream<T>(fn: (client: ImapFlow) => Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+    return this.#guarded(() =>
+      this.#pool.use(fn, { signal }).catch((error: unknown) => {
+        throw signal?.aborted ? error : mapImapError(error);
+      }),
+    );
+  }
+
   get stats(): ImapStats {
     return this.#pool.stats;
   }
@@ -169,25 +183,23 @@ class ImapProviderImpl implements ImapProvider {
    */
   async #refresh(signal?: AbortSignal): Promise<void> {
     if (!this.#refreshing) {
-      this.#refreshing = this.#guarded(() => this.#pool.use(async (client) => {
-          if (!this.#folders) this.#folders = await discoverFolders(client);
-          // Dovecot answers STATUS of the folder a session has selected from that session's view,
-          // which misses a delete + recreate by another session (a new UIDVALIDITY): unselect first.
-          if (client.mailbox) await client.mailboxClose();
-          const useThread = this.#useServerThreads && client.capabilities.has('THREAD=REFERENCES');
-          const entries: [string, 'RECEIVED' | 'SENT'][] = [[this.#folders.inbox, 'RECEIVED']];
-          if (this.#folders.sent) entries.push([this.#folders.sent, 'SENT']);
-          for (const [path, direction] of entries) {
-            const index = await refreshFolderIndex(client, path, direction, this.#indexes.get(path) ?? null, useThread, this.#deps.logger);
-            if (index) this.#indexes.set(path, index);
-            else this.#indexes.delete(path);
-          }
-        }).catch((error: unknown) => {
-          throw mapImapError(error);
-        }))
-        .finally(() => {
-          this.#refreshing = null;
-        });
+      // No signal: the refresh is shared, so no single caller may cut it.
+      this.#refreshing = this.#upstream(async (client) => {
+        if (!this.#folders) this.#folders = await discoverFolders(client);
+        // Dovecot answers STATUS of the folder a session has selected from that session's view,
+        // which misses a delete + recreate by another session (a new UIDVALIDITY): unselect first.
+        if (client.mailbox) await client.mailboxClose();
+        const useThread = this.#useServerThreads && client.capabilities.has('THREAD=REFERENCES');
+        const entries: [string, 'RECEIVED' | 'SENT'][] = [[this.#folders.inbox, 'RECEIVED']];
+        if (this.#folders.sent) entries.push([this.#folders.sent, 'SENT']);
+        for (const [path, direction] of entries) {
+          const index = await refreshFolderIndex(client, path, direction, this.#indexes.get(path) ?? null, useThread, this.#deps.logger);
+          if (index) this.#indexes.set(path, index);
+          else this.#indexes.delete(path);
+        }
+      }, undefined).finally(() => {
+        this.#refreshing = null;
+      });
     }
     return untilAborted(this.#refreshing, signal);
   }
@@ -249,20 +261,17 @@ class ImapProviderImpl implements ImapProvider {
     // or LF would end the command and NUL is forbidden (RFC 3501 §4.3, §9).
     if (/[\r\n\0]/.test(text)) throw badInput('search must not contain CR, LF or NUL characters');
     const keys = new Set<string>();
-    await this.#guarded(() => this.#pool.use(async (client) => {
-        for (const index of this.#indexes.values()) {
-          await client.mailboxOpen(index.path, { readOnly: true });
-          await execRaw(client, 'UID SEARCH', [atom('CHARSET'), atom('UTF-8'), atom('TEXT'), { type: 'STRING', value: text }], 'SEARCH', (untagged) => {
-            for (const uid of searchNumbers(untagged)) {
-              const summary = index.byUid.get(uid);
-              if (summary) keys.add(summary.key);
-            }
-          });
-        }
-      }, { signal }))
-      .catch((error: unknown) => {
-        throw signal?.aborted ? error : mapImapError(error);
-      });
+    await this.#upstream(async (client) => {
+      for (const index of this.#indexes.values()) {
+        await client.mailboxOpen(index.path, { readOnly: true });
+        await execRaw(client, 'UID SEARCH', [atom('CHARSET'), atom('UTF-8'), atom('TEXT'), { type: 'STRING', value: text }], 'SEARCH', (untagged) => {
+          for (const uid of searchNumbers(untagged)) {
+            const summary = index.byUid.get(uid);
+            if (summary) keys.add(summary.key);
+          }
+        });
+      }
+    }, signal);
     return keys;
   }
 
@@ -320,20 +329,17 @@ class ImapProviderImpl implements ImapProvider {
       byFolder.set(s.folder, list);
     }
     if (byFolder.size === 0) return;
-    await this.#guarded(() => this.#pool.use(async (client) => {
-        for (const [folder, list] of byFolder) {
-          await client.mailboxOpen(folder, { readOnly: true });
-          const measured = await measureParts(
-            client,
-            list.map((s) => ({ uid: s.uid, structure: s.structure!, parts: selectAttachmentParts(s.structure!) })),
-            this.#deps.logger,
-          );
-          for (const s of list) this.#sizes.set(s.key, measured.get(s.uid) ?? new Map());
-        }
-      }, { signal }))
-      .catch((error: unknown) => {
-        throw signal?.aborted ? error : mapImapError(error);
-      });
+    await this.#upstream(async (client) => {
+      for (const [folder, list] of byFolder) {
+        await client.mailboxOpen(folder, { readOnly: true });
+        const measured = await measureParts(
+          client,
+          list.map((s) => ({ uid: s.uid, structure: s.structure!, parts: selectAttachmentParts(s.structure!) })),
+          this.#deps.logger,
+        );
+        for (const s of list) this.#sizes.set(s.key, measured.get(s.uid) ?? new Map());
+      }
+    }, signal);
   }
 
   /**

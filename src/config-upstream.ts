@@ -9,7 +9,7 @@
  * | IMAP_MAX_DOWNLOADS | IMAP_MAX_CONNECTIONS - 1 | of those, most held by downloads at once (the rest stays for listings); one more download answers 503 + Retry-After |
  * | IMAP_CONNECT_TIMEOUT_MS | 10000 | TCP/TLS connect deadline |
  * | IMAP_GREETING_TIMEOUT_MS | 10000 | deadline for the server's greeting |
- * | IMAP_COMMAND_TIMEOUT_MS | 20000 | deadline of each IMAP command (LOGIN, SELECT, FETCH, ...) |
+ * | IMAP_COMMAND_TIMEOUT_MS | 20000 | a pending IMAP command (LOGIN, SELECT, FETCH, ...) fails when the server sends nothing for this long |
  * | IMAP_ACQUIRE_TIMEOUT_MS | 10000 | longest wait for a free connection of the mailbox |
  * | IMAP_BREAKER_FAILURES | 5 | failures in a row after which the mailbox is answered PROVIDER_UNAVAILABLE at once |
  * | IMAP_BREAKER_HALF_OPEN_MS | 30000 | how long that lasts before one request tries the server again |

@@ -8,10 +8,10 @@
  *   sizes), and a download beyond the cap is refused at once with PROVIDER_THROTTLED and a
  *   `retryAfter` instead of queueing behind slow readers.
  * - Connecting has a TCP/TLS deadline (`connectTimeoutMs`) and a greeting deadline
- *   (`greetingTimeoutMs`); every command (LOGIN and NOOP included) has `commandTimeoutMs`. A
- *   command past its deadline, or one whose caller's signal aborts, closes its connection (the only
- *   way to stop an IMAP command in flight) and the caller gets PROVIDER_UNAVAILABLE (or the
- *   signal's reason).
+ *   (`greetingTimeoutMs`); every command (LOGIN and NOOP included) fails when the server sends
+ *   nothing for `commandTimeoutMs` while it is pending. A command past that deadline, or one whose
+ *   caller's signal aborts, closes its connection (the only way to stop an IMAP command in flight)
+ *   and the caller gets PROVIDER_UNAVAILABLE (or the signal's reason).
  * - A connection idle for `idleTimeoutMs` is logged out; one idle for more than
  *   `healthCheckAfterMs` is checked with NOOP before it is handed out, and a broken one is
  *   discarded and replaced. Every command sent is counted in {@link ImapPool.stats}.
@@ -50,7 +50,7 @@ export interface ImapPoolOptions {
   connectTimeoutMs?: number;
   /** Deadline for the server's greeting once connected; default 10 000. */
   greetingTimeoutMs?: number;
-  /** Deadline of each IMAP command, from the moment it is queued; default 20 000. */
+  /** A pending IMAP command fails when the server sends nothing for this long; default 20 000. */
   commandTimeoutMs?: number;
   /** Longest wait for a free connection when all `max` are lent; default 10 000. */
   acquireTimeoutMs?: number;
@@ -391,11 +391,16 @@ export class ImapPool {
       logger: imapflowLogger(log),
     });
     // imapflow sends every command (LOGIN, CAPABILITY, SELECT, FETCH, ...) through exec(): count
-    // each one and give it a deadline. A command past it closes the connection, which rejects it
-    // and everything queued behind it; the caller sees PROVIDER_UNAVAILABLE.
-    const raw = client as unknown as { exec: (...args: unknown[]) => Promise<unknown> };
+    // each one and give it a deadline of silence. A command fails when the server sends no byte
+    // for `commandTimeoutMs` while it is pending (checked every quarter of it), so a FETCH of a
+    // large folder that keeps streaming is not cut, and a server that stops answering is. Failing
+    // closes the connection, which rejects the command and everything queued behind it; the caller
+    // sees PROVIDER_UNAVAILABLE.
+    const raw = client as unknown as { exec: (...args: unknown[]) => Promise<unknown>; socket?: { bytesRead?: number } | false };
     const exec = raw.exec.bind(client);
+    const bytesRead = (): number => (raw.socket ? (raw.socket.bytesRead ?? 0) : 0);
     const commandTimeoutMs = this.#commandTimeoutMs;
+    const step = Math.max(25, Math.floor(commandTimeoutMs / 4));
     raw.exec = (...args: unknown[]) => {
       this.stats.commands++;
       let settled = false;
@@ -405,11 +410,23 @@ export class ImapPool {
         clearTimeout(timer);
       });
       const deadline = new Promise<never>((_resolve, reject) => {
-        timer = setTimeout(() => {
+        let seen = bytesRead();
+        let heardAt = Date.now();
+        const check = (): void => {
           if (settled) return;
-          reject(new GatewayError('PROVIDER_UNAVAILABLE', `The IMAP server did not answer a command within ${commandTimeoutMs} ms`));
+          const now = bytesRead();
+          if (now !== seen) {
+            seen = now;
+            heardAt = Date.now();
+          }
+          if (Date.now() - heardAt < commandTimeoutMs) {
+            timer = setTimeout(check, step);
+            return;
+          }
+          reject(new GatewayError('PROVIDER_UNAVAILABLE', `The IMAP server sent nothing for ${commandTimeoutMs} ms while a command was pending`));
           client.close();
-        }, commandTimeoutMs);
+        };
+        timer = setTimeout(check, step);
       });
       return Promise.race([pending, deadline]);
     };

@@ -14,13 +14,15 @@
  *    command / greeting deadline while /health stays fast; after repeated failures the breaker
  *    answers at once; thawed, the mailbox answers again after the half-open delay;
  * 6. a restarted Dovecot (every connection cut) is used again at once;
- * 7. the provider honours `CallOptions.signal`: a call waiting on a frozen server or for a busy
+ * 7. a slow server that keeps sending (a throttling proxy) is not cut by the command deadline,
+ *    which is a deadline of silence, even when one FETCH takes longer than it;
+ * 8. the provider honours `CallOptions.signal`: a call waiting on a frozen server or for a busy
  *    pool stops when its signal aborts, with the signal's reason; without a signal the pool's
  *    acquire timeout answers PROVIDER_UNAVAILABLE.
  */
 import { randomBytes } from 'node:crypto';
 import { get, type IncomingMessage } from 'node:http';
-import { createServer } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createImapProviderWith, type ImapProviderOptions } from '../../src/providers/imap/provider.ts';
 import { DOVECOT_MISSING, dovecotAvailable, startDovecot, type DovecotInstance } from '../support/dovecot.ts';
@@ -106,6 +108,53 @@ async function fullDownload(url: string): Promise<{ status: number; bytes: numbe
   }
   const { bytes, complete } = await drain(response);
   return { status: 200, bytes, complete, retryAfter: undefined, body: '' };
+}
+
+/**
+ * A loopback TCP proxy to `port` that passes the server's bytes on at about `bytesPerTick` every
+ * 10 ms (a slow link that never goes silent). Returns its port and a close function.
+ */
+async function throttlingProxy(port: number, bytesPerTick: number): Promise<{ port: number; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((client) => {
+    const upstream = connect(port, '127.0.0.1');
+    sockets.add(client).add(upstream);
+    client.pipe(upstream);
+    const queue: Buffer[] = [];
+    const timer = setInterval(() => {
+      let budget = bytesPerTick;
+      while (budget > 0 && queue.length > 0) {
+        const head = queue[0]!;
+        const piece = head.subarray(0, budget);
+        client.write(piece);
+        budget -= piece.length;
+        if (piece.length === head.length) queue.shift();
+        else queue[0] = head.subarray(piece.length);
+      }
+      if (queue.length === 0) upstream.resume();
+    }, 10);
+    upstream.on('data', (chunk: Buffer) => {
+      queue.push(chunk);
+      upstream.pause();
+    });
+    const end = (): void => {
+      clearInterval(timer);
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('close', end).on('error', end);
+    upstream.on('close', end).on('error', end);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  return {
+    port: typeof address === 'object' && address ? address.port : 0,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
 }
 
 const mib = (bytes: number): string => (bytes / 1024 / 1024).toFixed(0);
@@ -312,6 +361,49 @@ describe.skipIf(!dovecotAvailable())('IMAP faults: slow clients, frozen and rest
     const answer = await probe('first query after a Dovecot restart', async () => (await gateway.graphql(LIST)) as Listing);
     expect(answer.errors).toBeUndefined();
     expect(answer.data!.mailboxes[0]!.conversations!.edges).toHaveLength(2);
+  });
+
+  it('does not cut a FETCH that takes longer than IMAP_COMMAND_TIMEOUT_MS while the server keeps sending', async () => {
+    // About 800 KB/s: one 2 MiB partial FETCH of the download takes ~2.6 s, over twice the deadline.
+    const proxy = await throttlingProxy(dovecot.port, 8 * 1024);
+    const gateway = await startE2eGateway({ IMAP_COMMAND_TIMEOUT_MS: '1000' });
+    gateways.push(gateway);
+    try {
+      await gateway.addMailbox({
+        provider: 'IMAP',
+        address: 'bob@example.test',
+        displayName: 'slow link',
+        settings: { host: '127.0.0.1', port: proxy.port, user: dovecot.user, tls: false },
+        credentials: { password: dovecot.password },
+      });
+      const listing = (await gateway.graphql(LIST)) as Listing;
+      expect(listing.errors).toBeUndefined();
+      const url = listing.data!.mailboxes[0]!.conversations!.edges.flatMap((e) => e.node.attachments).find((a) => a.filename === 'big.bin')!.downloadUrl!.url;
+      const wanted = 2.5 * 1024 * 1024;
+      const started = Date.now();
+      const got = await probe('2.5 MiB through an ~800 KB/s link, command deadline 1000 ms', async () => {
+        const response = await stalledClient(url);
+        expect(response.statusCode).toBe(200);
+        return new Promise<number>((resolve, reject) => {
+          let bytes = 0;
+          response.on('data', (chunk: Buffer) => {
+            bytes += chunk.length;
+            if (bytes >= wanted) {
+              response.destroy();
+              resolve(bytes);
+            }
+          });
+          response.on('error', reject);
+          response.on('end', () => resolve(bytes));
+          response.resume();
+        });
+      });
+      expect(got).toBeGreaterThanOrEqual(wanted);
+      // The throttle makes it slow whatever the machine: the first FETCH alone outlasted the deadline.
+      expect(Date.now() - started).toBeGreaterThan(2_000);
+    } finally {
+      await proxy.close();
+    }
   });
 
   /** The IMAP provider of the Dovecot mailbox, used directly (as the loaders and the download route do). */

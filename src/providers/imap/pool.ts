@@ -218,6 +218,10 @@ export class ImapPool {
   async use<T>(fn: (client: ImapFlow) => Promise<T>, options: AcquireOptions = {}): Promise<T> {
     const { signal } = options;
     const lease = await this.acquire(options);
+    if (signal?.aborted) {
+      lease.release();
+      throw signal.reason;
+    }
     // Closing is the only way to stop a command in flight; imapflow then rejects every pending one.
     const onAbort = (): void => lease.client.close();
     signal?.addEventListener('abort', onAbort, { once: true });

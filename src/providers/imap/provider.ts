@@ -365,6 +365,10 @@ class ImapProviderImpl implements ImapProvider {
     const encoding = transferEncodingFamily(part.encoding) === 'identity' ? null : part.encoding;
     const stream = await this.#guarded(async () => {
       const lease = await this.#pool.acquire({ signal, purpose: 'download' });
+      if (signal?.aborted) {
+        lease.release();
+        throw signal.reason;
+      }
       // Until the stream exists, an abort cuts the commands of this lease alone.
       const onAbort = (): void => lease.client.close();
       signal?.addEventListener('abort', onAbort, { once: true });

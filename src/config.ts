@@ -20,10 +20,11 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { readUpstreamConfig, type UpstreamConfig } from './config-upstream.ts';
 import { badInput } from './errors.ts';
 
-/** The validated configuration. */
-export interface Config {
+/** The validated configuration (the IMAP and download limits: see `src/config-upstream.ts`). */
+export interface Config extends UpstreamConfig {
   port: number;
   host: string;
   dataDir: string;
@@ -163,10 +164,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: { po
   const logLevel = (env.LOG_LEVEL || 'info') as Config['logLevel'];
   if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
 
+  const upstream = readUpstreamConfig(env, problems);
+
   // One problem stays on one line (scripts grep stderr); several are listed one per line.
   if (problems.length === 1) throw badInput(`Invalid configuration: ${problems[0]}`);
   if (problems.length > 1) throw badInput(`Invalid configuration:\n- ${problems.join('\n- ')}`);
-  return { port, host, dataDir, database, publicUrl, signingSecret, production, logLevel, limits };
+  return { port, host, dataDir, database, publicUrl, signingSecret, production, logLevel, limits, ...upstream };
 }
 
 const POSTGRES_FORM = 'postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE';

@@ -30,7 +30,11 @@ export const ERROR_CODES = {
   TOKEN_EXPIRED: { status: 410, error: 'expired', description: 'A download token past its expiry; ask for a new `downloadUrl`.' },
   NOT_DOWNLOADABLE: { status: 409, error: 'not_downloadable', description: 'The attachment has no bytes to serve (e.g. a link to a file stored elsewhere).' },
   PROVIDER_AUTH_FAILED: { status: 502, error: 'bad_gateway', description: 'The mail provider refused the mailbox credentials.' },
-  PROVIDER_THROTTLED: { status: 503, error: 'service_unavailable', description: 'The mail provider throttled the gateway; retry after `retryAfter` seconds when given.' },
+  PROVIDER_THROTTLED: {
+    status: 503,
+    error: 'service_unavailable',
+    description: "The mail provider throttled the gateway, or the mailbox already serves the gateway's limit of concurrent downloads; retry after `retryAfter` seconds when given.",
+  },
   PROVIDER_UNAVAILABLE: { status: 502, error: 'bad_gateway', description: 'The mail provider could not be reached or answered with an error.' },
   QUERY_TOO_COMPLEX: {
     status: 400,

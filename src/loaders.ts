@@ -13,6 +13,7 @@
  */
 import DataLoader from 'dataloader';
 import { notFound } from './errors.ts';
+import { attribute, attributeErrors } from './providers/attribution.ts';
 import type { AttachmentInfo, CallOptions, ConversationInfo, MailboxConfig, MailProvider, MessageInfo } from './providers/types.ts';
 import type { MailboxSummary, Store } from './store/types.ts';
 
@@ -99,10 +100,16 @@ export function createLoaders(deps: { workspaceId: string; store: Store; provide
   const conversationLoaders = new Map<string, DataLoader<string, ConversationInfo | null>>();
   const attachmentLists = new Map<string, Promise<IndexedAttachment[]>>();
 
+  /** The mailbox's provider; its errors (and a failure to build it) name the mailbox (`src/providers/attribution.ts`). */
   async function provider(mailboxId: string): Promise<MailProvider> {
     const mailbox = await mailboxes.load(mailboxId);
     if (!mailbox) throw notFound('Mailbox');
-    return withSignal(await providers(mailbox), signal);
+    try {
+      // Outermost the request's signal (an abort is the request's, not the mailbox's failure).
+      return withSignal(attributeErrors(await providers(mailbox), mailbox), signal);
+    } catch (error) {
+      throw attribute(error, mailbox);
+    }
   }
 
   function loaderFor<V>(cache: Map<string, DataLoader<string, V | null>>, mailboxId: string, batch: (p: MailProvider, keys: readonly string[]) => Promise<(V | null)[]>) {

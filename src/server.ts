@@ -106,14 +106,14 @@ export function createGateway(deps: GatewayDeps): Gateway {
   if (!providers) {
     // Imported lazily: the registry pulls in every provider, which tests of this layer do not need.
     const registry = import('./providers/registry.ts').then(({ ProviderRegistry }) => {
-      const instance = new ProviderRegistry({ dataDir: config.dataDir, logger });
+      const instance = new ProviderRegistry({ dataDir: config.dataDir, logger, imap: config.imap });
       closeRegistry = () => instance.close();
       return instance;
     });
     providers = async (mailbox) => (await registry).get(mailbox);
   }
 
-  const downloads: DownloadDeps = { store, providers, signer, logger: logger.child({ route: 'download' }) };
+  const downloads: DownloadDeps = { store, providers, signer, logger: logger.child({ route: 'download' }), stallTimeoutMs: config.downloadStallTimeoutMs };
   const yogaLogger = logger.child({ component: 'yoga' });
   // A Config built by hand (tests, embedders) may predate the limits: the defaults apply then.
   const limits: Limits = { ...DEFAULT_LIMITS, ...(config.limits as Partial<Limits> | undefined) };

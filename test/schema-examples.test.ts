@@ -19,9 +19,9 @@ describe('examples/attachments.graphql', () => {
     const r = await t.gql(print(MailboxAttachmentsDocument), { first: 5 });
     expect(r.errors).toBeUndefined();
     const data = r.data as MailboxAttachmentsQuery;
-    const conversations = data.mailboxes[0]!.conversations.edges.map((e) => e.node);
+    const conversations = data.mailboxes[0]!.conversations!.edges.map((e) => e.node);
     expect(conversations.map((c) => c.subject)).toEqual(['Subject of c1']);
-    const attachments = conversations[0]!.attachments;
+    const attachments = conversations[0]!.attachments!;
     expect(attachments.map((a) => [a.index, a.filename])).toEqual([
       [0, 'plan.pdf'],
       [2, 'answer.txt'],
@@ -35,7 +35,7 @@ describe('examples/attachments.graphql', () => {
   it('AttachmentByIndex and ConversationMessages find the same attachment', async () => {
     const t = await setupGateway(messages);
     const list = await t.gql(print(MailboxAttachmentsDocument), { first: 5 });
-    const conversationId = (list.data as MailboxAttachmentsQuery).mailboxes[0]!.conversations.edges[0]!.node.id;
+    const conversationId = (list.data as MailboxAttachmentsQuery).mailboxes[0]!.conversations!.edges[0]!.node.id;
     const byIndex = await t.gql(print(AttachmentByIndexDocument), { conversationId, index: 2 });
     expect(byIndex.errors).toBeUndefined();
     expect(byIndex.data.node.attachment).toMatchObject({ filename: 'answer.txt', message: { direction: 'SENT' } });

@@ -29,6 +29,45 @@ export interface DownloadDeps {
   providers: ProviderLookup;
   signer: DownloadSigner;
   logger: Logger;
+  /**
+   * A node:http download whose client accepts no byte for this long (ms) is cut, which frees the
+   * provider connection it holds; default {@link DEFAULT_STALL_TIMEOUT_MS}.
+   */
+  stallTimeoutMs?: number;
+}
+
+/** Default of {@link DownloadDeps.stallTimeoutMs}: 30 s. */
+export const DEFAULT_STALL_TIMEOUT_MS = 30_000;
+
+/**
+ * Cuts a response whose client stopped reading. The client is the one stalling only while the
+ * response is back-pressured (`writableNeedDrain`: the socket buffers are full); a slow provider
+ * leaves it false and is bounded by the provider's own deadlines instead. So the clock runs from
+ * the last 'drain' or the last check without back-pressure, and `onStall` fires once it passes
+ * `timeoutMs` (checked every tenth of it, at least every 50 ms). Returns the stop function.
+ */
+function watchStalledClient(res: ServerResponse, timeoutMs: number, onStall: () => void): () => void {
+  let progressAt = Date.now();
+  const onDrain = (): void => {
+    progressAt = Date.now();
+  };
+  res.on('drain', onDrain);
+  const timer = setInterval(
+    () => {
+      if (!res.writableNeedDrain) progressAt = Date.now();
+      else if (Date.now() - progressAt >= timeoutMs) {
+        stop();
+        onStall();
+      }
+    },
+    Math.max(50, Math.floor(timeoutMs / 10)),
+  );
+  timer.unref();
+  const stop = (): void => {
+    clearInterval(timer);
+    res.off('drain', onDrain);
+  };
+  return stop;
 }
 
 /** A download ready to send: headers and, for GET, the byte stream (destroy it to release the provider). */
@@ -127,7 +166,9 @@ export async function handleDownloadRequest(deps: DownloadDeps, request: Request
 
 /**
  * Answers a download on node:http: `pipeline` gives back-pressure (the provider is read only as
- * fast as the client takes bytes) and destroys the provider stream when the client disconnects.
+ * fast as the client takes bytes) and destroys the provider stream when the client disconnects or
+ * reads nothing for `deps.stallTimeoutMs` (the transfer is then cut: the client sees fewer bytes
+ * than Content-Length), so a client that stops reading cannot hold a provider connection.
  */
 export async function handleNodeDownload(deps: DownloadDeps, req: IncomingMessage, res: ServerResponse, token: string): Promise<void> {
   const method = req.method === 'HEAD' ? 'HEAD' : req.method === 'GET' ? 'GET' : null;
@@ -160,14 +201,23 @@ export async function handleNodeDownload(deps: DownloadDeps, req: IncomingMessag
     res.end();
     return;
   }
+  const stallTimeoutMs = deps.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS;
+  let stalled = false;
+  const stopWatching = watchStalledClient(res, stallTimeoutMs, () => {
+    stalled = true;
+    deps.logger.info({ stallTimeoutMs }, 'download cut: the client read nothing for too long');
+    stream.destroy();
+    res.destroy();
+  });
   try {
     await pipeline(stream, res);
   } catch (error) {
     // Headers are gone: the only honest signal left is a cut connection (the length will not match).
-    if (!abort.signal.aborted) deps.logger.warn({ err: error }, 'download stream failed mid-way');
+    if (!abort.signal.aborted && !stalled) deps.logger.warn({ err: error }, 'download stream failed mid-way');
     stream.destroy();
     res.destroy();
   } finally {
+    stopWatching();
     res.off('close', onClose);
   }
 }

@@ -3,7 +3,9 @@
  * an `extensions.code` from `src/errors.ts`. A {@link GatewayError} passes with its message and
  * code (plus `retryAfter` for PROVIDER_THROTTLED, and `extensions.http.status` for the
  * request-level codes UNAUTHENTICATED 401 and FORBIDDEN 403; field errors keep HTTP 200 as GraphQL
- * over HTTP expects for partial results). GraphQL's and yoga's own errors keep their message and
+ * over HTTP expects for partial results). An error that came from one mailbox's provider (see
+ * `src/providers/attribution.ts`) also names that mailbox: `extensions.mailboxId` (its GraphQL
+ * ID, as `Mailbox.id` gives it) and `extensions.provider` (IMAP, LOCAL, ...), masked ones included. GraphQL's and yoga's own errors keep their message and
  * code (GRAPHQL_PARSE_FAILED, GRAPHQL_VALIDATION_FAILED, BAD_REQUEST); those that carry none get
  * one: a refused CSRF check (HTTP 403) FORBIDDEN, a variable value that does not fit its type
  * BAD_USER_INPUT. Anything else is logged with the request id and answered as `INTERNAL` with
@@ -12,6 +14,8 @@
 import { createGraphQLError } from 'graphql-yoga';
 import type { GraphQLError } from 'graphql';
 import { isGatewayError } from '../errors.ts';
+import { encodeNodeId } from '../ids.ts';
+import { attributionOf } from '../providers/attribution.ts';
 import type { Logger } from '../providers/types.ts';
 
 const REQUEST_LEVEL_STATUS: Partial<Record<string, number>> = { UNAUTHENTICATED: 401, FORBIDDEN: 403 };
@@ -37,12 +41,15 @@ export function createMaskError(logger: Logger, requestId: () => string): (error
   return (error, message) => {
     const original = isGraphQLError(error) ? (error.originalError ?? null) : error;
     const located = isGraphQLError(error) ? { nodes: error.nodes, path: error.path, source: error.source, positions: error.positions } : {};
+    const source = attributionOf(original);
+    const mailbox = source ? { mailboxId: encodeNodeId('Mailbox', [source.mailboxId]), provider: source.provider } : {};
     if (isGatewayError(original)) {
       const status = REQUEST_LEVEL_STATUS[original.code];
       return createGraphQLError(original.message, {
         ...located,
         extensions: {
           code: original.code,
+          ...mailbox,
           ...(original.retryAfter !== undefined ? { retryAfter: original.retryAfter } : {}),
           ...(status !== undefined ? { http: { status } } : {}),
         },
@@ -54,7 +61,7 @@ export function createMaskError(logger: Logger, requestId: () => string): (error
     const own = isGraphQLError(error) && (original === null || isGraphQLError(original));
     if (own && (typeof error.extensions.code === 'string' || !error.path)) return withCode(error);
     const id = requestId();
-    logger.error({ err: original, requestId: id, path: isGraphQLError(error) ? error.path : undefined }, 'unexpected error in a GraphQL request');
-    return createGraphQLError(message, { ...located, extensions: { code: 'INTERNAL', requestId: id } });
+    logger.error({ err: original, requestId: id, path: isGraphQLError(error) ? error.path : undefined, ...mailbox }, 'unexpected error in a GraphQL request');
+    return createGraphQLError(message, { ...located, extensions: { code: 'INTERNAL', requestId: id, ...mailbox } });
   };
 }

@@ -8,6 +8,7 @@
  * (downloads), never a crash.
  */
 import type { Readable } from 'node:stream';
+import type { ImapProviderOptions } from './imap/provider.ts';
 
 /** The provider behind a mailbox. Values are the GraphQL enum values. */
 export type ProviderKind = 'GMAIL' | 'MICROSOFT_GRAPH' | 'IMAP' | 'LOCAL';
@@ -190,6 +191,8 @@ export interface ProviderDeps {
   /** Folder for the provider's caches and indexes (e.g. the local store's byte-offset index). */
   dataDir: string;
   logger: Logger;
+  /** Limits and deadlines of IMAP mailboxes (`src/config-upstream.ts`); defaults when absent. */
+  imap?: ImapProviderOptions;
 }
 
 /** The pino-compatible subset of a logger the core uses. */

@@ -28,7 +28,10 @@ builder.node(ConversationRef, {
     lastMessageAt: t.field({ type: 'DateTime', nullable: true, description: 'Date of the newest message.', resolve: (c) => c.info.lastMessageAt }),
     messages: t.field({
       type: ConversationMessagesConnection,
-      description: 'The messages, received and sent, oldest first, paged forward with `first` and `after`.',
+      // Nullable, like every field that reaches a provider: a provider failure nulls this field only.
+      nullable: true,
+      description:
+        'The messages, received and sent, oldest first, paged forward with `first` and `after`. Null when the provider fails, with an error naming the mailbox (`extensions.mailboxId`, `extensions.provider`).',
       args: forwardPageArgs(t.arg),
       resolve: (c, args, ctx) =>
         offsetConnection(c.info.messageKeys, args, async (keys) => {
@@ -38,9 +41,11 @@ builder.node(ConversationRef, {
     }),
     attachments: t.field({
       type: [AttachmentRef],
+      nullable: true,
       description:
         'Every attachment of every message of the conversation, received and sent, in message date order then MIME order. ' +
-        'With `includeInline: false` inline parts are left out, and the others keep their `index`.',
+        'With `includeInline: false` inline parts are left out, and the others keep their `index`. ' +
+        'Null when the provider fails, with an error naming the mailbox (`extensions.mailboxId`, `extensions.provider`).',
       args: { includeInline: t.arg.boolean({ required: false, defaultValue: true, description: 'Include inline parts (Content-Disposition: inline, e.g. images shown in the body).' }) },
       resolve: async (c, args, ctx) => {
         const list = await ctx.loaders.conversationAttachments(c.mailboxId, c.info.key);

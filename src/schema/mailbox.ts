@@ -19,7 +19,7 @@ const ConversationFilterInput = builder.inputType('ConversationFilter', {
     since: t.field({ type: 'DateTime', required: false, description: 'Only conversations with a message at or after this time.' }),
     search: t.string({
       required: false,
-      description: `Free text matched against subjects, addresses and filenames with the provider's own search (IMAP TEXT, Gmail q, Graph $search); at most ${MAX_SEARCH_LENGTH} characters.`,
+      description: `Free text matched against subjects, addresses and filenames with the provider's own search (IMAP TEXT, Gmail q, Graph $search); at most ${MAX_SEARCH_LENGTH} characters, without CR, LF or NUL (BAD_USER_INPUT).`,
     }),
   }),
 });
@@ -44,7 +44,12 @@ builder.node(MailboxRef, {
     displayName: t.exposeString('displayName', { nullable: true, description: 'A name for people, as configured.' }),
     conversations: t.field({
       type: MailboxConversationsConnection,
-      description: 'Conversations (threads), newest activity first, paged forward with `first` and `after`.',
+      // Nullable: a mailbox whose provider fails (server down, credentials refused) nulls this
+      // field only; the non-null list of mailboxes and every other mailbox keep their data.
+      nullable: true,
+      description:
+        'Conversations (threads), newest activity first, paged forward with `first` and `after`.' +
+        " Null when the mailbox's provider fails (PROVIDER_* code), with an error whose `extensions` name the mailbox (`mailboxId`, `provider`); the other mailboxes still answer.",
       args: {
         ...forwardPageArgs(t.arg),
         filter: t.arg({ type: ConversationFilterInput, required: false, description: 'Conditions on the conversations.' }),
@@ -57,6 +62,8 @@ builder.node(MailboxRef, {
         if (args.filter?.since != null) filter.since = args.filter.since;
         if (args.filter?.search != null) {
           if (args.filter.search.length > MAX_SEARCH_LENGTH) throw badInput(`search must be at most ${MAX_SEARCH_LENGTH} characters`);
+          // CR and LF end an IMAP command line and NUL is not allowed in one (RFC 3501 §4.3, §9).
+          if (/[\r\n\0]/.test(args.filter.search)) throw badInput('search must not contain CR, LF or NUL characters');
           if (args.filter.search.trim() !== '') filter.search = args.filter.search;
         }
         const provider = await ctx.loaders.provider(mailbox.id);
@@ -87,6 +94,8 @@ builder.node(MailboxRef, {
 
 builder.queryField('mailboxes', (t) =>
   t.field({
+    // Items stay non-null: they come from the gateway's own store, and no field of Mailbox that
+    // reaches a provider is non-null, so one failing mailbox cannot null its item or the list.
     type: [MailboxRef],
     description: 'The mailboxes of the workspace of the API key, oldest first.',
     resolve: (_root, _args, ctx) => ctx.loaders.mailboxes(),

@@ -18,7 +18,9 @@ builder.node(MessageRef, {
   fields: (t) => ({
     conversation: t.field({
       type: ConversationRef,
-      description: 'The conversation (thread) the message belongs to.',
+      nullable: true,
+      description:
+        'The conversation (thread) the message belongs to. Null with NOT_FOUND when it is gone, or with a PROVIDER_* error naming the mailbox when the provider fails.',
       resolve: async (m, _args, ctx) => {
         const info = await ctx.loaders.conversation(m.mailboxId, m.info.conversationKey);
         if (!info) throw notFound('Conversation');
@@ -35,7 +37,11 @@ builder.node(MessageRef, {
     direction: t.field({ type: MessageDirectionEnum, description: 'Whether the mailbox owner received or sent it.', resolve: (m) => m.info.direction }),
     attachments: t.field({
       type: [AttachmentRef],
-      description: 'The attachments of this message in MIME order. Their `index` is their position in the whole conversation.',
+      // Nullable: an attachment's `index` reads the whole conversation from the provider, and a
+      // failure there must not null the message.
+      nullable: true,
+      description:
+        'The attachments of this message in MIME order. Their `index` is their position in the whole conversation. Null when the provider fails while listing them, with an error naming the mailbox.',
       args: { includeInline: t.arg.boolean({ required: false, defaultValue: true, description: 'Include inline parts.' }) },
       resolve: (m, args) =>
         m.info.attachments

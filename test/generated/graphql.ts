@@ -44,7 +44,7 @@ export type MailboxAttachmentsQueryVariables = Exact<{
 }>;
 
 
-export type MailboxAttachmentsQuery = { mailboxes: Array<{ id: string, provider: ProviderKind, address: string | null, displayName: string | null, conversations: { edges: Array<{ cursor: string, node: { id: string, subject: string | null, lastMessageAt: string | null, participants: Array<{ name: string | null, address: string | null }>, attachments: Array<{ id: string, index: number, filename: string | null, contentType: string, size: number | null, sizeExact: boolean, disposition: AttachmentDisposition, kind: AttachmentKind, downloadable: boolean, downloadUrl: { url: string, expiresAt: string } | null }> } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } }> };
+export type MailboxAttachmentsQuery = { mailboxes: Array<{ id: string, provider: ProviderKind, address: string | null, displayName: string | null, conversations: { edges: Array<{ cursor: string, node: { id: string, subject: string | null, lastMessageAt: string | null, participants: Array<{ name: string | null, address: string | null }>, attachments: Array<{ id: string, index: number, filename: string | null, contentType: string, size: number | null, sizeExact: boolean, disposition: AttachmentDisposition, kind: AttachmentKind, downloadable: boolean, downloadUrl: { url: string, expiresAt: string } | null }> | null } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } | null }> };
 
 export type AttachmentByIndexQueryVariables = Exact<{
   conversationId: string | number;
@@ -65,7 +65,7 @@ export type ConversationMessagesQueryVariables = Exact<{
 
 
 export type ConversationMessagesQuery = { node:
-    | { messages: { edges: Array<{ node: { id: string, subject: string | null, date: string | null, direction: MessageDirection, messageIdHeader: string | null, inReplyTo: string | null, from: { name: string | null, address: string | null } | null, to: Array<{ address: string | null }>, attachments: Array<{ index: number, filename: string | null, contentId: string | null, disposition: AttachmentDisposition }> } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } }
+    | { messages: { edges: Array<{ node: { id: string, subject: string | null, date: string | null, direction: MessageDirection, messageIdHeader: string | null, inReplyTo: string | null, from: { name: string | null, address: string | null } | null, to: Array<{ address: string | null }>, attachments: Array<{ index: number, filename: string | null, contentId: string | null, disposition: AttachmentDisposition }> | null } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } | null }
     | Record<PropertyKey, never>
    | null };
 
@@ -78,7 +78,7 @@ export type E2eMailboxPageQueryVariables = Exact<{
 export type E2eMailboxPageQuery = { node:
     | { __typename: 'Attachment' }
     | { __typename: 'Conversation' }
-    | { __typename: 'Mailbox', conversations: { pageInfo: { hasNextPage: boolean, endCursor: string | null }, edges: Array<{ node: { id: string, attachments: Array<{ id: string, index: number }>, messages: { pageInfo: { hasNextPage: boolean }, edges: Array<{ node: { id: string, subject: string | null, messageIdHeader: string | null, direction: MessageDirection, attachments: Array<{ id: string, index: number, filename: string | null, contentType: string, size: number | null, sizeExact: boolean, contentId: string | null, disposition: AttachmentDisposition, kind: AttachmentKind, downloadUrl: { url: string, expiresAt: string } | null }> } }> } } }> } }
+    | { __typename: 'Mailbox', conversations: { pageInfo: { hasNextPage: boolean, endCursor: string | null }, edges: Array<{ node: { id: string, attachments: Array<{ id: string, index: number }> | null, messages: { pageInfo: { hasNextPage: boolean }, edges: Array<{ node: { id: string, subject: string | null, messageIdHeader: string | null, direction: MessageDirection, attachments: Array<{ id: string, index: number, filename: string | null, contentType: string, size: number | null, sizeExact: boolean, contentId: string | null, disposition: AttachmentDisposition, kind: AttachmentKind, downloadUrl: { url: string, expiresAt: string } | null }> | null } }> } | null } }> } | null }
     | { __typename: 'Message' }
    | null };
 

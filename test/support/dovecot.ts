@@ -41,6 +41,15 @@ export interface DovecotInstance {
   client(): Promise<ImapFlow>;
   /** Cuts every IMAP connection of the user (`doveadm kick`), as a crash or a network loss would. */
   kick(): void;
+  /**
+   * Freezes the server: SIGSTOP to the master and every process under it, so it accepts TCP
+   * connections (the kernel does) but answers nothing, like a hung host. Call {@link thaw} in cleanup.
+   */
+  freeze(): void;
+  /** SIGCONT to the processes {@link freeze} stopped. */
+  thaw(): void;
+  /** Stops the server and starts it again on the same port with the same mail (every connection is cut). */
+  restart(): Promise<void>;
   /** Stops the server and removes its files. */
   close(): Promise<void>;
 }
@@ -185,22 +194,26 @@ export async function startDovecot(options: DovecotOptions = {}): Promise<Doveco
   const configFile = path.join(dir, 'dovecot.conf');
   writeFileSync(configFile, config, { mode: 0o644 });
 
-  // stdio 'ignore': Dovecot's daemons keep the stderr they were started with.
-  const child = spawn(dovecotBinary(), ['-c', configFile], { stdio: 'ignore', detached: false });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const code = await exited;
-  if (code !== 0) {
-    const log = existsSync(path.join(dir, 'dovecot.log')) ? readFileSync(path.join(dir, 'dovecot.log'), 'utf8') : '';
-    rmSync(dir, { recursive: true, force: true });
-    throw new Error(`dovecot exited with ${code}: ${log.slice(-2000)}`);
-  }
-  try {
+  /** Starts the daemons and waits for the greeting. */
+  const launch = async (): Promise<void> => {
+    // stdio 'ignore': Dovecot's daemons keep the stderr they were started with.
+    const child = spawn(dovecotBinary(), ['-c', configFile], { stdio: 'ignore', detached: false });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const code = await exited;
+    if (code !== 0) {
+      const log = existsSync(path.join(dir, 'dovecot.log')) ? readFileSync(path.join(dir, 'dovecot.log'), 'utf8') : '';
+      throw new Error(`dovecot exited with ${code}: ${log.slice(-2000)}`);
+    }
     await waitForGreeting(port, 15_000);
+  };
+  try {
+    await launch();
   } catch (error) {
     stopDovecot(configFile, baseDir);
     rmSync(dir, { recursive: true, force: true });
     throw error;
   }
+  let frozen: number[] = [];
 
   // A test process that dies before afterAll must not leave the daemons behind.
   const onExit = (): void => stopDovecot(configFile, baseDir);
@@ -248,12 +261,44 @@ export async function startDovecot(options: DovecotOptions = {}): Promise<Doveco
     kick() {
       execFileSync('doveadm', ['-c', configFile, 'kick', user], { stdio: 'ignore', timeout: 10_000 });
     },
+    freeze() {
+      frozen = processTree(Number(readFileSync(path.join(baseDir, 'master.pid'), 'utf8').trim()));
+      for (const pid of frozen) signal(pid, 'SIGSTOP');
+    },
+    thaw() {
+      for (const pid of frozen) signal(pid, 'SIGCONT');
+      frozen = [];
+    },
+    async restart() {
+      stopDovecot(configFile, baseDir);
+      await launch();
+    },
     async close() {
+      for (const pid of frozen) signal(pid, 'SIGCONT');
       process.removeListener('exit', onExit);
       stopDovecot(configFile, baseDir);
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** `pid` and every process under it (children first found by `ps`), root first. */
+function processTree(pid: number): number[] {
+  const table = execFileSync('ps', ['-e', '-o', 'pid=,ppid='], { encoding: 'utf8' })
+    .trim()
+    .split('\n')
+    .map((line) => line.trim().split(/\s+/).map(Number) as [number, number]);
+  const tree = [pid];
+  for (let i = 0; i < tree.length; i++) for (const [child, parent] of table) if (parent === tree[i]) tree.push(child);
+  return tree;
+}
+
+function signal(pid: number, name: NodeJS.Signals): void {
+  try {
+    process.kill(pid, name);
+  } catch {
+    // gone
+  }
 }
 
 function stopDovecot(configFile: string, baseDir: string): void {

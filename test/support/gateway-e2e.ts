@@ -28,10 +28,13 @@ export interface E2eGateway {
   close(): Promise<void>;
 }
 
-/** Starts a gateway on a free loopback port with a fresh SQLite store. */
-export async function startE2eGateway(): Promise<E2eGateway> {
+/**
+ * Starts a gateway on a free loopback port with a fresh SQLite store.
+ * @param env more configuration variables (e.g. `IMAP_COMMAND_TIMEOUT_MS`), as `loadConfig` reads them
+ */
+export async function startE2eGateway(env: Record<string, string> = {}): Promise<E2eGateway> {
   const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'agw-e2e-'));
-  const config = loadConfig({ DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: 'silent' });
+  const config = loadConfig({ ...env, DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: 'silent' });
   const secret = 'e2e-secret-'.padEnd(48, 'x');
   const store = createStore(config, secret);
   await store.migrate();
@@ -63,10 +66,14 @@ export async function startE2eGateway(): Promise<E2eGateway> {
   };
 }
 
-type MailboxPage = Extract<NonNullable<E2eMailboxPageQuery['node']>, { __typename: 'Mailbox' }>['conversations'];
+type MailboxPage = NonNullable<Extract<NonNullable<E2eMailboxPageQuery['node']>, { __typename: 'Mailbox' }>['conversations']>;
+type PageMessage = NonNullable<MailboxPage['edges'][number]['node']['messages']>['edges'][number]['node'];
 
-/** A message as a client sees it through GraphQL (typed by codegen from `test/operations/e2e.graphql`). */
-export type SeenMessage = MailboxPage['edges'][number]['node']['messages']['edges'][number]['node'];
+/**
+ * A message as a client sees it through GraphQL (typed by codegen from `test/operations/e2e.graphql`);
+ * its attachment list, nullable in the schema (a provider failure nulls it), is present here.
+ */
+export type SeenMessage = Omit<PageMessage, 'attachments'> & { attachments: NonNullable<PageMessage['attachments']> };
 
 /** An attachment as a client sees it through GraphQL. */
 export type SeenAttachment = SeenMessage['attachments'][number];
@@ -78,6 +85,12 @@ export function signedUrlOf(a: SeenAttachment): string {
 }
 
 const PAGE = print(E2eMailboxPageDocument);
+
+/** `value`, or a thrown error naming `what` when GraphQL gave null. */
+function present<T>(value: T | null | undefined, what: string): T {
+  if (value == null) throw new Error(`${what} is null`);
+  return value;
+}
 
 /**
  * Pages through every conversation of a mailbox (global id) and returns all messages with their
@@ -93,15 +106,17 @@ export async function collectMessages(gateway: E2eGateway, mailboxGlobalId: stri
     if (result.errors?.length || !result.data) throw new Error(`GraphQL errors: ${JSON.stringify(result.errors)}`);
     const node = result.data.node;
     if (node?.__typename !== 'Mailbox') throw new Error(`${mailboxGlobalId} is a ${node?.__typename ?? 'missing node'}, not a Mailbox`);
-    const page = node.conversations;
+    const page = present(node.conversations, 'Mailbox.conversations');
     for (const edge of page.edges) {
-      if (edge.node.messages.pageInfo.hasNextPage) throw new Error('a conversation has more than 100 messages');
-      const inMessages = edge.node.messages.edges.flatMap((m) => m.node.attachments.map((a) => `${a.id}@${a.index}`));
-      const inConversation = edge.node.attachments.map((a) => `${a.id}@${a.index}`);
+      const pageMessages = present(edge.node.messages, 'Conversation.messages');
+      if (pageMessages.pageInfo.hasNextPage) throw new Error('a conversation has more than 100 messages');
+      const seen = pageMessages.edges.map((m): SeenMessage => ({ ...m.node, attachments: present(m.node.attachments, 'Message.attachments') }));
+      const inMessages = seen.flatMap((m) => m.attachments.map((a) => `${a.id}@${a.index}`));
+      const inConversation = present(edge.node.attachments, 'Conversation.attachments').map((a) => `${a.id}@${a.index}`);
       if (JSON.stringify([...inMessages].sort()) !== JSON.stringify([...inConversation].sort())) {
         throw new Error(`conversation ${edge.node.id}: attachment indexes differ between Conversation.attachments and Message.attachments`);
       }
-      messages.push(...edge.node.messages.edges.map((m) => m.node));
+      messages.push(...seen);
     }
     if (!page.pageInfo.hasNextPage) return messages;
     after = page.pageInfo.endCursor;

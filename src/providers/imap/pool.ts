@@ -1,14 +1,28 @@
 /**
- * A bounded pool of logged-in imapflow connections for one mailbox.
+ * A bounded pool of logged-in imapflow connections for one mailbox, where every wait is bounded.
  *
- * At most `max` connections exist; callers beyond that wait in FIFO order. A connection idle for
- * `idleTimeoutMs` is logged out; one idle for more than `healthCheckAfterMs` is checked with NOOP
- * before it is handed out, and a broken one (closed socket, failed NOOP, or released as broken)
- * is discarded and replaced. Every IMAP command sent on any connection is counted in
- * {@link ImapPool.stats} so tests and benchmarks can measure round trips.
+ * - At most `max` connections exist; callers beyond that wait in FIFO order, at most
+ *   `acquireTimeoutMs` (then PROVIDER_UNAVAILABLE) and no longer than their AbortSignal.
+ * - Downloads hold a connection for the life of their stream, so they may hold at most
+ *   `maxDownloads` (default `max - 1`) of them: one connection always stays for metadata (listings,
+ *   sizes), and a download beyond the cap is refused at once with PROVIDER_THROTTLED and a
+ *   `retryAfter` instead of queueing behind slow readers.
+ * - Connecting has a TCP/TLS deadline (`connectTimeoutMs`) and a greeting deadline
+ *   (`greetingTimeoutMs`); every command (LOGIN and NOOP included) fails when the server sends
+ *   nothing for `commandTimeoutMs` while it is pending. A command past that deadline, or one whose
+ *   caller's signal aborts, closes its connection (the only way to stop an IMAP command in flight)
+ *   and the caller gets PROVIDER_UNAVAILABLE (or the signal's reason).
+ * - A connection idle for `idleTimeoutMs` is logged out; one idle for more than
+ *   `healthCheckAfterMs` is checked with NOOP before it is handed out, and a broken one is
+ *   discarded and replaced. Every command sent is counted in {@link ImapPool.stats}.
+ *
+ * Own code rather than `generic-pool`: generic-pool cannot withdraw a queued acquire when the
+ * request's AbortSignal fires (only a pool-wide acquire timeout), it has no notion of a per-purpose
+ * cap, and the command deadline must sit on imapflow's command queue anyway.
  */
 import { ImapFlow } from 'imapflow';
 import type { Logger as ImapFlowLogger } from 'imapflow';
+import { GatewayError } from '../../errors.ts';
 import type { Logger } from '../types.ts';
 import { mapImapError } from './errors.ts';
 import { imapflowTransportOptions } from './transport-security.ts';
@@ -27,17 +41,39 @@ export interface ImapConnectionSettings {
   allowPlaintext?: boolean;
 }
 
-/** Options of {@link ImapPool}. */
+/** Options of {@link ImapPool}; every duration is in milliseconds. */
 export interface ImapPoolOptions {
   /** Most connections open at once; default 3. */
   max?: number;
-  /** Log out a connection unused for this long, in ms; default 60 000. */
+  /** Most connections held by downloads at once; default `max - 1` (at least 1). */
+  maxDownloads?: number;
+  /** Log out a connection unused for this long; default 60 000. */
   idleTimeoutMs?: number;
-  /** NOOP a connection unused for this long before reuse, in ms; default 30 000. */
+  /** NOOP a connection unused for this long before reuse; default 30 000. */
   healthCheckAfterMs?: number;
-  /** Connect and greeting timeout, ms; default 10 000. */
+  /** TCP (and TLS) connect deadline; default 10 000. */
   connectTimeoutMs?: number;
+  /** Deadline for the server's greeting once connected; default 10 000. */
+  greetingTimeoutMs?: number;
+  /** A pending IMAP command fails when the server sends nothing for this long; default 20 000. */
+  commandTimeoutMs?: number;
+  /** Longest wait for a free connection when all `max` are lent; default 10 000. */
+  acquireTimeoutMs?: number;
+  /** `retryAfter` (seconds) of a download refused because `maxDownloads` are running; default 5. */
+  downloadRetryAfterSeconds?: number;
 }
+
+/** The defaults of {@link ImapPoolOptions}. */
+export const IMAP_POOL_DEFAULTS = {
+  max: 3,
+  idleTimeoutMs: 60_000,
+  healthCheckAfterMs: 30_000,
+  connectTimeoutMs: 10_000,
+  greetingTimeoutMs: 10_000,
+  commandTimeoutMs: 20_000,
+  acquireTimeoutMs: 10_000,
+  downloadRetryAfterSeconds: 5,
+} as const;
 
 /** Counters of a pool. */
 export interface ImapStats {
@@ -45,6 +81,17 @@ export interface ImapStats {
   commands: number;
   /** Connections opened. */
   connections: number;
+}
+
+/** What a connection is borrowed for: downloads are capped (see the module docs). */
+export type LeasePurpose = 'metadata' | 'download';
+
+/** Options of {@link ImapPool.acquire} and {@link ImapPool.use}. */
+export interface AcquireOptions {
+  /** The request's signal: aborting withdraws the wait (and, in `use`, closes the connection mid-command). */
+  signal?: AbortSignal | undefined;
+  /** Default `metadata`. */
+  purpose?: LeasePurpose;
 }
 
 /** A connection lent by the pool; release it exactly once. */
@@ -60,13 +107,28 @@ interface Idle {
   timer: NodeJS.Timeout;
 }
 
+interface Waiter {
+  resolve(client: ImapFlow): void;
+  reject(error: unknown): void;
+}
+
+function poolClosed(): GatewayError {
+  return mapImapError(Object.assign(new Error('pool closed'), { code: 'NoConnection' }));
+}
+
 /**
  * imapflow's logger on top of ours: its warnings and errors go to `log`; its per-command debug
  * records (the protocol trace, with credentials masked by imapflow) go to `log.trace`, shown with
- * `LOG_LEVEL=trace`; its info records (connection chatter) are dropped.
+ * `LOG_LEVEL=trace`; its info records (connection chatter) are dropped. imapflow's records carry
+ * their text in `msg`, which pino writes too: the text moves to `imapMsg` so that each JSON line
+ * has one `msg` (ours, "imap") and JSON parsers that keep the last duplicate lose nothing.
  */
 export function imapflowLogger(log: Logger): ImapFlowLogger {
-  const record = (obj: unknown): object => (typeof obj === 'object' && obj !== null ? obj : { msg: String(obj) });
+  const record = (obj: unknown): object => {
+    if (typeof obj !== 'object' || obj === null) return { imapMsg: String(obj) };
+    const { msg, ...rest } = obj as { msg?: unknown };
+    return msg === undefined ? rest : { ...rest, imapMsg: msg };
+  };
   return {
     debug: (obj: unknown) => log.trace(record(obj), 'imap'),
     info: () => undefined,
@@ -81,21 +143,33 @@ export class ImapPool {
   readonly #settings: ImapConnectionSettings;
   readonly #logger: Logger;
   readonly #max: number;
+  readonly #maxDownloads: number;
   readonly #idleTimeoutMs: number;
   readonly #healthCheckAfterMs: number;
   readonly #connectTimeoutMs: number;
+  readonly #greetingTimeoutMs: number;
+  readonly #commandTimeoutMs: number;
+  readonly #acquireTimeoutMs: number;
+  readonly #downloadRetryAfter: number;
   readonly #idle: Idle[] = [];
-  readonly #waiters: { resolve: (lease: Lease) => void; reject: (error: unknown) => void }[] = [];
+  readonly #waiters: Waiter[] = [];
   #open = 0;
+  #downloads = 0;
   #closed = false;
 
   constructor(settings: ImapConnectionSettings, logger: Logger, options: ImapPoolOptions = {}) {
+    const d = IMAP_POOL_DEFAULTS;
     this.#settings = settings;
     this.#logger = logger;
-    this.#max = options.max ?? 3;
-    this.#idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
-    this.#healthCheckAfterMs = options.healthCheckAfterMs ?? 30_000;
-    this.#connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
+    this.#max = Math.max(1, options.max ?? d.max);
+    this.#maxDownloads = Math.max(1, Math.min(options.maxDownloads ?? this.#max - 1, this.#max));
+    this.#idleTimeoutMs = options.idleTimeoutMs ?? d.idleTimeoutMs;
+    this.#healthCheckAfterMs = options.healthCheckAfterMs ?? d.healthCheckAfterMs;
+    this.#connectTimeoutMs = options.connectTimeoutMs ?? d.connectTimeoutMs;
+    this.#greetingTimeoutMs = options.greetingTimeoutMs ?? d.greetingTimeoutMs;
+    this.#commandTimeoutMs = options.commandTimeoutMs ?? d.commandTimeoutMs;
+    this.#acquireTimeoutMs = options.acquireTimeoutMs ?? d.acquireTimeoutMs;
+    this.#downloadRetryAfter = options.downloadRetryAfterSeconds ?? d.downloadRetryAfterSeconds;
   }
 
   /** Connections currently open (idle or lent). */
@@ -108,63 +182,71 @@ export class ImapPool {
     return this.#open - this.#idle.length;
   }
 
-  /**
-   * Borrows a connection, opening one when below `max`, else waiting for a release.
-   * @throws GatewayError PROVIDER_AUTH_FAILED / PROVIDER_UNAVAILABLE / PROVIDER_THROTTLED when connecting fails
-   */
-  async acquire(): Promise<Lease> {
-    if (this.#closed) throw mapImapError(Object.assign(new Error('pool closed'), { code: 'NoConnection' }));
-    while (this.#idle.length > 0) {
-      const idle = this.#idle.pop()!;
-      clearTimeout(idle.timer);
-      if (!idle.client.usable) {
-        this.#discard(idle.client);
-        continue;
-      }
-      if (Date.now() - idle.since > this.#healthCheckAfterMs) {
-        try {
-          await idle.client.noop();
-        } catch {
-          this.#discard(idle.client);
-          continue;
-        }
-        if (!idle.client.usable) {
-          this.#discard(idle.client);
-          continue;
-        }
-      }
-      return this.#lease(idle.client);
-    }
-    if (this.#open < this.#max) {
-      this.#open++;
-      try {
-        return this.#lease(await this.#connect());
-      } catch (error) {
-        this.#open--;
-        this.#wakeNext();
-        throw mapImapError(error);
-      }
-    }
-    return new Promise<Lease>((resolve, reject) => this.#waiters.push({ resolve, reject }));
+  /** Connections currently held by downloads. */
+  get downloads(): number {
+    return this.#downloads;
   }
 
-  /** Runs `fn` with a borrowed connection; a connection whose command failed at socket level is discarded. */
-  async use<T>(fn: (client: ImapFlow) => Promise<T>): Promise<T> {
-    const lease = await this.acquire();
+  /**
+   * Borrows a connection: an idle one, a new one when below `max`, else the next one released.
+   * @throws GatewayError PROVIDER_THROTTLED (with `retryAfter`) for a download beyond `maxDownloads`;
+   *   PROVIDER_UNAVAILABLE when no connection frees up within `acquireTimeoutMs` or a deadline of
+   *   connecting passes; PROVIDER_AUTH_FAILED; the signal's reason when it aborts
+   */
+  async acquire(options: AcquireOptions = {}): Promise<Lease> {
+    const { signal, purpose = 'metadata' } = options;
+    if (this.#closed) throw poolClosed();
+    signal?.throwIfAborted();
+    if (purpose === 'download') {
+      if (this.#downloads >= this.#maxDownloads) {
+        throw new GatewayError(
+          'PROVIDER_THROTTLED',
+          `This mailbox is already serving ${this.#maxDownloads} download${this.#maxDownloads === 1 ? '' : 's'} at once; retry in a few seconds`,
+          { retryAfter: this.#downloadRetryAfter },
+        );
+      }
+      this.#downloads++;
+    }
+    try {
+      return this.#lease(await this.#obtain(signal), purpose);
+    } catch (error) {
+      if (purpose === 'download') this.#downloads--;
+      throw error;
+    }
+  }
+
+  /**
+   * Runs `fn` with a borrowed connection. A connection whose command failed at socket level, ran
+   * past its deadline or was cut by the signal is discarded.
+   * @throws what {@link acquire} throws; the signal's reason when it aborts while `fn` runs; what `fn` throws
+   */
+  async use<T>(fn: (client: ImapFlow) => Promise<T>, options: AcquireOptions = {}): Promise<T> {
+    const { signal } = options;
+    const lease = await this.acquire(options);
+    if (signal?.aborted) {
+      lease.release();
+      throw signal.reason;
+    }
+    // Closing is the only way to stop a command in flight; imapflow then rejects every pending one.
+    const onAbort = (): void => lease.client.close();
+    signal?.addEventListener('abort', onAbort, { once: true });
     try {
       const result = await fn(lease.client);
       lease.release();
       return result;
     } catch (error) {
       lease.release(!lease.client.usable);
+      if (signal?.aborted) throw signal.reason;
       throw error;
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
     }
   }
 
   /** Logs out every connection; waiting callers get PROVIDER_UNAVAILABLE. */
   async close(): Promise<void> {
     this.#closed = true;
-    for (const waiter of this.#waiters.splice(0)) waiter.reject(mapImapError(Object.assign(new Error('pool closed'), { code: 'NoConnection' })));
+    for (const waiter of this.#waiters.splice(0)) waiter.reject(poolClosed());
     const idle = this.#idle.splice(0);
     await Promise.allSettled(
       idle.map(async ({ client, timer }) => {
@@ -175,34 +257,106 @@ export class ImapPool {
     );
   }
 
-  #lease(client: ImapFlow): Lease {
+  /** An idle connection (health-checked), a new one, or the next one released. */
+  async #obtain(signal: AbortSignal | undefined): Promise<ImapFlow> {
+    while (this.#idle.length > 0) {
+      const idle = this.#idle.pop()!;
+      clearTimeout(idle.timer);
+      if (!idle.client.usable) {
+        this.#discard(idle.client);
+        continue;
+      }
+      if (Date.now() - idle.since > this.#healthCheckAfterMs) {
+        try {
+          await idle.client.noop(); // bounded by the command deadline
+        } catch {
+          this.#discard(idle.client);
+          continue;
+        }
+        if (!idle.client.usable) {
+          this.#discard(idle.client);
+          continue;
+        }
+      }
+      return idle.client;
+    }
+    if (this.#open < this.#max) {
+      this.#open++;
+      try {
+        return await this.#connect(signal);
+      } catch (error) {
+        this.#open--;
+        this.#wakeNext();
+        throw signal?.aborted ? signal.reason : mapImapError(error);
+      }
+    }
+    return this.#wait(signal);
+  }
+
+  /** Queues for the next released connection, at most `acquireTimeoutMs` and until `signal` aborts. */
+  #wait(signal: AbortSignal | undefined): Promise<ImapFlow> {
+    return new Promise<ImapFlow>((resolve, reject) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        const index = this.#waiters.indexOf(waiter);
+        if (index >= 0) this.#waiters.splice(index, 1);
+      };
+      const waiter: Waiter = {
+        resolve: (client) => {
+          done();
+          resolve(client);
+        },
+        reject: (error) => {
+          done();
+          reject(error);
+        },
+      };
+      const timer = setTimeout(() => {
+        waiter.reject(
+          new GatewayError('PROVIDER_UNAVAILABLE', `No connection to the IMAP server of this mailbox became free within ${this.#acquireTimeoutMs} ms`),
+        );
+      }, this.#acquireTimeoutMs);
+      const onAbort = (): void => waiter.reject(signal!.reason);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#waiters.push(waiter);
+    });
+  }
+
+  #lease(client: ImapFlow, purpose: LeasePurpose): Lease {
     let released = false;
     return {
       client,
       release: (broken = false) => {
         if (released) return;
         released = true;
+        if (purpose === 'download') this.#downloads--;
         if (broken || this.#closed || !client.usable) {
           this.#discard(client);
           return;
         }
-        const waiter = this.#waiters.shift();
-        if (waiter) {
-          waiter.resolve(this.#lease(client));
-          return;
-        }
-        const timer = setTimeout(() => {
-          const index = this.#idle.findIndex((i) => i.client === client);
-          if (index >= 0) {
-            this.#idle.splice(index, 1);
-            this.#open--;
-            client.logout().catch(() => client.close());
-          }
-        }, this.#idleTimeoutMs);
-        timer.unref();
-        this.#idle.push({ client, since: Date.now(), timer });
+        this.#giveBack(client);
       },
     };
+  }
+
+  /** Hands a usable connection to the next waiter, else keeps it idle. */
+  #giveBack(client: ImapFlow): void {
+    const waiter = this.#waiters.shift();
+    if (waiter) {
+      waiter.resolve(client);
+      return;
+    }
+    const timer = setTimeout(() => {
+      const index = this.#idle.findIndex((i) => i.client === client);
+      if (index >= 0) {
+        this.#idle.splice(index, 1);
+        this.#open--;
+        client.logout().catch(() => client.close());
+      }
+    }, this.#idleTimeoutMs);
+    timer.unref();
+    this.#idle.push({ client, since: Date.now(), timer });
   }
 
   #discard(client: ImapFlow): void {
@@ -215,22 +369,23 @@ export class ImapPool {
     this.#wakeNext();
   }
 
-  /** A waiter may now open a connection of its own. */
+  /** The first waiter may now get a connection of its own (one was discarded or failed to open). */
   #wakeNext(): void {
     if (this.#closed || this.#waiters.length === 0 || this.#open >= this.#max) return;
-    const waiter = this.#waiters.shift()!;
+    const first = this.#waiters[0]!;
     this.#open++;
-    this.#connect().then(
-      (client) => waiter.resolve(this.#lease(client)),
+    this.#connect(undefined).then(
+      // Whoever waits first when it is ready gets it (`first` may have timed out meanwhile).
+      (client) => (this.#closed ? this.#discard(client) : this.#giveBack(client)),
       (error: unknown) => {
         this.#open--;
-        waiter.reject(mapImapError(error));
+        first.reject(mapImapError(error));
         this.#wakeNext();
       },
     );
   }
 
-  async #connect(): Promise<ImapFlow> {
+  async #connect(signal: AbortSignal | undefined): Promise<ImapFlow> {
     const log = this.#logger;
     const client = new ImapFlow({
       host: this.#settings.host,
@@ -241,19 +396,61 @@ export class ImapPool {
       // A pooled connection idles between leases; IDLE would only add commands and races.
       disableAutoIdle: true,
       connectionTimeout: this.#connectTimeoutMs,
-      greetingTimeout: this.#connectTimeoutMs,
+      greetingTimeout: this.#greetingTimeoutMs,
       socketTimeout: 5 * 60_000,
       logger: imapflowLogger(log),
     });
-    // Count every command on the wire: imapflow sends all of them through exec().
-    const raw = client as unknown as { exec: (...args: unknown[]) => Promise<unknown> };
+    // imapflow sends every command (LOGIN, CAPABILITY, SELECT, FETCH, ...) through exec(): count
+    // each one and give it a deadline of silence. A command fails when the server sends no byte
+    // for `commandTimeoutMs` while it is pending (checked every quarter of it), so a FETCH of a
+    // large folder that keeps streaming is not cut, and a server that stops answering is. Failing
+    // closes the connection, which rejects the command and everything queued behind it; the caller
+    // sees PROVIDER_UNAVAILABLE.
+    const raw = client as unknown as { exec: (...args: unknown[]) => Promise<unknown>; socket?: { bytesRead?: number } | false };
     const exec = raw.exec.bind(client);
+    const bytesRead = (): number => (raw.socket ? (raw.socket.bytesRead ?? 0) : 0);
+    const commandTimeoutMs = this.#commandTimeoutMs;
+    const step = Math.max(25, Math.floor(commandTimeoutMs / 4));
     raw.exec = (...args: unknown[]) => {
       this.stats.commands++;
-      return exec(...args);
+      let settled = false;
+      let timer: NodeJS.Timeout | undefined;
+      const pending = exec(...args).finally(() => {
+        settled = true;
+        clearTimeout(timer);
+      });
+      const deadline = new Promise<never>((_resolve, reject) => {
+        let seen = bytesRead();
+        let heardAt = Date.now();
+        const check = (): void => {
+          if (settled) return;
+          const now = bytesRead();
+          if (now !== seen) {
+            seen = now;
+            heardAt = Date.now();
+          }
+          if (Date.now() - heardAt < commandTimeoutMs) {
+            timer = setTimeout(check, step);
+            return;
+          }
+          reject(new GatewayError('PROVIDER_UNAVAILABLE', `The IMAP server sent nothing for ${commandTimeoutMs} ms while a command was pending`));
+          client.close();
+        };
+        timer = setTimeout(check, step);
+      });
+      return Promise.race([pending, deadline]);
     };
     client.on('error', (error: unknown) => log.debug({ err: error }, 'imap connection error'));
-    await client.connect();
+    const onAbort = (): void => client.close();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      await client.connect();
+    } catch (error) {
+      client.close();
+      throw error;
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
     this.stats.connections++;
     return client;
   }

@@ -7,11 +7,34 @@
  * SELECT and one or two `UID FETCH ... BINARY.SIZE[..]` per folder for any number of messages and
  * are cached (IMAP messages are immutable under a UIDVALIDITY). {@link ImapProvider.stats} counts
  * the commands sent.
+ *
+ * Bounded waits: the pool (`./pool.ts`) bounds acquiring, connecting, the greeting and every
+ * command, and caps downloads so that they never take the connection metadata needs. Every call
+ * also stops waiting when its `CallOptions.signal` aborts (a command in flight for that call alone
+ * is cut by closing its connection; a folder refresh shared with other callers runs on, bounded by
+ * the command deadline). A mailbox that keeps failing is backed off by a circuit breaker
+ * (cockatiel): after `breakerFailures` PROVIDER_UNAVAILABLE failures in a row it answers
+ * PROVIDER_UNAVAILABLE at once, without contacting the server, for `breakerHalfOpenAfterMs`; then
+ * one call is let through, and its success closes the breaker again.
  */
-import type { AttachmentContent, AttachmentInfo, ConversationFilter, ConversationInfo, MailboxConfig, MailProvider, MessageInfo, Page, ProviderDeps, ProviderFactory } from '../types.ts';
-import { GatewayError, NotDownloadableError, badInput, notFound } from '../../errors.ts';
+import { BrokenCircuitError, CircuitState, ConsecutiveBreaker, circuitBreaker, handleWhen, type CircuitBreakerPolicy } from 'cockatiel';
+import type {
+  AttachmentContent,
+  AttachmentInfo,
+  CallOptions,
+  ConversationFilter,
+  ConversationInfo,
+  MailboxConfig,
+  MailProvider,
+  MessageInfo,
+  Page,
+  ProviderDeps,
+  ProviderFactory,
+} from '../types.ts';
+import { GatewayError, NotDownloadableError, badInput, isGatewayError, notFound } from '../../errors.ts';
 import { describeAttachment, findPart, selectAttachmentParts } from '../../mime/attachments.ts';
 import { transferEncodingFamily } from '../../mime/decode.ts';
+import type { ImapFlow } from 'imapflow';
 import { openPartStream } from './download.ts';
 import { mapImapError } from './errors.ts';
 import type { FolderIndex, MessageSummary } from './folder-index.ts';
@@ -49,10 +72,28 @@ export function imapSettings(mailbox: MailboxConfig): ImapConnectionSettings {
   return { host, port, user, password, tls: s.tls === true, starttls: s.starttls === true, allowPlaintext: s.allowPlaintext === true };
 }
 
-/** Provider options beyond the mailbox (tests use them). */
+/** Provider options beyond the mailbox: the pool's limits and deadlines, the breaker, threading. */
 export interface ImapProviderOptions extends ImapPoolOptions {
   /** Use THREAD=REFERENCES when the server offers it; default true. */
   useServerThreads?: boolean;
+  /** PROVIDER_UNAVAILABLE failures in a row that open the circuit breaker; default 5. */
+  breakerFailures?: number;
+  /** How long an open breaker answers at once before letting one call try the server again, ms; default 30 000. */
+  breakerHalfOpenAfterMs?: number;
+}
+
+/** Defaults of the breaker options of {@link ImapProviderOptions}. */
+export const IMAP_BREAKER_DEFAULTS = { breakerFailures: 5, breakerHalfOpenAfterMs: 30_000 } as const;
+
+/** Waits for `promise`, or rejects with the signal's reason as soon as it aborts (the work itself runs on). */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return promise;
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
 
 /** Conversations built from the folder indexes, rebuilt when a folder index version changes. */
@@ -72,43 +113,95 @@ class ImapProviderImpl implements ImapProvider {
   #conversations: ConversationCache | null = null;
   readonly #sizes = new Map<string, Map<string, PartSize>>();
   #refreshing: Promise<void> | null = null;
+  readonly #breaker: CircuitBreakerPolicy;
+  readonly #halfOpenAfterMs: number;
+  #brokenAt = 0;
 
   constructor(settings: ImapConnectionSettings, deps: ProviderDeps, options: ImapProviderOptions) {
     this.#deps = deps;
     this.#pool = new ImapPool(settings, deps.logger, options);
     this.#useServerThreads = options.useServerThreads ?? true;
+    this.#halfOpenAfterMs = options.breakerHalfOpenAfterMs ?? IMAP_BREAKER_DEFAULTS.breakerHalfOpenAfterMs;
+    // Only an unreachable or failing server counts: refused credentials, throttling, NOT_FOUND and
+    // a caller's abort say nothing about the server's health.
+    this.#breaker = circuitBreaker(
+      handleWhen((error) => isGatewayError(error) && error.code === 'PROVIDER_UNAVAILABLE'),
+      { halfOpenAfter: this.#halfOpenAfterMs, breaker: new ConsecutiveBreaker(options.breakerFailures ?? IMAP_BREAKER_DEFAULTS.breakerFailures) },
+    );
+    this.#breaker.onBreak(() => {
+      this.#brokenAt = Date.now();
+      deps.logger.warn({ halfOpenAfterMs: this.#halfOpenAfterMs }, 'IMAP server keeps failing: circuit breaker open');
+    });
+    this.#breaker.onReset(() => deps.logger.info({}, 'IMAP server answers again: circuit breaker closed'));
+  }
+
+  /**
+   * Runs upstream work through the circuit breaker.
+   * @throws GatewayError PROVIDER_UNAVAILABLE (with `retryAfter`, seconds) at once while the breaker is open
+   */
+  async #guarded<T>(fn: () => Promise<T>): Promise<T> {
+    // While the one half-open trial runs, cockatiel would make other callers wait for its outcome;
+    // they are answered at once instead.
+    if (this.#breaker.state === CircuitState.HalfOpen) throw this.#broken(null);
+    try {
+      return await this.#breaker.execute(fn);
+    } catch (error) {
+      if (error instanceof BrokenCircuitError) throw this.#broken(error);
+      throw error;
+    }
+  }
+
+  /** PROVIDER_UNAVAILABLE of an open breaker, with `retryAfter` = seconds until the next trial (at least 1). */
+  #broken(cause: unknown): GatewayError {
+    const retryAfter = Math.max(1, Math.ceil((this.#brokenAt + this.#halfOpenAfterMs - Date.now()) / 1000));
+    return new GatewayError('PROVIDER_UNAVAILABLE', `The IMAP server of this mailbox keeps failing; the gateway tries it again in ${retryAfter} s`, {
+      cause,
+      retryAfter,
+    });
+  }
+
+  /**
+   * Runs `fn` on a pooled metadata connection, through the breaker, with imapflow's errors mapped
+   * (inside the breaker, so that it sees PROVIDER_UNAVAILABLE) and the call cut when `signal` aborts.
+   * @throws GatewayError PROVIDER_*; the signal's reason when it aborts
+   */
+  #upstream<T>(fn: (client: ImapFlow) => Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+    return this.#guarded(() =>
+      this.#pool.use(fn, { signal }).catch((error: unknown) => {
+        throw signal?.aborted ? error : mapImapError(error);
+      }),
+    );
   }
 
   get stats(): ImapStats {
     return this.#pool.stats;
   }
 
-  /** Refreshes INBOX and Sent indexes; concurrent callers share one refresh. */
-  async #refresh(): Promise<void> {
+  /**
+   * Refreshes INBOX and Sent indexes; concurrent callers share one refresh, and each stops waiting
+   * when its own signal aborts (the refresh runs on for the others, bounded by the pool's deadlines).
+   */
+  async #refresh(signal?: AbortSignal): Promise<void> {
     if (!this.#refreshing) {
-      this.#refreshing = this.#pool
-        .use(async (client) => {
-          if (!this.#folders) this.#folders = await discoverFolders(client);
-          // Dovecot answers STATUS of the folder a session has selected from that session's view,
-          // which misses a delete + recreate by another session (a new UIDVALIDITY): unselect first.
-          if (client.mailbox) await client.mailboxClose();
-          const useThread = this.#useServerThreads && client.capabilities.has('THREAD=REFERENCES');
-          const entries: [string, 'RECEIVED' | 'SENT'][] = [[this.#folders.inbox, 'RECEIVED']];
-          if (this.#folders.sent) entries.push([this.#folders.sent, 'SENT']);
-          for (const [path, direction] of entries) {
-            const index = await refreshFolderIndex(client, path, direction, this.#indexes.get(path) ?? null, useThread, this.#deps.logger);
-            if (index) this.#indexes.set(path, index);
-            else this.#indexes.delete(path);
-          }
-        })
-        .catch((error: unknown) => {
-          throw mapImapError(error);
-        })
-        .finally(() => {
-          this.#refreshing = null;
-        });
+      // No signal: the refresh is shared, so no single caller may cut it.
+      this.#refreshing = this.#upstream(async (client) => {
+        if (!this.#folders) this.#folders = await discoverFolders(client);
+        // Dovecot answers STATUS of the folder a session has selected from that session's view,
+        // which misses a delete + recreate by another session (a new UIDVALIDITY): unselect first.
+        if (client.mailbox) await client.mailboxClose();
+        const useThread = this.#useServerThreads && client.capabilities.has('THREAD=REFERENCES');
+        const entries: [string, 'RECEIVED' | 'SENT'][] = [[this.#folders.inbox, 'RECEIVED']];
+        if (this.#folders.sent) entries.push([this.#folders.sent, 'SENT']);
+        for (const [path, direction] of entries) {
+          const index = await refreshFolderIndex(client, path, direction, this.#indexes.get(path) ?? null, useThread, this.#deps.logger);
+          if (index) this.#indexes.set(path, index);
+          else this.#indexes.delete(path);
+        }
+      }, undefined).finally(() => {
+        this.#refreshing = null;
+      });
     }
-    return this.#refreshing;
+    return untilAborted(this.#refreshing, signal);
   }
 
   #conversationIndex(): ConversationCache {
@@ -131,10 +224,10 @@ class ImapProviderImpl implements ImapProvider {
     return index.byUid.get(ref.uid) ?? null;
   }
 
-  async listConversations(args: { first: number; after?: string | null; filter?: ConversationFilter }): Promise<Page<ConversationInfo>> {
+  async listConversations(args: { first: number; after?: string | null; filter?: ConversationFilter }, options: CallOptions = {}): Promise<Page<ConversationInfo>> {
     if (!Number.isInteger(args.first) || args.first < 1 || args.first > 100) throw badInput('first must be between 1 and 100');
     const cursor = args.after ? decodeCursor(args.after) : null;
-    await this.#refresh();
+    await this.#refresh(options.signal);
     const filter = args.filter ?? {};
     let list = [...this.#conversationIndex().list];
     if (filter.hasAttachments != null) list = list.filter((c) => c.hasAttachments === filter.hasAttachments);
@@ -143,7 +236,7 @@ class ImapProviderImpl implements ImapProvider {
       list = list.filter((c) => c.messageKeys.some((k) => (this.#summary(k)?.date?.getTime() ?? 0) >= since));
     }
     if (filter.search != null && filter.search.trim() !== '') {
-      const matching = await this.#search(filter.search.trim());
+      const matching = await this.#search(filter.search.trim(), options.signal);
       list = list.filter((c) => c.messageKeys.some((k) => matching.has(k)));
     }
     list.sort((a, b) => (b.lastMessageAt?.getTime() ?? 0) - (a.lastMessageAt?.getTime() ?? 0) || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
@@ -162,37 +255,36 @@ class ImapProviderImpl implements ImapProvider {
   }
 
   /** Message keys matching `text` by IMAP SEARCH TEXT (RFC 3501 §6.4.4) in each folder. */
-  async #search(text: string): Promise<Set<string>> {
+  async #search(text: string, signal: AbortSignal | undefined): Promise<Set<string>> {
     if (text.length > 512) throw badInput('search is too long');
+    // Checked here too (not only in the schema): the text goes into an IMAP command line, where CR
+    // or LF would end the command and NUL is forbidden (RFC 3501 §4.3, §9).
+    if (/[\r\n\0]/.test(text)) throw badInput('search must not contain CR, LF or NUL characters');
     const keys = new Set<string>();
-    await this.#pool
-      .use(async (client) => {
-        for (const index of this.#indexes.values()) {
-          await client.mailboxOpen(index.path, { readOnly: true });
-          await execRaw(client, 'UID SEARCH', [atom('CHARSET'), atom('UTF-8'), atom('TEXT'), { type: 'STRING', value: text }], 'SEARCH', (untagged) => {
-            for (const uid of searchNumbers(untagged)) {
-              const summary = index.byUid.get(uid);
-              if (summary) keys.add(summary.key);
-            }
-          });
-        }
-      })
-      .catch((error: unknown) => {
-        throw mapImapError(error);
-      });
+    await this.#upstream(async (client) => {
+      for (const index of this.#indexes.values()) {
+        await client.mailboxOpen(index.path, { readOnly: true });
+        await execRaw(client, 'UID SEARCH', [atom('CHARSET'), atom('UTF-8'), atom('TEXT'), { type: 'STRING', value: text }], 'SEARCH', (untagged) => {
+          for (const uid of searchNumbers(untagged)) {
+            const summary = index.byUid.get(uid);
+            if (summary) keys.add(summary.key);
+          }
+        });
+      }
+    }, signal);
     return keys;
   }
 
-  async loadConversations(keys: readonly string[]): Promise<(ConversationInfo | null)[]> {
-    await this.#refresh();
+  async loadConversations(keys: readonly string[], options: CallOptions = {}): Promise<(ConversationInfo | null)[]> {
+    await this.#refresh(options.signal);
     const { byMessage } = this.#conversationIndex();
     return keys.map((key) => (this.#summary(key) ? (byMessage.get(key) ?? null) : null));
   }
 
-  async loadMessages(keys: readonly string[]): Promise<(MessageInfo | null)[]> {
-    await this.#refresh();
+  async loadMessages(keys: readonly string[], options: CallOptions = {}): Promise<(MessageInfo | null)[]> {
+    await this.#refresh(options.signal);
     const summaries = keys.map((key) => this.#summary(key));
-    await this.#ensureSizes(summaries.filter((s): s is MessageSummary => s !== null));
+    await this.#ensureSizes(summaries.filter((s): s is MessageSummary => s !== null), options.signal);
     const { byMessage } = this.#conversationIndex();
     return summaries.map((s) => (s ? this.#messageInfo(s, byMessage.get(s.key)?.key ?? s.key) : null));
   }
@@ -224,7 +316,7 @@ class ImapProviderImpl implements ImapProvider {
   }
 
   /** Measures attachment sizes of messages not measured yet: one SELECT and one or two FETCH per folder. */
-  async #ensureSizes(summaries: MessageSummary[]): Promise<void> {
+  async #ensureSizes(summaries: MessageSummary[], signal: AbortSignal | undefined): Promise<void> {
     const byFolder = new Map<string, MessageSummary[]>();
     for (const s of summaries) {
       if (this.#sizes.has(s.key) || !s.structure) continue;
@@ -237,56 +329,77 @@ class ImapProviderImpl implements ImapProvider {
       byFolder.set(s.folder, list);
     }
     if (byFolder.size === 0) return;
-    await this.#pool
-      .use(async (client) => {
-        for (const [folder, list] of byFolder) {
-          await client.mailboxOpen(folder, { readOnly: true });
-          const measured = await measureParts(
-            client,
-            list.map((s) => ({ uid: s.uid, structure: s.structure!, parts: selectAttachmentParts(s.structure!) })),
-            this.#deps.logger,
-          );
-          for (const s of list) this.#sizes.set(s.key, measured.get(s.uid) ?? new Map());
-        }
-      })
-      .catch((error: unknown) => {
-        throw mapImapError(error);
-      });
+    await this.#upstream(async (client) => {
+      for (const [folder, list] of byFolder) {
+        await client.mailboxOpen(folder, { readOnly: true });
+        const measured = await measureParts(
+          client,
+          list.map((s) => ({ uid: s.uid, structure: s.structure!, parts: selectAttachmentParts(s.structure!) })),
+          this.#deps.logger,
+        );
+        for (const s of list) this.#sizes.set(s.key, measured.get(s.uid) ?? new Map());
+      }
+    }, signal);
   }
 
-  async openAttachment(messageKey: string, partId: string, options: { signal?: AbortSignal } = {}): Promise<AttachmentContent> {
+  /**
+   * Opens the decoded bytes of one attachment. The stream holds one pooled connection (a download
+   * lease, capped per mailbox) until it ends or is destroyed; aborting `options.signal` destroys it.
+   * @throws GatewayError NOT_FOUND, NOT_DOWNLOADABLE, PROVIDER_THROTTLED (downloads at the cap, with
+   *   `retryAfter`), PROVIDER_UNAVAILABLE, PROVIDER_AUTH_FAILED; the signal's reason when it aborts first
+   */
+  async openAttachment(messageKey: string, partId: string, options: CallOptions = {}): Promise<AttachmentContent> {
+    const { signal } = options;
     const ref = decodeMessageKey(messageKey);
     if (!ref || typeof partId !== 'string' || !/^\d+(\.\d+)*$/.test(partId)) throw notFound('Attachment');
-    await this.#refresh();
+    await this.#refresh(signal);
     const summary = this.#summary(messageKey);
     if (!summary?.structure) throw notFound('Attachment');
     const attachment = this.#attachments(summary).find((a) => a.partId === partId);
     const part = findPart(summary.structure, partId);
     if (!part || !attachment) throw notFound('Attachment');
     if (!attachment.downloadable) throw new NotDownloadableError();
-    await this.#ensureSizes([summary]);
+    await this.#ensureSizes([summary], signal);
     const size = this.#sizes.get(summary.key)?.get(partId);
-    options.signal?.throwIfAborted();
-    const lease = await this.#pool.acquire();
-    try {
-      const selected = await lease.client.mailboxOpen(ref.folder, { readOnly: true });
-      if (Number(selected.uidValidity) !== ref.uidValidity) {
+    signal?.throwIfAborted();
+    const encoding = transferEncodingFamily(part.encoding) === 'identity' ? null : part.encoding;
+    const stream = await this.#guarded(async () => {
+      const lease = await this.#pool.acquire({ signal, purpose: 'download' });
+      if (signal?.aborted) {
         lease.release();
-        throw notFound('Attachment');
+        throw signal.reason;
       }
-    } catch (error) {
-      if (error instanceof GatewayError) throw error;
-      lease.release(!lease.client.usable);
-      throw mapImapError(error);
-    }
-    const stream = await openPartStream(lease, ref.uid, partId, transferEncodingFamily(part.encoding) === 'identity' ? null : part.encoding);
-    if (options.signal) {
-      const signal = options.signal;
+      // Until the stream exists, an abort cuts the commands of this lease alone.
+      const onAbort = (): void => lease.client.close();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      try {
+        try {
+          const selected = await lease.client.mailboxOpen(ref.folder, { readOnly: true });
+          if (Number(selected.uidValidity) !== ref.uidValidity) {
+            lease.release();
+            throw notFound('Attachment');
+          }
+        } catch (error) {
+          if (isGatewayError(error) && error.code === 'NOT_FOUND') throw error;
+          lease.release(!lease.client.usable);
+          throw error;
+        }
+        return await openPartStream(lease, ref.uid, partId, encoding);
+      } catch (error) {
+        throw signal?.aborted ? signal.reason : mapImapError(error);
+      } finally {
+        signal?.removeEventListener('abort', onAbort);
+      }
+    });
+    if (signal) {
       const onAbort = (): void => {
         stream.destroy(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
       };
-      signal.addEventListener('abort', onAbort, { once: true });
-      stream.once('close', () => signal.removeEventListener('abort', onAbort));
+      if (signal.aborted) onAbort();
+      else {
+        signal.addEventListener('abort', onAbort, { once: true });
+        stream.once('close', () => signal.removeEventListener('abort', onAbort));
+      }
     }
     return {
       stream,
@@ -307,4 +420,4 @@ export function createImapProviderWith(mailbox: MailboxConfig, deps: ProviderDep
 }
 
 /** The registry's factory (see `src/providers/registry.ts`). */
-export const createImapProvider: ProviderFactory = (mailbox, deps) => createImapProviderWith(mailbox, deps);
+export const createImapProvider: ProviderFactory = (mailbox, deps) => createImapProviderWith(mailbox, deps, deps.imap ?? {});

@@ -1,0 +1,65 @@
+/**
+ * Upstream limits from the environment: how long the gateway waits for an IMAP server and for a
+ * download client, and how many IMAP connections a mailbox may use. Read by `loadConfig`
+ * (`src/config.ts`); every bad value becomes one problem line there. All durations are in ms.
+ *
+ * | variable | default | meaning |
+ * | --- | --- | --- |
+ * | IMAP_MAX_CONNECTIONS | 3 | connections per IMAP mailbox |
+ * | IMAP_MAX_DOWNLOADS | IMAP_MAX_CONNECTIONS - 1 | of those, most held by downloads at once (the rest stays for listings); one more download answers 503 + Retry-After |
+ * | IMAP_CONNECT_TIMEOUT_MS | 10000 | TCP/TLS connect deadline |
+ * | IMAP_GREETING_TIMEOUT_MS | 10000 | deadline for the server's greeting |
+ * | IMAP_COMMAND_TIMEOUT_MS | 20000 | a pending IMAP command (LOGIN, SELECT, FETCH, ...) fails when the server sends nothing for this long |
+ * | IMAP_ACQUIRE_TIMEOUT_MS | 10000 | longest wait for a free connection of the mailbox |
+ * | IMAP_BREAKER_FAILURES | 5 | failures in a row after which the mailbox is answered PROVIDER_UNAVAILABLE at once |
+ * | IMAP_BREAKER_HALF_OPEN_MS | 30000 | how long that lasts before one request tries the server again |
+ * | DOWNLOAD_STALL_TIMEOUT_MS | 30000 | a download whose client reads nothing for this long is cut |
+ */
+import { IMAP_POOL_DEFAULTS } from './providers/imap/pool.ts';
+import { IMAP_BREAKER_DEFAULTS, type ImapProviderOptions } from './providers/imap/provider.ts';
+
+/** The upstream part of the configuration. */
+export interface UpstreamConfig {
+  /** Limits and deadlines of every IMAP mailbox's pool and circuit breaker. */
+  imap: ImapProviderOptions;
+  /** A download whose client accepts no byte for this long is cut and frees its connection, ms. */
+  downloadStallTimeoutMs: number;
+}
+
+/** Default of `DOWNLOAD_STALL_TIMEOUT_MS`. */
+export const DEFAULT_DOWNLOAD_STALL_TIMEOUT_MS = 30_000;
+
+/**
+ * Reads the upstream limits; a bad value is pushed to `problems` (one line each) and its default kept.
+ * @param env the environment
+ * @param problems collects the problem lines
+ */
+export function readUpstreamConfig(env: NodeJS.ProcessEnv, problems: string[]): UpstreamConfig {
+  const int = (name: string, fallback: number, min: number, max: number): number => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
+      problems.push(`${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
+      return fallback;
+    }
+    return Number(raw);
+  };
+  const d = IMAP_POOL_DEFAULTS;
+  const max = int('IMAP_MAX_CONNECTIONS', d.max, 1, 100);
+  const maxDownloads = int('IMAP_MAX_DOWNLOADS', Math.max(1, max - 1), 1, 100);
+  if (maxDownloads > max) problems.push(`IMAP_MAX_DOWNLOADS (${maxDownloads}) must not exceed IMAP_MAX_CONNECTIONS (${max})`);
+  const hour = 3_600_000;
+  return {
+    imap: {
+      max,
+      maxDownloads: Math.min(maxDownloads, max),
+      connectTimeoutMs: int('IMAP_CONNECT_TIMEOUT_MS', d.connectTimeoutMs, 100, hour),
+      greetingTimeoutMs: int('IMAP_GREETING_TIMEOUT_MS', d.greetingTimeoutMs, 100, hour),
+      commandTimeoutMs: int('IMAP_COMMAND_TIMEOUT_MS', d.commandTimeoutMs, 100, hour),
+      acquireTimeoutMs: int('IMAP_ACQUIRE_TIMEOUT_MS', d.acquireTimeoutMs, 100, hour),
+      breakerFailures: int('IMAP_BREAKER_FAILURES', IMAP_BREAKER_DEFAULTS.breakerFailures, 1, 1000),
+      breakerHalfOpenAfterMs: int('IMAP_BREAKER_HALF_OPEN_MS', IMAP_BREAKER_DEFAULTS.breakerHalfOpenAfterMs, 100, hour),
+    },
+    downloadStallTimeoutMs: int('DOWNLOAD_STALL_TIMEOUT_MS', DEFAULT_DOWNLOAD_STALL_TIMEOUT_MS, 100, hour),
+  };
+}

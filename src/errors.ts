@@ -23,10 +23,16 @@ export const ERROR_CODES = {
   NOT_FOUND: {
     status: 404,
     error: 'not_found',
-    description: 'The object does not exist, belongs to another workspace, or its ID went stale (e.g. a new IMAP UIDVALIDITY).',
+    description:
+      'The object does not exist, belongs to another workspace, or its ID went stale (e.g. a new IMAP UIDVALIDITY); over HTTP also a path that is no route.',
   },
-  TOKEN_INVALID: { status: 401, error: 'invalid_token', description: 'A download token that is malformed or not signed by this gateway.' },
-  TOKEN_FORBIDDEN: { status: 403, error: 'forbidden', description: 'A genuine download token that is not valid here (another audience or workspace).' },
+  METHOD_NOT_ALLOWED: { status: 405, error: 'method_not_allowed', description: 'An HTTP method the route does not answer (downloads take GET and HEAD; the `Allow` header lists them).' },
+  TOKEN_INVALID: { status: 401, error: 'invalid_token', description: 'A download token that is malformed, edited, or not made by this gateway (or by it with another secret).' },
+  TOKEN_FORBIDDEN: {
+    status: 403,
+    error: 'forbidden',
+    description: 'A genuine download token that is no longer honoured: the API key that made it was revoked or deleted, or its workspace is gone (or the token is for another audience).',
+  },
   TOKEN_EXPIRED: { status: 410, error: 'expired', description: 'A download token past its expiry; ask for a new `downloadUrl`.' },
   NOT_DOWNLOADABLE: { status: 409, error: 'not_downloadable', description: 'The attachment has no bytes to serve (e.g. a link to a file stored elsewhere).' },
   PROVIDER_AUTH_FAILED: { status: 502, error: 'bad_gateway', description: 'The mail provider refused the mailbox credentials.' },

@@ -17,6 +17,7 @@ import type { Config } from './config.ts';
 import { createContextFactory, type GatewayContext } from './context.ts';
 import { downloadTokenOf, handleNodeDownload, type DownloadDeps } from './http/download.ts';
 import { createMaskError } from './http/mask-error.ts';
+import { createKeyStatus } from './http/key-status.ts';
 import { useDownloads } from './http/use-downloads.ts';
 import type { ProviderLookup } from './loaders.ts';
 import type { Logger } from './providers/types.ts';
@@ -37,6 +38,8 @@ export interface GatewayDeps {
   demoApiKey?: string | null;
   /** Base of download URLs; defaults to `config.publicUrl`. */
   publicUrl?: string;
+  /** Milliseconds the download route reuses an API key's status (default 30 000; see `src/http/key-status.ts`). */
+  keyStatusTtlMs?: number;
 }
 
 /** A gateway without a socket. */
@@ -107,7 +110,8 @@ export function createGateway(deps: GatewayDeps): Gateway {
     providers = async (mailbox) => (await registry).get(mailbox);
   }
 
-  const downloads: DownloadDeps = { store, providers, signer, logger: logger.child({ route: 'download' }) };
+  const keys = createKeyStatus(store, deps.keyStatusTtlMs === undefined ? {} : { ttlMs: deps.keyStatusTtlMs });
+  const downloads: DownloadDeps = { store, providers, signer, keys, logger: logger.child({ route: 'download' }) };
   const yogaLogger = logger.child({ component: 'yoga' });
   const yoga = createYoga<Record<string, never>, GatewayContext>({
     schema,

@@ -17,7 +17,7 @@ export const ERROR_CODES = {
   UNAUTHENTICATED: { status: 401, error: 'unauthenticated', description: 'No API key, or an unknown or revoked one.' },
   FORBIDDEN: { status: 403, error: 'forbidden', description: 'The API key is valid but may not do this.' },
   BAD_USER_INPUT: { status: 400, error: 'bad_request', description: 'A malformed argument, variable value, ID or cursor, or a value out of range.' },
-  BAD_REQUEST: { status: 400, error: 'bad_request', description: 'A malformed GraphQL-over-HTTP request: body not JSON, no query, a mutation over GET, another method.' },
+  BAD_REQUEST: { status: 400, error: 'bad_request', description: 'A malformed GraphQL-over-HTTP request: body not JSON, no query, a mutation over GET.' },
   GRAPHQL_PARSE_FAILED: { status: 400, error: 'bad_request', description: 'The GraphQL document has a syntax error.' },
   GRAPHQL_VALIDATION_FAILED: { status: 400, error: 'bad_request', description: 'The GraphQL document does not fit the schema (unknown field, wrong argument, ...).' },
   NOT_FOUND: {
@@ -26,7 +26,16 @@ export const ERROR_CODES = {
     description:
       'The object does not exist, belongs to another workspace, or its ID went stale (e.g. a new IMAP UIDVALIDITY); over HTTP also a path that is no route.',
   },
-  METHOD_NOT_ALLOWED: { status: 405, error: 'method_not_allowed', description: 'An HTTP method the route does not answer (downloads take GET and HEAD; the `Allow` header lists them).' },
+  NOT_ACCEPTABLE: {
+    status: 406,
+    error: 'not_acceptable',
+    description: 'The `Accept` header names no media type `/graphql` answers in (`application/graphql-response+json`, `application/json`, `text/event-stream`, `multipart/mixed`).',
+  },
+  METHOD_NOT_ALLOWED: {
+    status: 405,
+    error: 'method_not_allowed',
+    description: 'An HTTP method the route does not answer (`/graphql` takes GET and POST, downloads and `/` GET and HEAD; the `Allow` header lists them).',
+  },
   TOKEN_INVALID: { status: 401, error: 'invalid_token', description: 'A download token that is malformed, edited, or not made by this gateway (or by it with another secret).' },
   TOKEN_FORBIDDEN: {
     status: 403,

@@ -359,7 +359,7 @@ describe('errors', () => {
       ['a body that is not JSON', (t) => post(t, '{"query":'), 400, 'BAD_REQUEST'],
       ['a syntax error', (t) => post(t, JSON.stringify({ query: '{ mailboxes ' })), 400, 'GRAPHQL_PARSE_FAILED'],
       ['a text/plain POST (CSRF check)', (t) => post(t, JSON.stringify({ query: '{ mailboxes { id } }' }), { 'content-type': 'text/plain' }), 403, 'FORBIDDEN'],
-      ['a PUT', (t) => post(t, JSON.stringify({ query: '{ mailboxes { id } }' }), {}, 'PUT'), 405, 'BAD_REQUEST'],
+      ['a PUT', (t) => post(t, JSON.stringify({ query: '{ mailboxes { id } }' }), {}, 'PUT'), 405, 'METHOD_NOT_ALLOWED'],
     ];
     it.each(cases)('%s', async (_label, send, status, code) => {
       const t = await setupGateway(fixture());

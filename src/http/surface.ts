@@ -9,7 +9,8 @@
  * - `/`: a redirect to `/graphql` when GraphiQL is on, else a small page naming the API and
  *   linking `/README.md` (the gateway's own README, served as text); a browser opening `/graphql`
  *   while GraphiQL is off gets that page too.
- * - Any path that is no route: JSON 404 `NOT_FOUND` (never yoga's empty 404).
+ * - Any path that is no route: JSON 404 `NOT_FOUND` (never yoga's empty 404); yoga's 405 and
+ *   406 on `/graphql` carry `METHOD_NOT_ALLOWED` and `NOT_ACCEPTABLE`.
  */
 import fs from 'node:fs/promises';
 import type { Plugin } from 'graphql-yoga';
@@ -119,6 +120,19 @@ export function useHttpSurface(options: HttpSurfaceOptions): Plugin {
       endResponse(json(new GatewayError('NOT_FOUND', 'No such route: the API is POST /graphql')));
     },
     onResponse({ request, response, setResponse }) {
+      // yoga's own 405 (code BAD_REQUEST) and 406 (no body) get the codes of the error table.
+      if ((response.status === 405 || response.status === 406) && request.method !== 'OPTIONS' && isGraphqlPath(new URL(request.url).pathname)) {
+        const error =
+          response.status === 405
+            ? new GatewayError('METHOD_NOT_ALLOWED', 'The GraphQL endpoint answers GET and POST only')
+            : new GatewayError('NOT_ACCEPTABLE', 'The Accept header names no type this endpoint answers in; accept application/graphql-response+json or application/json');
+        const headers = new Headers({ 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
+        const allow = response.headers.get('allow');
+        if (allow) headers.set('allow', allow);
+        for (const [name, value] of response.headers) if (name.startsWith('access-control-')) headers.set(name, value);
+        setResponse(new Response(JSON.stringify({ errors: [{ message: error.message, extensions: { code: error.code } }] }), { status: error.httpStatus, headers }));
+        return;
+      }
       // yoga answers every OPTIONS with 204; without CORS headers that is a refusal the client cannot read.
       if (request.method === 'OPTIONS' && !response.headers.has('access-control-allow-origin')) {
         setResponse(json(new GatewayError('FORBIDDEN', 'Cross-origin requests are allowed only from the origins in CORS_ORIGINS, to /graphql')));

@@ -228,6 +228,20 @@ describe('routes', () => {
     expect(await post.json()).toMatchObject({ code: 'METHOD_NOT_ALLOWED' });
   });
 
+  it('answers another method on /graphql 405 METHOD_NOT_ALLOWED and an Accept it cannot meet 406 NOT_ACCEPTABLE', async () => {
+    const { t, gateway } = await gatewayWith({});
+    const body = JSON.stringify({ query: '{ __typename }' });
+    const put = await gateway.fetch(new Request('http://gw.test/graphql', { method: 'PUT', headers: { authorization: `Bearer ${t.keyA}`, 'content-type': 'application/json' }, body }));
+    expect(put.status).toBe(405);
+    expect(put.headers.get('allow')).toBe('GET, POST');
+    expect(await put.json()).toEqual({ errors: [{ message: expect.any(String), extensions: { code: 'METHOD_NOT_ALLOWED' } }] });
+    const plain = await gateway.fetch(
+      new Request('http://gw.test/graphql', { method: 'POST', headers: { accept: 'text/plain', authorization: `Bearer ${t.keyA}`, 'content-type': 'application/json' }, body }),
+    );
+    expect(plain.status).toBe(406);
+    expect(await plain.json()).toEqual({ errors: [{ message: expect.any(String), extensions: { code: 'NOT_ACCEPTABLE' } }] });
+  });
+
   it('answers an unknown path with a JSON 404 NOT_FOUND', async () => {
     const { gateway } = await gatewayWith({});
     for (const path of ['/nope', '/graphql/extra', '/attachment', '/.env', '/README.md/x']) {

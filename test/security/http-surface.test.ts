@@ -7,6 +7,7 @@
  * rebound Host or a cross-site subresource load); GraphiQL off by default outside `--demo` and
  * development; GraphiQL compressed, with a strong ETag and 304; `/`, `/README.md` and a JSON 404.
  */
+import { request as httpRequest } from 'node:http';
 import { gunzipSync, brotliDecompressSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { loadConfig, type Config } from '../../src/config.ts';
@@ -187,7 +188,7 @@ describe('GraphiQL', () => {
     expect(rebound).not.toContain(DEMO_KEY);
   });
 
-  it('serves 10 concurrent loads over real HTTP compressed, and /health answers afterwards', async () => {
+  it('serves 10 concurrent loads over real HTTP compressed, the key only to a loopback Host, and /health answers afterwards', async () => {
     const t = await setupGateway(fixture());
     const server = await startServer({ config: t.config, store: t.store, logger: t.logger, secret: t.secret, demoApiKey: DEMO_KEY, providers: () => t.provider });
     try {
@@ -201,6 +202,19 @@ describe('GraphiQL', () => {
       );
       expect(loads.every((l) => l.status === 200 && l.encoding === 'gzip' && l.length > 5_000_000)).toBe(true);
       expect(Date.now() - started).toBeLessThan(30_000);
+      // Over the socket too: the key for the loopback Host, none for a rebound name.
+      const page = (host: string) =>
+        new Promise<string>((resolve, reject) => {
+          const req = httpRequest(`${server.url}/graphql`, { headers: { ...html, host } }, (res) => {
+            const chunks: Buffer[] = [];
+            res.on('data', (c: Buffer) => chunks.push(c));
+            res.on('end', () => resolve(Buffer.concat(chunks).toString()));
+          });
+          req.on('error', reject);
+          req.end();
+        });
+      expect(await page(new URL(server.url).host)).toContain(`Bearer ${DEMO_KEY}`);
+      expect(await page('evil.example:4000')).not.toContain(DEMO_KEY);
       expect((await fetch(`${server.url}/health`)).status).toBe(200);
     } finally {
       await server.close();

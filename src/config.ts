@@ -17,6 +17,8 @@
  * | REQUEST_DEADLINE_MS | 30000 | deadline of one GraphQL request (ms); past it the answer is DEADLINE_EXCEEDED (504) |
  * | API_KEY_CACHE_MS | 10000 | how long an API key lookup is reused (ms); a revoked key stops working within this time |
  * | GRAPHQL_FIELD_SUGGESTIONS | false | `true` lets validation errors suggest field names ("Did you mean ...") |
+ * | CORS_ORIGINS | (none: CORS off) | comma-separated exact origins (`https://app.example.org`) whose pages may call `/graphql` from a browser |
+ * | GRAPHIQL | on with `--demo` or NODE_ENV=development, else off | `true` / `false`: serve GraphiQL at `GET /graphql` (Accept: text/html) |
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -35,6 +37,12 @@ export interface Config extends UpstreamConfig {
   production: boolean;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   limits: Limits;
+  /** NODE_ENV=development (GraphiQL on by default). */
+  development: boolean;
+  /** Exact origins (scheme://host[:port]) allowed to call `/graphql` cross-origin; empty: CORS off. */
+  corsOrigins: string[];
+  /** GRAPHIQL: true/false, or null for the default (on in `--demo` and development). */
+  graphiql: boolean | null;
 }
 
 /** Bounds on the work one GraphQL request may ask for (see README "Limits"). */
@@ -165,11 +173,41 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: { po
   if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
 
   const upstream = readUpstreamConfig(env, problems);
+  const corsOrigins = parseCorsOrigins(env.CORS_ORIGINS, problems);
+  let graphiql: boolean | null = null;
+  if (env.GRAPHIQL !== undefined && env.GRAPHIQL !== '') {
+    if (/^(true|1|on|yes)$/i.test(env.GRAPHIQL)) graphiql = true;
+    else if (/^(false|0|off|no)$/i.test(env.GRAPHIQL)) graphiql = false;
+    else problems.push(`GRAPHIQL must be true or false, got ${JSON.stringify(env.GRAPHIQL)}`);
+  }
 
   // One problem stays on one line (scripts grep stderr); several are listed one per line.
   if (problems.length === 1) throw badInput(`Invalid configuration: ${problems[0]}`);
   if (problems.length > 1) throw badInput(`Invalid configuration:\n- ${problems.join('\n- ')}`);
-  return { port, host, dataDir, database, publicUrl, signingSecret, production, logLevel, limits, ...upstream };
+  return { port, host, dataDir, database, publicUrl, signingSecret, production, logLevel, limits, ...upstream, development: env.NODE_ENV === 'development', corsOrigins, graphiql };
+}
+
+/**
+ * CORS_ORIGINS: comma-separated exact origins, each `http(s)://host[:port]` as browsers send it in
+ * `Origin` (no path, no trailing slash, no wildcard). Problems go to `problems`.
+ */
+function parseCorsOrigins(value: string | undefined, problems: string[]): string[] {
+  if (value === undefined || value.trim() === '') return [];
+  const origins: string[] = [];
+  for (const item of value.split(',').map((s) => s.trim())) {
+    if (item === '') continue;
+    let origin: string | null = null;
+    try {
+      const url = new URL(item);
+      if ((url.protocol === 'http:' || url.protocol === 'https:') && url.origin === item && !item.includes('*')) origin = item;
+    } catch {
+      origin = null;
+    }
+    if (origin === null) {
+      problems.push(`CORS_ORIGINS entries must be exact origins like https://app.example.org (scheme, lower-case host, optional port; no path, slash or wildcard), got ${JSON.stringify(item)}`);
+    } else if (!origins.includes(origin)) origins.push(origin);
+  }
+  return origins;
 }
 
 const POSTGRES_FORM = 'postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE';

@@ -1,6 +1,6 @@
 /**
- * The HTTP face of the gateway: GraphQL (yoga) at `/graphql` with GraphiQL, `/health`, and the
- * signed download route `/attachments/:token`.
+ * The HTTP face of the gateway: GraphQL (yoga) at `/graphql` with GraphiQL (when on), `/health`,
+ * the signed download route `/attachments/:token`, `/` and a JSON 404 elsewhere (`src/http/surface.ts`).
  *
  * {@link createGateway} is a fetch handler with no socket (tests call `gateway.fetch`);
  * {@link startServer} puts it on node:http and routes downloads straight to a node:http pipeline
@@ -15,9 +15,13 @@ import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import { createYoga, type YogaServerInstance } from 'graphql-yoga';
 import { DEFAULT_LIMITS, type Config, type Limits } from './config.ts';
 import { createContextFactory, type GatewayContext } from './context.ts';
+import { errorBody } from './errors.ts';
 import { createApiKeyCache } from './http/api-key-cache.ts';
 import { downloadTokenOf, handleNodeDownload, type DownloadDeps } from './http/download.ts';
+import { createGraphiqlPage, wantsGraphiql, type GraphiqlPage } from './http/graphiql.ts';
+import { createKeyStatus } from './http/key-status.ts';
 import { createMaskError } from './http/mask-error.ts';
+import { corsPolicy, isGraphqlPath, useHttpSurface } from './http/surface.ts';
 import { useApiKey } from './http/use-api-key.ts';
 import { useBodyLimit } from './http/use-body-limit.ts';
 import { useDeadline } from './http/use-deadline.ts';
@@ -39,10 +43,15 @@ export interface GatewayDeps {
   secret: string;
   /** Finds a mailbox's provider; defaults to a ProviderRegistry over the built-in providers. */
   providers?: ProviderLookup;
-  /** Filled into GraphiQL's headers editor as `Authorization: Bearer <key>` (demo mode). */
+  /**
+   * Demo mode: filled into GraphiQL's headers editor as `Authorization: Bearer <key>` where no other
+   * site can read it (see `src/http/graphiql.ts`); turns GraphiQL on unless GRAPHIQL=false.
+   */
   demoApiKey?: string | null;
   /** Base of download URLs; defaults to `config.publicUrl`. */
   publicUrl?: string;
+  /** Milliseconds the download route reuses an API key's status (default 30 000; see `src/http/key-status.ts`). */
+  keyStatusTtlMs?: number;
 }
 
 /** A gateway without a socket. */
@@ -52,6 +61,8 @@ export interface Gateway {
   yoga: YogaServerInstance<Record<string, never>, GatewayContext>;
   /** The download route's dependencies, for the node:http fast path. */
   downloads: DownloadDeps;
+  /** The GraphiQL page when GraphiQL is on, for the node:http fast path; null when off. */
+  graphiql: GraphiqlPage | null;
   /** Runs `fn` with a fresh request id (used for logs and masked errors). */
   withRequestId<T>(fn: () => T, requestId?: string): T;
   /** Closes the providers this gateway created (not the store). */
@@ -113,11 +124,27 @@ export function createGateway(deps: GatewayDeps): Gateway {
     providers = async (mailbox) => (await registry).get(mailbox);
   }
 
-  const downloads: DownloadDeps = { store, providers, signer, logger: logger.child({ route: 'download' }), stallTimeoutMs: config.downloadStallTimeoutMs };
+  const keys = createKeyStatus(store, deps.keyStatusTtlMs === undefined ? {} : { ttlMs: deps.keyStatusTtlMs });
+  const downloads: DownloadDeps = { store, providers, signer, keys, logger: logger.child({ route: 'download' }), stallTimeoutMs: config.downloadStallTimeoutMs };
   const yogaLogger = logger.child({ component: 'yoga' });
   // A Config built by hand (tests, embedders) may predate the limits: the defaults apply then.
   const limits: Limits = { ...DEFAULT_LIMITS, ...(config.limits as Partial<Limits> | undefined) };
   const authenticate = createApiKeyCache(store, { ttlMs: limits.apiKeyCacheMs });
+  const publicUrl = (deps.publicUrl ?? config.publicUrl).replace(/\/+$/, '');
+  const graphiqlOn = config.graphiql ?? (config.development || Boolean(deps.demoApiKey));
+  const graphiql: GraphiqlPage | null = graphiqlOn
+    ? createGraphiqlPage({
+        title: 'attachment-gateway',
+        defaultQuery: DEFAULT_GRAPHIQL_QUERY,
+        demoApiKey: deps.demoApiKey ?? null,
+        trustedHosts: [config.host, new URL(publicUrl).hostname],
+        // GraphiQL's scripts are served inline from the package, not from a CDN, so the explorer
+        // works on machines without internet access (air-gapped deployments, CI). The package holds
+        // the whole GraphiQL bundle (~80 MiB of RSS once loaded), so it is loaded on the first
+        // GraphiQL request, not by gateways that only serve API clients.
+        render: async (options) => (await import('@graphql-yoga/render-graphiql')).renderGraphiQL(options),
+      })
+    : null;
   const yoga = createYoga<Record<string, never>, GatewayContext>({
     schema,
     graphqlEndpoint: '/graphql',
@@ -128,7 +155,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
       authenticate,
       providers,
       signer,
-      publicUrl: (deps.publicUrl ?? config.publicUrl).replace(/\/+$/, ''),
+      publicUrl,
       logger,
       requestId: currentRequestId,
     }),
@@ -139,21 +166,16 @@ export function createGateway(deps: GatewayDeps): Gateway {
       warn: (...args: unknown[]) => yogaLogger.warn({ args: args.map(String) }, 'yoga warning'),
       error: (...args: unknown[]) => yogaLogger.debug({ args: args.map(String) }, 'yoga error (logged by maskError when unexpected)'),
     },
-    graphiql: {
-      title: 'attachment-gateway',
-      defaultQuery: DEFAULT_GRAPHIQL_QUERY,
-      headers: JSON.stringify(deps.demoApiKey ? { Authorization: `Bearer ${deps.demoApiKey}` } : {}),
-    },
-    // GraphiQL's scripts are served inline from the package, not from a CDN, so the explorer works
-    // on machines without internet access (air-gapped deployments, CI). The package holds the whole
-    // GraphiQL bundle (~80 MiB of RSS once loaded), so it is loaded on the first GraphiQL request,
-    // not by gateways that only serve API clients.
-    renderGraphiQL: async (options) => (await import('@graphql-yoga/render-graphiql')).renderGraphiQL(options),
-    // The GraphQL request hooks run in this order: the key (before the body is read), the body
-    // size, the request signal; then tokens while parsing, depth, aliases and directives while
-    // validating, cost and the deadline around execution.
+    // CORS for /graphql from CORS_ORIGINS only; GraphiQL, `/` and unknown paths: useHttpSurface.
+    cors: corsPolicy(config.corsOrigins),
+    graphiql: false,
+    // The request hooks run in this order: the HTTP surface (GraphiQL, `/` and unknown paths
+    // answer before any API-key check), downloads, CSRF; then for GraphQL the key (before the body
+    // is read), the body size, the request signal; tokens while parsing, depth, aliases and
+    // directives while validating, cost and the deadline around execution.
     maxRequestBodySize: false,
     plugins: [
+      useHttpSurface({ graphiql }),
       useDownloads(downloads),
       useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf'] }),
       useApiKey({ authenticate }),
@@ -169,6 +191,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     fetch: (request) => withRequestId(() => Promise.resolve(yoga.fetch(request)), requestIdFrom(request.headers.get('x-request-id'))),
     yoga,
     downloads,
+    graphiql,
     withRequestId,
     close: async () => {
       await closeRegistry?.();
@@ -201,10 +224,31 @@ export async function startServer(options: ServerOptions): Promise<{ url: string
     }
     const g = gateway;
     const requestId = requestIdFrom(req.headers['x-request-id'] as string | undefined);
-    const token = downloadTokenOf(new URL(req.url ?? '/', 'http://localhost').pathname);
+    let pathname = '';
+    try {
+      ({ pathname } = new URL(req.url ?? '/', 'http://localhost'));
+    } catch {
+      // A request target no URL parser takes: yoga answers it (404).
+    }
+    const token = downloadTokenOf(pathname);
     // Downloads skip yoga's request/response translation: a node Readable piped into the socket.
-    if (token !== null) {
+    // OPTIONS goes to yoga, whose CORS handling refuses preflights as on every other path.
+    if (token !== null && req.method !== 'OPTIONS') {
       g.withRequestId(() => void handleNodeDownload(g.downloads, req, res, token), requestId);
+      return;
+    }
+    // The GraphiQL page is written from its kept Buffer (a fetch Response would copy 2-9 MB per load).
+    if (g.graphiql && isGraphqlPath(pathname) && wantsGraphiql({ method: req.method ?? '', headers: { get: () => req.headers.accept ?? null } })) {
+      const page = g.graphiql;
+      g.withRequestId(
+        () =>
+          void page.respondNode(req, res).catch((error: unknown) => {
+            options.logger.error({ err: error }, 'GraphiQL page failed');
+            if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json; charset=utf-8' }).end(JSON.stringify(errorBody(error)));
+            else res.destroy();
+          }),
+        requestId,
+      );
       return;
     }
     g.withRequestId(() => void g.yoga(req, res), requestId);

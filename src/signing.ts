@@ -1,28 +1,42 @@
 /**
- * Signed download tokens: short-lived JWTs (RFC 7519, HS256 via jose) naming one attachment of one
- * workspace. A token is a bearer capability for exactly those bytes until `exp`; it carries no
- * API key and cannot be widened. The signing key is derived from the gateway secret with HKDF
- * (RFC 5869) under its own `info` string, so it never equals the key that encrypts credentials.
+ * Download tokens: short-lived encrypted JWTs (RFC 7519 inside a compact JWE, RFC 7516, with
+ * `alg: dir` and `enc: A256GCM`, via jose) naming one attachment and the API key that minted it.
+ * A token is a bearer capability for exactly those bytes until `exp`; it carries no API key and
+ * cannot be widened. It is opaque: the mailbox, message key (IMAP folder and UID) and part are
+ * encrypted, and AES-GCM authenticates them, so any edit is refused. The key is derived from the
+ * gateway secret with HKDF (RFC 5869) under its own `info` string, so it equals neither the key
+ * that encrypts credentials nor the HS256 key of the earlier signed (readable) tokens.
+ *
+ * The claims are compact to keep URLs short: `k` the API key id and `m` the mailbox id (UUIDs as
+ * 22 base64url characters of their 16 bytes), `a` `[message key, part id]`, `aud`, `exp`. The
+ * protected header is only `{"alg":"dir","enc":"A256GCM"}`.
  */
-import { hkdfSync, randomUUID } from 'node:crypto';
-import { SignJWT, jwtVerify, errors as joseErrors } from 'jose';
+import { hkdfSync } from 'node:crypto';
+import { EncryptJWT, jwtDecrypt, errors as joseErrors } from 'jose';
 import { GatewayError, badInput } from './errors.ts';
 
-/** The `aud` claim of download tokens; a token with another audience is refused (TOKEN_FORBIDDEN). */
-export const DOWNLOAD_AUDIENCE = 'attachment-download';
+/** The `aud` claim of download tokens; a token of ours with another audience is refused (TOKEN_FORBIDDEN). */
+export const DOWNLOAD_AUDIENCE = 'dl';
 /** Default token life in seconds. */
 export const DEFAULT_EXPIRES_IN = 300;
 /** Longest token life in seconds. */
 export const MAX_EXPIRES_IN = 3600;
+/** Longest token accepted, in characters; anything longer is TOKEN_INVALID without decrypting. */
+export const MAX_TOKEN_LENGTH = 4096;
 
-const HKDF_INFO = 'attachment-gateway/download-token/v1';
+const HKDF_INFO = 'attachment-gateway/download-token/jwe-a256gcm/v2';
 const HKDF_SALT = 'attachment-gateway';
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-/** What a download token names: one MIME part (or provider attachment) of one message. */
+/** What a download token names: one MIME part (or provider attachment) of one message, and who asked. */
 export interface DownloadClaims {
-  workspaceId: string;
+  /** Id (UUID) of the API key that minted the token: revoking the key revokes the token. */
+  keyId: string;
+  /** Mailbox id (UUID). */
   mailboxId: string;
+  /** The provider's message key (for IMAP: folder, UIDVALIDITY and UID). */
   messageKey: string;
+  /** The provider's part id (e.g. MIME part number `1.2`). */
   partId: string;
 }
 
@@ -30,25 +44,25 @@ export interface DownloadClaims {
 export interface VerifiedDownload extends DownloadClaims {
   /** Expiry, Unix time in seconds. */
   exp: number;
-  jti: string;
 }
 
-/** Signs and verifies download tokens with one key. */
+/** Mints and opens download tokens with one key. */
 export interface DownloadSigner {
   /**
-   * Signs a token for `claims`, valid `expiresIn` seconds from `now`.
+   * Mints a token for `claims`, valid `expiresIn` seconds from `now`.
    * @throws GatewayError BAD_USER_INPUT when `expiresIn` is not an integer in 1..3600
+   * @throws Error when `keyId` or `mailboxId` is not a lower-case UUID (a caller bug: the store issues UUIDs)
    */
   sign(claims: DownloadClaims, expiresIn?: number, now?: Date): Promise<{ token: string; expiresAt: Date }>;
   /**
-   * Verifies a token and returns its claims.
-   * @throws GatewayError TOKEN_INVALID (malformed, forged, wrong algorithm), TOKEN_FORBIDDEN (signed by us for another
-   *   audience), TOKEN_EXPIRED (past `exp`)
+   * Decrypts a token and returns its claims.
+   * @throws GatewayError TOKEN_INVALID (malformed, forged, edited, another key or algorithm), TOKEN_FORBIDDEN (ours, for
+   *   another audience), TOKEN_EXPIRED (ours, past `exp`)
    */
   verify(token: string, now?: Date): Promise<VerifiedDownload>;
 }
 
-/** Derives the 256-bit HS256 key for download tokens from the gateway secret (HKDF-SHA-256). */
+/** Derives the 256-bit A256GCM content key of download tokens from the gateway secret (HKDF-SHA-256). */
 export function deriveDownloadKey(secret: string): Uint8Array {
   if (typeof secret !== 'string' || secret.length === 0) throw new Error('signing secret must be a non-empty string');
   return new Uint8Array(hkdfSync('sha256', secret, HKDF_SALT, HKDF_INFO, 32));
@@ -61,56 +75,79 @@ export function assertExpiresIn(expiresIn: number): void {
   }
 }
 
+/** A lower-case UUID as the base64url of its 16 bytes (22 characters). */
+function packUuid(uuid: string, what: string): string {
+  if (!UUID.test(uuid)) throw new Error(`${what} must be a lower-case UUID`);
+  return Buffer.from(uuid.replaceAll('-', ''), 'hex').toString('base64url');
+}
+
+/** The UUID packed by {@link packUuid}, or null when `packed` is not 16 bytes of base64url. */
+function unpackUuid(packed: unknown): string | null {
+  if (typeof packed !== 'string' || !/^[A-Za-z0-9_-]{21}[AQgw]$/.test(packed)) return null;
+  const hex = Buffer.from(packed, 'base64url').toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+const invalid = (cause?: unknown) => new GatewayError('TOKEN_INVALID', 'Download token is invalid', cause === undefined ? {} : { cause });
+
 /** Builds a {@link DownloadSigner} whose key is derived from `secret` (see {@link deriveDownloadKey}). */
 export function createDownloadSigner(secret: string): DownloadSigner {
   const key = deriveDownloadKey(secret);
   return {
     async sign(claims, expiresIn = DEFAULT_EXPIRES_IN, now = new Date()) {
       assertExpiresIn(expiresIn);
-      const iat = Math.floor(now.getTime() / 1000);
-      const exp = iat + expiresIn;
-      const token = await new SignJWT({
-        ws: claims.workspaceId,
-        att: [claims.mailboxId, claims.messageKey, claims.partId],
+      const exp = Math.floor(now.getTime() / 1000) + expiresIn;
+      const token = await new EncryptJWT({
+        k: packUuid(claims.keyId, 'keyId'),
+        m: packUuid(claims.mailboxId, 'mailboxId'),
+        a: [claims.messageKey, claims.partId],
       })
-        .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+        .setProtectedHeader({ alg: 'dir', enc: 'A256GCM' })
         .setAudience(DOWNLOAD_AUDIENCE)
-        .setIssuedAt(iat)
         .setExpirationTime(exp)
-        .setJti(randomUUID())
-        .sign(key);
+        .encrypt(key);
       return { token, expiresAt: new Date(exp * 1000) };
     },
 
     async verify(token, now = new Date()) {
-      if (typeof token !== 'string' || token.length === 0 || token.length > 8192) {
+      if (typeof token !== 'string' || token.length === 0 || token.length > MAX_TOKEN_LENGTH) {
         throw new GatewayError('TOKEN_INVALID', 'Download token is malformed');
       }
       let payload;
       try {
-        // The algorithm list pins HS256: `alg: none` and asymmetric confusions fail here.
-        ({ payload } = await jwtVerify(token, key, { algorithms: ['HS256'], audience: DOWNLOAD_AUDIENCE, currentDate: now, requiredClaims: ['exp', 'iat', 'jti', 'aud'] }));
+        // The algorithm lists pin dir + A256GCM: any other header fails here, and so does a
+        // signed (JWS) token of the earlier format.
+        ({ payload } = await jwtDecrypt(token, key, {
+          keyManagementAlgorithms: ['dir'],
+          contentEncryptionAlgorithms: ['A256GCM'],
+          audience: DOWNLOAD_AUDIENCE,
+          currentDate: now,
+          requiredClaims: ['exp', 'aud'],
+        }));
       } catch (error) {
-        // jose checks the signature before the claims, so these two codes are only reached by tokens we signed.
+        // jose decrypts (and so authenticates) before it checks claims: these two codes are only
+        // reached by tokens this gateway made.
         if (error instanceof joseErrors.JWTExpired) throw new GatewayError('TOKEN_EXPIRED', 'Download link has expired', { cause: error });
         if (error instanceof joseErrors.JWTClaimValidationFailed && error.claim === 'aud') {
           throw new GatewayError('TOKEN_FORBIDDEN', 'Token is not a download token', { cause: error });
         }
-        throw new GatewayError('TOKEN_INVALID', 'Download token is invalid', { cause: error });
+        throw invalid(error);
       }
-      const att = payload.att;
+      const keyId = unpackUuid(payload.k);
+      const mailboxId = unpackUuid(payload.m);
+      const att = payload.a;
       if (
-        typeof payload.ws !== 'string' ||
+        keyId === null ||
+        mailboxId === null ||
         !Array.isArray(att) ||
-        att.length !== 3 ||
+        att.length !== 2 ||
         !att.every((part) => typeof part === 'string' && part.length > 0) ||
-        typeof payload.exp !== 'number' ||
-        typeof payload.jti !== 'string'
+        typeof payload.exp !== 'number'
       ) {
-        throw new GatewayError('TOKEN_INVALID', 'Download token is invalid');
+        throw invalid();
       }
-      const [mailboxId, messageKey, partId] = att as [string, string, string];
-      return { workspaceId: payload.ws, mailboxId, messageKey, partId, exp: payload.exp, jti: payload.jti };
+      const [messageKey, partId] = att as [string, string];
+      return { keyId, mailboxId, messageKey, partId, exp: payload.exp };
     },
   };
 }

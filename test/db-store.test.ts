@@ -184,6 +184,30 @@ describe.each(dialects)('store on %s', (dialect, makeTarget) => {
     await expect(store.createApiKey('00000000-0000-4000-8000-000000000000')).rejects.toMatchObject({ code: 'NOT_FOUND' });
   });
 
+  test('activeApiKeyWorkspace: the workspace of a usable key; null once revoked, deleted, its workspace gone, or unknown', async () => {
+    const ws = await store.createWorkspace('active-ws');
+    const kept = await store.createApiKey(ws.id);
+    const revoked = await store.createApiKey(ws.id);
+    const deleted = await store.createApiKey(ws.id);
+    expect(await store.activeApiKeyWorkspace(kept.id)).toBe(ws.id);
+    expect(await store.activeApiKeyWorkspace(revoked.id)).toBe(ws.id);
+
+    await target.raw(`UPDATE api_keys SET revoked_at = '2020-01-01T00:00:00.000Z' WHERE id = '${revoked.id}'`);
+    await target.raw(`DELETE FROM api_keys WHERE id = '${deleted.id}'`);
+    expect(await store.activeApiKeyWorkspace(revoked.id)).toBeNull();
+    expect(await store.activeApiKeyWorkspace(deleted.id)).toBeNull();
+    expect(await store.activeApiKeyWorkspace(kept.id)).toBe(ws.id);
+    for (const bad of ['', 'not-a-uuid', '00000000-0000-4000-8000-000000000000', `${kept.id}x`, "' OR 1=1 --"]) {
+      expect(await store.activeApiKeyWorkspace(bad)).toBeNull();
+    }
+
+    const gone = await store.createWorkspace('gone-ws');
+    const orphan = await store.createApiKey(gone.id);
+    expect(await store.activeApiKeyWorkspace(orphan.id)).toBe(gone.id);
+    await target.raw(`DELETE FROM workspaces WHERE id = '${gone.id}'`);
+    expect(await store.activeApiKeyWorkspace(orphan.id)).toBeNull();
+  });
+
   test('mailbox round trip: credentials encrypted at rest, decrypted on read', async () => {
     const ws = await store.createWorkspace('mail-ws');
     const settings = { host: 'imap.example.org', port: 993, user: 'alice', tls: true };

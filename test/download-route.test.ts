@@ -4,7 +4,7 @@
  * `gateway.fetch` and through the node:http server of `startServer`.
  */
 import { request as httpRequest } from 'node:http';
-import { SignJWT } from 'jose';
+import { EncryptJWT, jwtDecrypt } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { GatewayError } from '../src/errors.ts';
 import { encodeNodeId } from '../src/ids.ts';
@@ -94,31 +94,32 @@ describe('GET and HEAD', () => {
     expect(response.headers.get('x-evil')).toBeNull();
   });
 
-  it('refuses other methods with 405 and Allow', async () => {
+  it('refuses other methods with 405 METHOD_NOT_ALLOWED and Allow', async () => {
     const t = await setupGateway(fixture());
     const { response, status, body } = await fetchJson(t, await urlFor(t, 'm1', '2'), 'DELETE');
     expect(status).toBe(405);
     expect(response.headers.get('allow')).toBe('GET, HEAD');
-    expect(body?.code).toBe('BAD_USER_INPUT');
+    expect(body).toMatchObject({ error: 'method_not_allowed', code: 'METHOD_NOT_ALLOWED' });
   });
 });
 
 describe('token failures', () => {
-  const claimsOf = (t: Awaited<ReturnType<typeof setupGateway>>) => ({ workspaceId: t.wsA.id, mailboxId: t.mailboxA.id, messageKey: 'm1', partId: '2' });
+  const claimsOf = (t: Awaited<ReturnType<typeof setupGateway>>) => ({ keyId: t.keyIdA, mailboxId: t.mailboxA.id, messageKey: 'm1', partId: '2' });
 
-  it('answers 401 TOKEN_INVALID for a flipped signature bit, an edited payload, garbage and another secret', async () => {
+  it('answers 401 TOKEN_INVALID for an edited ciphertext, a flipped tag bit, garbage and another secret', async () => {
     const t = await setupGateway(fixture());
     const url = await urlFor(t, 'm1', '2');
     const token = url.split('/').pop()!;
-    const [header, payload, signature] = token.split('.') as [string, string, string];
-    const sig = Buffer.from(signature, 'base64url');
-    sig[0]! ^= 1;
-    const edited = JSON.parse(Buffer.from(payload, 'base64url').toString());
-    edited.att[2] = '3';
+    const [header, encryptedKey, iv, ciphertext, tag] = token.split('.') as [string, string, string, string, string];
+    const flip = (segment: string) => {
+      const bytes = Buffer.from(segment, 'base64url');
+      bytes[0]! ^= 1;
+      return bytes.toString('base64url');
+    };
     const otherSecret = await createDownloadSigner('another-secret-another-secret-0000').sign(claimsOf(t));
     const candidates = [
-      `${header}.${payload}.${sig.toString('base64url')}`,
-      `${header}.${Buffer.from(JSON.stringify(edited)).toString('base64url')}.${signature}`,
+      [header, encryptedKey, iv, flip(ciphertext), tag].join('.'),
+      [header, encryptedKey, iv, ciphertext, flip(tag)].join('.'),
       'not-a-token',
       otherSecret.token,
     ];
@@ -131,14 +132,17 @@ describe('token failures', () => {
     expect(t.provider.calls.openAttachment).toBe(0);
   });
 
-  it('answers 401 for alg "none"', async () => {
+  it('answers 401 for an unsecured JWT (alg "none") and a signed JWT of the earlier format', async () => {
     const t = await setupGateway(fixture());
     const enc = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
     const now = Math.floor(Date.now() / 1000);
-    const token = `${enc({ alg: 'none', typ: 'JWT' })}.${enc({ ws: t.wsA.id, att: [t.mailboxA.id, 'm1', '2'], aud: 'attachment-download', iat: now, exp: now + 60, jti: 'x' })}.`;
-    const { status, body } = await fetchJson(t, `http://x/attachments/${token}`);
-    expect(status).toBe(401);
-    expect(body?.code).toBe('TOKEN_INVALID');
+    const claims = { ws: t.wsA.id, att: [t.mailboxA.id, 'm1', '2'], aud: 'attachment-download', iat: now, exp: now + 60, jti: 'x' };
+    const unsecured = `${enc({ alg: 'none', typ: 'JWT' })}.${enc(claims)}.`;
+    for (const token of [unsecured, `${enc({ alg: 'HS256', typ: 'JWT' })}.${enc(claims)}.${'A'.repeat(43)}`]) {
+      const { status, body } = await fetchJson(t, `http://x/attachments/${token}`);
+      expect(status).toBe(401);
+      expect(body?.code).toBe('TOKEN_INVALID');
+    }
   });
 
   it('answers 410 TOKEN_EXPIRED past exp', async () => {
@@ -150,16 +154,11 @@ describe('token failures', () => {
     expect(body).toMatchObject({ error: 'expired', code: 'TOKEN_EXPIRED' });
   });
 
-  it('answers 403 TOKEN_FORBIDDEN for a token we signed for another audience', async () => {
+  it('answers 403 TOKEN_FORBIDDEN for a token we encrypted for another audience', async () => {
     const t = await setupGateway(fixture());
-    const now = Math.floor(Date.now() / 1000);
-    const token = await new SignJWT({ ws: t.wsA.id, att: [t.mailboxA.id, 'm1', '2'] })
-      .setProtectedHeader({ alg: 'HS256' })
-      .setAudience('something-else')
-      .setIssuedAt(now)
-      .setExpirationTime(now + 60)
-      .setJti('j')
-      .sign(deriveDownloadKey(t.secret));
+    const signed = await createDownloadSigner(t.secret).sign(claimsOf(t));
+    const { payload } = await jwtDecrypt(signed.token, deriveDownloadKey(t.secret));
+    const token = await new EncryptJWT({ ...payload, aud: 'something-else' }).setProtectedHeader({ alg: 'dir', enc: 'A256GCM' }).encrypt(deriveDownloadKey(t.secret));
     const { status, body } = await fetchJson(t, `http://x/attachments/${token}`);
     expect(status).toBe(403);
     expect(body?.code).toBe('TOKEN_FORBIDDEN');

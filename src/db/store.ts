@@ -140,6 +140,20 @@ class KyselyStore implements Store {
     return { keyId: row.key_id, workspace: { id: row.id, name: row.name, createdAt: toDate(row.created_at) } };
   }
 
+  async activeApiKeyWorkspace(keyId: string): Promise<string | null> {
+    if (typeof keyId !== 'string' || !UUID.test(keyId)) return null;
+    // Joined with workspaces so that a deleted workspace counts as gone even where the foreign key
+    // did not cascade (a row removed by hand, a database restored in part).
+    const row = await this.#db
+      .selectFrom('api_keys')
+      .innerJoin('workspaces', 'workspaces.id', 'api_keys.workspace_id')
+      .select('workspaces.id')
+      .where('api_keys.id', '=', keyId)
+      .where('api_keys.revoked_at', 'is', null)
+      .executeTakeFirst();
+    return row?.id ?? null;
+  }
+
   async addMailbox(input: NewMailbox): Promise<MailboxSummary> {
     if (!PROVIDER_KINDS.includes(input.provider)) {
       throw badInput(`Unknown provider ${JSON.stringify(input.provider)}; expected one of ${PROVIDER_KINDS.join(', ')}`);

@@ -6,9 +6,11 @@
  * {@link handleNodeDownload} writes to a node:http response with `pipeline` back-pressure (the
  * fast path of the real server).
  *
- * Error answers are JSON `{ error, message, code }` (`errorBody()`): malformed or forged token 401,
- * signed for another audience 403, expired 410, mailbox or attachment gone 404, not downloadable
- * 409, provider failure 502, provider throttling 503 with Retry-After. Never a 500 for user input.
+ * Error answers are JSON `{ error, message, code }` (`errorBody()`): malformed or forged token 401
+ * TOKEN_INVALID, expired 410 TOKEN_EXPIRED, key revoked or gone, workspace gone or another audience
+ * 403 TOKEN_FORBIDDEN, mailbox or attachment gone 404, not downloadable 409, another method 405
+ * METHOD_NOT_ALLOWED, provider failure 502, provider throttling 503 with Retry-After. Never a 500
+ * for user input.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
@@ -19,6 +21,7 @@ import type { Logger } from '../providers/types.ts';
 import type { DownloadSigner } from '../signing.ts';
 import type { Store } from '../store/types.ts';
 import { attachmentDisposition, safeContentType } from './filename.ts';
+import type { KeyStatus } from './key-status.ts';
 
 /** URL path prefix of downloads. */
 export const DOWNLOAD_PATH_PREFIX = '/attachments/';
@@ -28,6 +31,8 @@ export interface DownloadDeps {
   store: Store;
   providers: ProviderLookup;
   signer: DownloadSigner;
+  /** Whether the API key named by a token is still usable, and its workspace (cached briefly). */
+  keys: KeyStatus;
   logger: Logger;
   /**
    * A node:http download whose client accepts no byte for this long (ms) is cut, which frees the
@@ -85,14 +90,16 @@ export function downloadTokenOf(pathname: string): string | null {
 /**
  * Verifies the token and opens the attachment (GET) or reads its facts (HEAD).
  * @param now clock for the token check and the Cache-Control max-age
- * @throws GatewayError TOKEN_INVALID, TOKEN_FORBIDDEN, TOKEN_EXPIRED, NOT_FOUND, NOT_DOWNLOADABLE, PROVIDER_* (provider errors
+ * @throws GatewayError TOKEN_INVALID, TOKEN_FORBIDDEN (also: the minting key revoked, or its workspace gone), TOKEN_EXPIRED, NOT_FOUND, NOT_DOWNLOADABLE, PROVIDER_* (provider errors
  *   that are not GatewayErrors become PROVIDER_UNAVAILABLE and are logged)
  */
 export async function prepareDownload(deps: DownloadDeps, token: string, method: 'GET' | 'HEAD', signal?: AbortSignal, now = new Date()): Promise<PreparedDownload> {
   const claims = await deps.signer.verify(token, now);
-  const mailbox = await deps.store.getMailbox(claims.workspaceId, claims.mailboxId);
+  const workspaceId = await deps.keys.workspaceOf(claims.keyId);
+  if (workspaceId === null) throw new GatewayError('TOKEN_FORBIDDEN', 'This download link is no longer valid: its API key was revoked or its workspace deleted');
+  const mailbox = await deps.store.getMailbox(workspaceId, claims.mailboxId);
   if (!mailbox) throw notFound('Attachment');
-  const log = deps.logger.child({ mailboxId: claims.mailboxId, jti: claims.jti });
+  const log = deps.logger.child({ mailboxId: claims.mailboxId, keyId: claims.keyId });
   const provider = await deps.providers(mailbox);
   const maxAge = Math.max(0, claims.exp - Math.floor(now.getTime() / 1000));
   const headers: Record<string, string> = {
@@ -136,7 +143,7 @@ export function downloadErrorResponse(error: unknown): { status: number; headers
 }
 
 function methodNotAllowed(): GatewayError {
-  return new GatewayError('BAD_USER_INPUT', 'Downloads accept GET and HEAD only');
+  return new GatewayError('METHOD_NOT_ALLOWED', 'Downloads accept GET and HEAD only');
 }
 
 function logUnexpected(logger: Logger, error: unknown): void {
@@ -146,8 +153,8 @@ function logUnexpected(logger: Logger, error: unknown): void {
 /** Answers a download `Request` with a streaming `Response` (the body is a web stream over the provider's Readable). */
 export async function handleDownloadRequest(deps: DownloadDeps, request: Request, token: string): Promise<Response> {
   if (request.method !== 'GET' && request.method !== 'HEAD') {
-    const { headers, body } = downloadErrorResponse(methodNotAllowed());
-    return new Response(body, { status: 405, headers: { ...headers, allow: 'GET, HEAD' } });
+    const { status, headers, body } = downloadErrorResponse(methodNotAllowed());
+    return new Response(body, { status, headers: { ...headers, allow: 'GET, HEAD' } });
   }
   try {
     const { headers, stream } = await prepareDownload(deps, token, request.method, request.signal);
@@ -180,8 +187,8 @@ export async function handleNodeDownload(deps: DownloadDeps, req: IncomingMessag
   let prepared: PreparedDownload;
   try {
     if (!method) {
-      const { headers, body } = downloadErrorResponse(methodNotAllowed());
-      res.writeHead(405, { ...headers, allow: 'GET, HEAD' }).end(body);
+      const { status, headers, body } = downloadErrorResponse(methodNotAllowed());
+      res.writeHead(status, { ...headers, allow: 'GET, HEAD' }).end(body);
       return;
     }
     prepared = await prepareDownload(deps, token, method, abort.signal);

@@ -7,10 +7,15 @@ import { AttachmentDispositionEnum, AttachmentKindEnum } from './enums.ts';
 import { AttachmentRef, MessageRef, type AttachmentShape, type SignedUrlShape } from './refs.ts';
 
 const SignedUrlRef = builder.objectRef<SignedUrlShape>('SignedUrl').implement({
-  description: 'A short-lived URL that streams the bytes of one attachment; anyone holding it may download until it expires.',
+  description:
+    'A short-lived URL that streams the bytes of one attachment; anyone holding it may download until it expires or the API key that asked for it is revoked. Its token is encrypted: it reveals no mailbox, folder or message.',
   fields: (t) => ({
     url: t.field({ type: 'URL', description: 'GET (or HEAD) this URL; no API key is needed.', resolve: (s) => s.url }),
-    expiresAt: t.field({ type: 'DateTime', description: 'When the URL stops working (HTTP 410 afterwards).', resolve: (s) => s.expiresAt }),
+    expiresAt: t.field({
+      type: 'DateTime',
+      description: 'When the URL stops working (HTTP 410 afterwards; 403 sooner when the API key is revoked).',
+      resolve: (s) => s.expiresAt,
+    }),
   }),
 });
 
@@ -56,7 +61,7 @@ builder.node(AttachmentRef, {
       resolve: async (a, args, ctx) => {
         if (!a.info.downloadable) throw new NotDownloadableError();
         const { token, expiresAt } = await ctx.signer.sign(
-          { workspaceId: ctx.workspace.id, mailboxId: a.mailboxId, messageKey: a.message.key, partId: a.info.partId },
+          { keyId: ctx.apiKeyId, mailboxId: a.mailboxId, messageKey: a.message.key, partId: a.info.partId },
           args.expiresIn ?? DEFAULT_EXPIRES_IN,
         );
         return { url: `${ctx.publicUrl}/attachments/${token}`, expiresAt };

@@ -83,6 +83,13 @@ export interface Store {
   revokeApiKey(workspaceId: string, keyId: string): Promise<ApiKeySummary>;
   /** The key id and workspace of a plain API key, or null when unknown or revoked. Looked up by the key's SHA-256 digest. */
   authenticate(apiKey: string): Promise<AuthenticatedKey | null>;
+  /**
+   * The workspace id of the API key `keyId` (its row id, as {@link AuthenticatedKey.keyId}) while the
+   * key is usable: null when the key is revoked, deleted or unknown, or its workspace is gone.
+   * Download tokens name the key that minted them; the download route asks this (through a short
+   * cache) before serving.
+   */
+  activeApiKeyWorkspace(keyId: string): Promise<string | null>;
   /** @throws GatewayError NOT_FOUND when the workspace does not exist */
   addMailbox(input: NewMailbox): Promise<MailboxSummary>;
   /** Mailboxes of one workspace, or of all when `workspaceId` is omitted, oldest first. */

@@ -193,9 +193,10 @@ afterAll(async () => {
  * socket. The store is the real one (kysely over a fresh SQLite file in a temp DATA_DIR), closed
  * and removed when the calling test finishes (called from a hook: when the test file finishes).
  * `store.removeMailbox` deletes a row behind the store's back: the Store contract has no removal
- * yet, and tests need a mailbox that vanishes.
+ * yet, and tests need a mailbox that vanishes; `sql` runs any statement that way (revoking a key,
+ * deleting a workspace). `keyIdA`/`keyIdB` are the ids of the two API keys.
  */
-export async function setupGateway(messages: FakeMessage[], options: { secret?: string; demoApiKey?: string } = {}) {
+export async function setupGateway(messages: FakeMessage[], options: { secret?: string; demoApiKey?: string; keyStatusTtlMs?: number } = {}) {
   const { loadConfig } = await import('../../src/config.ts');
   const { createStore } = await import('../../src/db/store.ts');
   const { createGateway } = await import('../../src/server.ts');
@@ -218,26 +219,39 @@ export async function setupGateway(messages: FakeMessage[], options: { secret?: 
     leftovers.add(cleanup);
   }
   await realStore.migrate();
+  /** Runs one SQL statement on the store's SQLite file behind the store's back (foreign keys on, as the store has them). */
+  const sql = (statement: string, ...params: unknown[]): void => {
+    const db = new SqliteDatabase(sqliteFile);
+    try {
+      db.pragma('foreign_keys = ON');
+      db.prepare(statement).run(...params);
+    } finally {
+      db.close();
+    }
+  };
   const store = Object.assign(realStore, {
     removeMailbox(id: string): void {
-      const db = new SqliteDatabase(sqliteFile);
-      try {
-        db.prepare('DELETE FROM mailboxes WHERE id = ?').run(id);
-      } finally {
-        db.close();
-      }
+      sql('DELETE FROM mailboxes WHERE id = ?', id);
     },
   });
   const wsA = await store.createWorkspace('alpha');
   const wsB = await store.createWorkspace('beta');
-  const keyA = (await store.createApiKey(wsA.id)).key;
-  const keyB = (await store.createApiKey(wsB.id)).key;
+  const { key: keyA, id: keyIdA } = await store.createApiKey(wsA.id);
+  const { key: keyB, id: keyIdB } = await store.createApiKey(wsB.id);
   const mailboxA = await store.addMailbox({ workspaceId: wsA.id, provider: 'LOCAL', address: 'me@example.org', displayName: 'Mine', settings: {}, credentials: null });
   const mailboxB = await store.addMailbox({ workspaceId: wsB.id, provider: 'IMAP', address: 'other@example.org', displayName: 'Theirs', settings: {}, credentials: null });
   const provider = createFakeProvider(messages);
   const providerB = createFakeProvider(messages);
   const logger = silentLogger();
-  const gateway = createGateway({ config, store, logger, secret, demoApiKey: options.demoApiKey ?? null, providers: (m) => (m.id === mailboxA.id ? provider : providerB) });
+  const gateway = createGateway({
+    config,
+    store,
+    logger,
+    secret,
+    demoApiKey: options.demoApiKey ?? null,
+    providers: (m) => (m.id === mailboxA.id ? provider : providerB),
+    ...(options.keyStatusTtlMs === undefined ? {} : { keyStatusTtlMs: options.keyStatusTtlMs }),
+  });
   /** Runs a GraphQL operation with workspace A's key unless `key` says otherwise (null: no key). */
   async function gql(query: string, variables: Record<string, unknown> = {}, key: string | null = keyA, extraHeaders: Record<string, string> = {}) {
     const headers: Record<string, string> = { 'content-type': 'application/json', ...extraHeaders };
@@ -247,5 +261,5 @@ export async function setupGateway(messages: FakeMessage[], options: { secret?: 
     const body = (await response.json()) as { data?: any; errors?: { message: string; path?: (string | number)[]; extensions?: Record<string, unknown> }[] };
     return { status: response.status, body, data: body.data, errors: body.errors };
   }
-  return { store, gateway, provider, providerB, logger, config, secret, wsA, wsB, keyA, keyB, mailboxA, mailboxB, gql };
+  return { store, sql, gateway, provider, providerB, logger, config, secret, wsA, wsB, keyA, keyB, keyIdA, keyIdB, mailboxA, mailboxB, gql };
 }

@@ -223,13 +223,7 @@ export class ImapPool {
   async use<T>(fn: (client: ImapFlow) => Promise<T>, options: AcquireOptions = {}): Promise<T> {
     const { signal } = options;
     const lease = await this.acquire(options);
-    if (signal?.aborted) {
-      lease.release();
-      throw signal.reason;
-    }
-    // Closing is the only way to stop a command in flight; imapflow then rejects every pending one.
-    const onAbort = (): void => lease.client.close();
-    signal?.addEventListener('abort', onAbort, { once: true });
+    const untie = closeOnAbort(lease, signal);
     try {
       const result = await fn(lease.client);
       lease.release();
@@ -239,7 +233,7 @@ export class ImapPool {
       if (signal?.aborted) throw signal.reason;
       throw error;
     } finally {
-      signal?.removeEventListener('abort', onAbort);
+      untie();
     }
   }
 
@@ -454,4 +448,21 @@ export class ImapPool {
     this.stats.connections++;
     return client;
   }
+}
+
+/**
+ * Ties a lease to a request's signal: an abort closes the lease's connection, since closing is the
+ * only way to stop an IMAP command in flight (imapflow then rejects every pending command).
+ * @returns the function that unties them again (call it once the commands are done)
+ * @throws the signal's reason, after releasing the lease, when the signal has already aborted
+ */
+export function closeOnAbort(lease: Lease, signal: AbortSignal | undefined): () => void {
+  if (!signal) return () => undefined;
+  if (signal.aborted) {
+    lease.release();
+    throw signal.reason;
+  }
+  const onAbort = (): void => lease.client.close();
+  signal.addEventListener('abort', onAbort, { once: true });
+  return () => signal.removeEventListener('abort', onAbort);
 }

@@ -43,7 +43,7 @@ import type { MailFolders } from './folders.ts';
 import { discoverFolders } from './folders.ts';
 import { decodeCursor, decodeMessageKey, encodeCursor } from './keys.ts';
 import type { ImapConnectionSettings, ImapPoolOptions, ImapStats } from './pool.ts';
-import { ImapPool } from './pool.ts';
+import { closeOnAbort, ImapPool } from './pool.ts';
 import { atom, execRaw, searchNumbers } from './raw.ts';
 import type { PartSize } from './sizes.ts';
 import { measureParts } from './sizes.ts';
@@ -365,13 +365,8 @@ class ImapProviderImpl implements ImapProvider {
     const encoding = transferEncodingFamily(part.encoding) === 'identity' ? null : part.encoding;
     const stream = await this.#guarded(async () => {
       const lease = await this.#pool.acquire({ signal, purpose: 'download' });
-      if (signal?.aborted) {
-        lease.release();
-        throw signal.reason;
-      }
       // Until the stream exists, an abort cuts the commands of this lease alone.
-      const onAbort = (): void => lease.client.close();
-      signal?.addEventListener('abort', onAbort, { once: true });
+      const untie = closeOnAbort(lease, signal);
       try {
         try {
           const selected = await lease.client.mailboxOpen(ref.folder, { readOnly: true });
@@ -388,7 +383,7 @@ class ImapProviderImpl implements ImapProvider {
       } catch (error) {
         throw signal?.aborted ? signal.reason : mapImapError(error);
       } finally {
-        signal?.removeEventListener('abort', onAbort);
+        untie();
       }
     });
     if (signal) {

@@ -43,6 +43,7 @@
 import type { AttachmentInfo } from '../providers/types.ts';
 import type { MimePart } from './structure.ts';
 import { decodeParameterValue } from './filename.ts';
+import { stripAngles } from './text.ts';
 
 /** The description of a part as an attachment, without its size (the provider knows that). */
 export type AttachmentDescription = Omit<AttachmentInfo, 'size' | 'sizeExact'>;
@@ -55,12 +56,6 @@ const parents = new WeakMap<MimePart, MimePart>();
 
 function isMultipart(part: MimePart): boolean {
   return part.type.startsWith('multipart/') && Array.isArray(part.childNodes) && part.childNodes.length > 0;
-}
-
-function stripAngles(value: string | null | undefined): string | null {
-  if (value == null) return null;
-  const v = value.trim().replace(/^<\s*/, '').replace(/\s*>$/, '');
-  return v === '' ? null : v;
 }
 
 /** The root part of a multipart/related node (RFC 2387 §3.2), by the rule in the module docs. */

@@ -18,13 +18,14 @@
  */
 import { PassThrough, Transform } from 'node:stream';
 import type { TransformCallback } from 'node:stream';
+import { trimChars } from './text.ts';
 
 /** The canonical form of a Content-Transfer-Encoding value: trimmed, unquoted, lower-cased; null when empty. */
 export function normalizeTransferEncoding(encoding: string | null | undefined): string | null {
   if (encoding == null) return null;
   // Some mailers quote the token or add whitespace (`"base64"`, `base64 `); mailparser decodes
   // those, and so do we (see README of the corpus: mime4j-twopart-path-filename).
-  const value = encoding.trim().replace(/^["']+|["']+$/g, '').trim().toLowerCase();
+  const value = trimChars(encoding.trim(), `"'`).trim().toLowerCase();
   return value === '' ? null : value;
 }
 

@@ -15,6 +15,7 @@
 import type { MimePart } from './structure.ts';
 import { normalizeTransferEncoding } from './decode.ts';
 import { parseStructuredHeader } from './filename.ts';
+import { stripAngles } from './text.ts';
 
 /** A parsed part: the {@link MimePart} node plus byte offsets within the parsed buffer. */
 export interface ParsedPart extends MimePart {
@@ -119,7 +120,7 @@ export function mimeHeaderFields(headers: HeaderField[], defaultType = 'text/pla
   const cdRaw = headerValue(headers, 'content-disposition');
   const cd = cdRaw == null ? null : parseStructuredHeader(cdRaw);
   const cidRaw = headerValue(headers, 'content-id');
-  const contentId = cidRaw == null ? null : cidRaw.trim().replace(/^<\s*/, '').replace(/\s*>$/, '') || null;
+  const contentId = stripAngles(cidRaw);
   return {
     type,
     parameters: ct?.params ?? {},
@@ -188,12 +189,17 @@ export function splitMultipart(text: string, start: number, end: number, boundar
   while (pos < end) {
     const hit = text.indexOf(delimiter, pos);
     if (hit < 0 || hit + delimiter.length > end) break;
-    const atLineStart = hit === start || text.charCodeAt(hit - 1) === 10;
+    // Only a hit at a line start is looked at further: scanning to the line end for every hit
+    // would read a long line full of "--boundary" once per hit (n²).
+    if (hit !== start && text.charCodeAt(hit - 1) !== 10) {
+      pos = hit + delimiter.length;
+      continue;
+    }
     let nl = text.indexOf('\n', hit);
     if (nl < 0 || nl > end) nl = end;
     const rest = text.slice(hit + delimiter.length, nl).replace(/\r$/, '');
     const match = /^(--)?[ \t]*$/.exec(rest);
-    if (!atLineStart || !match) {
+    if (!match) {
       pos = hit + delimiter.length;
       continue;
     }

@@ -10,6 +10,7 @@
 import type { MimePart } from '../../mime/structure.ts';
 import { parseStructuredHeader } from '../../mime/filename.ts';
 import { normalizeTransferEncoding } from '../../mime/decode.ts';
+import { stripAngles } from '../../mime/text.ts';
 import type { RawValue } from './raw.ts';
 import { tokenText } from './raw.ts';
 
@@ -46,10 +47,7 @@ function numberOrNull(value: RawValue | undefined): number | null {
 }
 
 function contentIdOf(value: RawValue | undefined): string | null {
-  const text = tokenText(value);
-  if (text == null) return null;
-  const id = text.trim().replace(/^<\s*/, '').replace(/\s*>$/, '');
-  return id === '' ? null : id;
+  return stripAngles(tokenText(value));
 }
 
 function applyDisposition(part: MimePart, value: RawValue | undefined): void {

@@ -28,6 +28,8 @@ export interface IndexedAttachment {
 interface ConversationAttachments {
   list: IndexedAttachment[];
   byPart: Map<string, Map<string, number>>;
+  /** True when any message's list was cut by the MIME limits (`MessageInfo.attachmentsTruncated`). */
+  truncated: boolean;
 }
 
 /** The loaders of one request. Every method is scoped to the request's workspace. */
@@ -47,6 +49,8 @@ export interface Loaders {
    * MIME order, each with its index. Messages that went stale are skipped.
    */
   conversationAttachments(mailboxId: string, conversationKey: string): Promise<IndexedAttachment[]>;
+  /** True when the list of {@link conversationAttachments} misses attachments that a message's MIME limits cut. */
+  conversationAttachmentsTruncated(mailboxId: string, conversationKey: string): Promise<boolean>;
   /**
    * The index of one attachment in its conversation's list.
    * @throws GatewayError NOT_FOUND when the message's conversation no longer lists it
@@ -105,9 +109,11 @@ export function createLoaders(deps: { workspaceId: string; store: Store; provide
         const list: IndexedAttachment[] = [];
         const byPart = new Map<string, Map<string, number>>();
         const conversation = await loaders.conversation(mailboxId, conversationKey);
-        if (!conversation) return { list, byPart };
+        if (!conversation) return { list, byPart, truncated: false };
         const messages = await Promise.all(conversation.messageKeys.map((key) => loaders.message(mailboxId, key)));
+        let truncated = false;
         for (const message of orderByDate(messages.filter((m): m is MessageInfo => m !== null))) {
+          if (message.attachmentsTruncated) truncated = true;
           let parts = byPart.get(message.key);
           if (!parts) byPart.set(message.key, (parts = new Map()));
           for (const info of message.attachments) {
@@ -116,7 +122,7 @@ export function createLoaders(deps: { workspaceId: string; store: Store; provide
             list.push({ mailboxId, message, index: list.length, info });
           }
         }
-        return { list, byPart };
+        return { list, byPart, truncated };
       })();
       attachmentLists.set(cacheKey, entry);
     }
@@ -139,6 +145,9 @@ export function createLoaders(deps: { workspaceId: string; store: Store; provide
     },
     async conversationAttachments(mailboxId, conversationKey) {
       return (await indexedAttachments(mailboxId, conversationKey)).list;
+    },
+    async conversationAttachmentsTruncated(mailboxId, conversationKey) {
+      return (await indexedAttachments(mailboxId, conversationKey)).truncated;
     },
     async attachmentIndex(mailboxId, message, partId) {
       const { byPart } = await indexedAttachments(mailboxId, message.conversationKey);

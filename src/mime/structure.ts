@@ -29,4 +29,10 @@ export interface MimePart {
   size: number | null;
   /** Children of a multipart node, in order. */
   childNodes?: MimePart[];
+  /**
+   * True on a node whose children were not all read because of the MIME limits
+   * (`./limits.ts`): a multipart at the deepest level read, or one whose later children are past
+   * the part budget. Absent otherwise.
+   */
+  truncated?: boolean;
 }

@@ -10,6 +10,7 @@
 import type { MimePart } from '../../mime/structure.ts';
 import { parseStructuredHeader } from '../../mime/filename.ts';
 import { normalizeTransferEncoding } from '../../mime/decode.ts';
+import { MIME_LIMITS, partBudget, type MimeLimits, type PartBudget } from '../../mime/limits.ts';
 import { stripAngles } from '../../mime/text.ts';
 import type { RawValue } from './raw.ts';
 import { tokenText } from './raw.ts';
@@ -57,18 +58,32 @@ function applyDisposition(part: MimePart, value: RawValue | undefined): void {
   part.dispositionParameters = decodeParameterList(value[1]);
 }
 
+/** The limits of one message's mapping. */
+interface Walk {
+  budget: PartBudget;
+  maxDepth: number;
+}
+
 /**
  * Maps one BODYSTRUCTURE node. `partId` is the IMAP part number of the node ("" for a multipart
- * root); a non-multipart message root is "1".
+ * root); a non-multipart message root is "1". `depth` is the node's nesting (root 0); children
+ * are mapped while `walk` allows (see `src/mime/limits.ts`), the rest marks the node truncated.
  */
-function mapNode(node: RawValue[], partId: string): MimePart {
+function mapNode(node: RawValue[], partId: string, depth: number, walk: Walk): MimePart {
   if (Array.isArray(node[0])) {
-    const children: MimePart[] = [];
     let i = 0;
-    while (Array.isArray(node[i])) {
-      const childId = partId === '' ? `${i + 1}` : `${partId}.${i + 1}`;
-      children.push(mapNode(node[i] as RawValue[], childId));
-      i++;
+    while (Array.isArray(node[i])) i++;
+    const childCount = i;
+    const children: MimePart[] = [];
+    let cut = false;
+    for (let c = 0; c < childCount; c++) {
+      if (depth >= walk.maxDepth || walk.budget.remaining <= 0) {
+        cut = true;
+        break;
+      }
+      walk.budget.remaining--;
+      const childId = partId === '' ? `${c + 1}` : `${partId}.${c + 1}`;
+      children.push(mapNode(node[c] as RawValue[], childId, depth + 1, walk));
     }
     const subtype = lower(node[i++]) || 'mixed';
     const part: MimePart = {
@@ -80,7 +95,8 @@ function mapNode(node: RawValue[], partId: string): MimePart {
       contentId: null,
       encoding: null,
       size: null,
-      childNodes: children,
+      ...(children.length > 0 ? { childNodes: children } : {}),
+      ...(cut ? { truncated: true } : {}),
     };
     applyDisposition(part, node[i]);
     return part;
@@ -106,10 +122,14 @@ function mapNode(node: RawValue[], partId: string): MimePart {
     // envelope, body, lines of the enclosed message
     const inner = node[8];
     if (Array.isArray(inner) && inner.length > 0) {
-      const innerIsMultipart = Array.isArray(inner[0]);
-      // RFC 3501 §6.4.5: the body of enclosed message N is N.1 when single-part, and the parts
-      // of an enclosed multipart are N.1, N.2, ...
-      part.childNodes = [mapNode(inner, innerIsMultipart ? id : `${id}.1`)];
+      if (depth >= walk.maxDepth || walk.budget.remaining <= 0) part.truncated = true;
+      else {
+        walk.budget.remaining--;
+        const innerIsMultipart = Array.isArray(inner[0]);
+        // RFC 3501 §6.4.5: the body of enclosed message N is N.1 when single-part, and the parts
+        // of an enclosed multipart are N.1, N.2, ...
+        part.childNodes = [mapNode(inner, innerIsMultipart ? id : `${id}.1`, depth + 1, walk)];
+      }
     }
     i = 10;
   } else if (media === 'text') {
@@ -121,10 +141,14 @@ function mapNode(node: RawValue[], partId: string): MimePart {
 }
 
 /**
- * Maps a BODYSTRUCTURE value to a {@link MimePart} tree.
- * @returns null when the value is not a BODYSTRUCTURE list (a server answering NIL)
+ * Maps a BODYSTRUCTURE value to a {@link MimePart} tree, within the MIME limits
+ * (`src/mime/limits.ts`: at most `maxParts` nodes below the root in document order, nesting down
+ * to `maxDepth`); a node whose children were not all mapped is marked `truncated`. Linear in the
+ * size of the value; the recursion is bounded by `maxDepth`.
+ * @returns null when the value is not a BODYSTRUCTURE list (a server answering NIL, or imapflow
+ *   replacing a BODYSTRUCTURE nested deeper than its parser allows by NIL)
  */
-export function mapBodyStructure(value: RawValue | undefined): MimePart | null {
+export function mapBodyStructure(value: RawValue | undefined, limits: Readonly<MimeLimits> = MIME_LIMITS): MimePart | null {
   if (!Array.isArray(value) || value.length === 0) return null;
-  return mapNode(value, '');
+  return mapNode(value, '', 0, { budget: partBudget(limits), maxDepth: limits.maxDepth });
 }

@@ -8,7 +8,7 @@
 import type { ImapFlow } from 'imapflow';
 import type { MimePart } from '../../mime/structure.ts';
 import type { Address, Logger, MessageDirection } from '../types.ts';
-import { findPart, selectAttachmentParts } from '../../mime/attachments.ts';
+import { attachmentListing, indexParts } from '../../mime/attachments.ts';
 import { mapBodyStructure } from './bodystructure.ts';
 import { parseEnvelope, referencesOf } from './envelope.ts';
 import { encodeMessageKey } from './keys.ts';
@@ -98,13 +98,15 @@ export async function fetchSummaries(client: ImapFlow, folder: string, uidValidi
     if (!summary.structure) continue;
     const mine = partHeaders.get(summary.uid);
     if (mine) {
+      // One index of the parts per message: a lookup per section would walk the tree each time (n²).
+      const parts = indexParts(summary.structure);
       for (const section of headerSections(summary.structure)) {
         const raw = mine.get(section);
-        const part = raw ? findPart(summary.structure, section) : null;
+        const part = raw ? parts.get(section) : undefined;
         if (part && raw) applyPartHeader(part, raw);
       }
     }
-    summary.hasAttachments = selectAttachmentParts(summary.structure).length > 0;
+    summary.hasAttachments = attachmentListing(summary.structure).count > 0;
   }
   return out;
 }

@@ -36,6 +36,13 @@ function allFields(headers: HeaderField[], name: string): string[] {
 /** Most msg-ids of References kept per message: the first (the thread's root) and the last 199 (the closest ancestors). */
 export const MAX_REFERENCES = 200;
 
+/**
+ * Longest header value read for the subject and for each address field, in characters: a hostile
+ * sender can write megabytes of header, which would otherwise be stored in the local index and
+ * shown in every answer. The rest of the field is ignored.
+ */
+export const MAX_HEADER_VALUE_LENGTH = 65_536;
+
 /** Longest Date value read, in characters; a real RFC 5322 date has about 40. */
 const MAX_DATE_LENGTH = 256;
 
@@ -77,14 +84,15 @@ export function parseDate(raw: string | null): Date | null {
 
 /** The {@link HeaderFacts} of a message from its top-level header fields. */
 export function readHeaderFacts(headers: HeaderField[]): HeaderFacts {
-  const subject = field(headers, 'subject');
-  const from = parseAddressList(field(headers, 'from'))[0] ?? null;
+  const subject = field(headers, 'subject')?.slice(0, MAX_HEADER_VALUE_LENGTH) ?? null;
+  const addresses = (value: string | null): Address[] => parseAddressList(value?.slice(0, MAX_HEADER_VALUE_LENGTH) ?? null);
+  const from = addresses(field(headers, 'from'))[0] ?? null;
   const refs = msgIds(allFields(headers, 'references').join(' '), MAX_REFERENCES);
   return {
     subject: subject == null ? null : decodeHeaderText(subject.replace(/\r?\n(?=[ \t])/g, '')),
     from,
-    to: allFields(headers, 'to').flatMap(parseAddressList),
-    cc: allFields(headers, 'cc').flatMap(parseAddressList),
+    to: allFields(headers, 'to').flatMap(addresses),
+    cc: allFields(headers, 'cc').flatMap(addresses),
     date: parseDate(field(headers, 'date')),
     messageId: field(headers, 'message-id') || null,
     inReplyTo: parseMsgIds(field(headers, 'in-reply-to'))[0] ?? null,

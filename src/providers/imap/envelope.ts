@@ -4,7 +4,7 @@
  */
 import type { Address } from '../types.ts';
 import { decodeHeaderText } from '../../mime/filename.ts';
-import { MAX_REFERENCES, parseDate } from '../../mime/headers.ts';
+import { MAX_HEADER_VALUE_LENGTH, MAX_REFERENCES, parseDate } from '../../mime/headers.ts';
 import { readHeaders } from '../../mime/parse.ts';
 import { msgIds } from '../../mime/text.ts';
 import type { RawValue } from './raw.ts';
@@ -21,9 +21,10 @@ export interface EnvelopeFields {
   messageId: string | null;
 }
 
+/** A decoded ENVELOPE string, read up to {@link MAX_HEADER_VALUE_LENGTH} characters. */
 function text(value: RawValue | undefined): string | null {
   const t = tokenText(value);
-  return t == null ? null : decodeHeaderText(t);
+  return t == null ? null : decodeHeaderText(t.slice(0, MAX_HEADER_VALUE_LENGTH));
 }
 
 function addresses(value: RawValue | undefined): Address[] {

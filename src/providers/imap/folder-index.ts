@@ -52,8 +52,12 @@ export interface FolderIndex {
 
 /** Items fetched per message for the index (one UID FETCH for any number of messages). */
 function summaryItems(): unknown[] {
-  return [atom('UID'), atom('INTERNALDATE'), atom('ENVELOPE'), atom('BODYSTRUCTURE'), atom('BODY.PEEK', [atom('HEADER.FIELDS'), ['REFERENCES', ...ROOT_MIME_FIELDS].map((f) => atom(f))])];
+  // A partial FETCH bounds what a hostile References or Content-Type header can bring per message.
+  return [atom('UID'), atom('INTERNALDATE'), atom('ENVELOPE'), atom('BODYSTRUCTURE'), atom('BODY.PEEK', [atom('HEADER.FIELDS'), ['REFERENCES', ...ROOT_MIME_FIELDS].map((f) => atom(f))], [0, MAX_HEADER_FIELDS_BYTES])];
 }
+
+/** Most bytes of the top-level header fields fetched per message (References and the MIME fields). */
+const MAX_HEADER_FIELDS_BYTES = 64 * 1024;
 
 /**
  * Fetches summaries of `uids` (a sequence set) in the selected folder: one UID FETCH for the

@@ -6,7 +6,10 @@
  * {@link BOUND_MS}: linear code takes milliseconds here, the old regexes took seconds to hours
  * (`From: a:` + 131,072 spaces blocked the process 8 s).
  */
-import { afterAll, describe, expect, it } from 'vitest';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { attachmentDisposition, safeFilename } from '../../src/http/filename.ts';
 import { normalizeTransferEncoding } from '../../src/mime/decode.ts';
 import { decodeHeaderText, parseStructuredHeader } from '../../src/mime/filename.ts';
@@ -17,6 +20,8 @@ import { parseEnvelope, referencesOf } from '../../src/providers/imap/envelope.t
 import type { RawValue } from '../../src/providers/imap/raw.ts';
 import { indexMessageBytes } from '../../src/providers/local/indexer.ts';
 import { baseSubject, threadMessages } from '../../src/threading/index.ts';
+import { mboxOf } from '../support/big-mail.ts';
+import { startE2eGateway, type E2eGateway } from '../support/gateway-e2e.ts';
 
 /** A generous ceiling: every probe takes well under 1 s on a loaded 2-core machine. */
 const BOUND_MS = 2000;
@@ -212,5 +217,54 @@ describe('whole messages and download names', () => {
     const name = `${mib('. ')}x${mib(' .')}`;
     expect(bounded('filename of dots', () => safeFilename(name))).toBe('x');
     expect(bounded('Content-Disposition', () => attachmentDisposition(name))).toBe('attachment; filename="x"');
+  });
+});
+
+describe('end to end: hostile mails in a local mailbox, over HTTP', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'agw-hostile-headers-'));
+  let gateway: E2eGateway;
+
+  /** A mail with one attachment and the given extra header lines. */
+  const mail = (subject: string, headers: string[]): string =>
+    [...headers, `Subject: ${subject}`, 'Content-Type: multipart/mixed; boundary="b"', '', '--b', 'Content-Type: application/pdf; name="a.pdf"', '', 'x', '--b--', ''].join('\r\n');
+
+  beforeAll(async () => {
+    const mbox = path.join(dir, 'hostile.mbox');
+    fs.writeFileSync(
+      mbox,
+      mboxOf([
+        // The issue's probe: 131,072 spaces after "a:" blocked the process 8 s.
+        mail('issue probe', [`From: a:${' '.repeat(131_072)}`]),
+        mail('one MiB of spaces', [`From: a:${' '.repeat(MIB)}`, `To: ${mib('"')}`]),
+        mail('raw bytes in a word', [`Cc: =?iso-8859-1?Q?${'\xe9'.repeat(MIB)} <c@example.org>`, `References: ${mib('<a')}`]),
+      ]),
+      'latin1',
+    );
+    gateway = await startE2eGateway();
+    await gateway.addMailbox({ provider: 'LOCAL', address: 'owner@example.org', displayName: 'hostile', settings: { path: mbox }, credentials: null });
+  });
+  afterAll(async () => {
+    await gateway?.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('indexes and lists them in seconds while /health keeps answering', async () => {
+    const query = '{ mailboxes { conversations(first: 10) { edges { node { subject messages(first: 1) { edges { node { from { name address } attachmentCount } } } } } } } }';
+    const started = performance.now();
+    const listing = gateway.graphql<{ mailboxes: { conversations: { edges: { node: { subject: string; messages: { edges: { node: { from: unknown; attachmentCount: number } }[] } } }[] } }[] }>(query);
+    // Asked while the store is being indexed: the event loop is never blocked for long.
+    const health = await fetch(`${gateway.url}/health`);
+    const healthMs = performance.now() - started;
+    const answer = await listing;
+    const ms = performance.now() - started;
+    timings.push(`HTTP: indexing and listing 3 hostile mails (1 MiB headers): ${ms.toFixed(0)} ms; /health meanwhile: ${healthMs.toFixed(0)} ms`);
+    expect(health.status).toBe(200);
+    expect(answer.errors).toBeUndefined();
+    const edges = answer.data!.mailboxes[0]!.conversations.edges;
+    expect(edges.map((e) => e.node.subject).sort()).toEqual(['issue probe', 'one MiB of spaces', 'raw bytes in a word']);
+    for (const e of edges) expect(e.node.messages.edges[0]!.node.attachmentCount).toBe(1);
+    expect(edges.find((e) => e.node.subject === 'issue probe')!.node.messages.edges[0]!.node.from).toBeNull();
+    expect(ms).toBeLessThan(10_000);
+    expect((await fetch(`${gateway.url}/health`)).status).toBe(200);
   });
 });

@@ -50,7 +50,9 @@ afterAll(() => {
 const tok = (value: string): RawValue => ({ type: 'STRING', value });
 
 describe('address lists (From, To, Cc): nodemailer addressparser, names decoded after it', () => {
-  it('From: "a:" followed by 1 MiB of spaces is an empty group, read at once', () => {
+  it('From: "a:" followed by 1 MiB of spaces and a word is a group of one name, read at once', () => {
+    // The old group regex backtracked over the spaces from every position: 32 KiB took 0.8 s.
+    expect(bounded('From a: + spaces + x', () => parseAddressList(`a:${' '.repeat(MIB)}x`))).toEqual([{ name: 'x', address: null }]);
     expect(bounded('From a: + spaces', () => parseAddressList(`a:${' '.repeat(MIB)}`))).toEqual([]);
   });
 
@@ -234,8 +236,8 @@ describe('end to end: hostile mails in a local mailbox, over HTTP', () => {
       mbox,
       mboxOf([
         // The issue's probe: 131,072 spaces after "a:" blocked the process 8 s.
-        mail('issue probe', [`From: a:${' '.repeat(131_072)}`]),
-        mail('one MiB of spaces', [`From: a:${' '.repeat(MIB)}`, `To: ${mib('"')}`]),
+        mail('issue probe', [`From: a:${' '.repeat(131_072)}x`]),
+        mail('one MiB of spaces', [`From: a:${' '.repeat(MIB)}x`, `To: ${mib('"')}`]),
         mail('raw bytes in a word', [`Cc: =?iso-8859-1?Q?${'\xe9'.repeat(MIB)} <c@example.org>`, `References: ${mib('<a')}`]),
       ]),
       'latin1',
@@ -263,6 +265,7 @@ describe('end to end: hostile mails in a local mailbox, over HTTP', () => {
     const edges = answer.data!.mailboxes[0]!.conversations.edges;
     expect(edges.map((e) => e.node.subject).sort()).toEqual(['issue probe', 'one MiB of spaces', 'raw bytes in a word']);
     for (const e of edges) expect(e.node.messages.edges[0]!.node.attachmentCount).toBe(1);
+    // The field is read up to its first 65,536 characters (MAX_HEADER_VALUE_LENGTH): spaces only, an empty group.
     expect(edges.find((e) => e.node.subject === 'issue probe')!.node.messages.edges[0]!.node.from).toBeNull();
     expect(ms).toBeLessThan(10_000);
     expect((await fetch(`${gateway.url}/health`)).status).toBe(200);

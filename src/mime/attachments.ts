@@ -122,8 +122,10 @@ export interface AttachmentListing {
  */
 export function attachmentListing(root: MimePart, limits: Readonly<MimeLimits> = MIME_LIMITS): AttachmentListing {
   if (!isMultipart(root)) {
-    const listed = !BODY_TEXT.has(root.type) || root.disposition === 'attachment';
-    return { parts: listed ? [root] : [], count: listed ? 1 : 0, truncated: root.truncated === true };
+    const attachment = !BODY_TEXT.has(root.type) || root.disposition === 'attachment';
+    // A part not read whole (its bytes run past what was parsed) is counted, not listed.
+    const listed = attachment && !root.truncated;
+    return { parts: listed ? [root] : [], count: attachment ? 1 : 0, truncated: root.truncated === true };
   }
   const parts: MimePart[] = [];
   let count = 0;
@@ -148,7 +150,8 @@ export function attachmentListing(root: MimePart, limits: Readonly<MimeLimits> =
       if (child.truncated) truncated = true;
     } else if (top.candidates.has(child)) {
       count++;
-      if (parts.length < limits.maxAttachments) {
+      if (child.truncated) truncated = true;
+      else if (parts.length < limits.maxAttachments) {
         parents.set(child, top.node);
         parts.push(child);
       } else truncated = true;

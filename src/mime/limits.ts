@@ -22,14 +22,22 @@ export interface MimeLimits {
   maxDepth: number;
   /** Most attachments listed per message (in MIME order); the count still includes the others. */
   maxAttachments: number;
+  /**
+   * Most bytes of one message the local store's parser reads (it holds them as one string, and V8
+   * refuses strings past 512 Mi characters: a 600 MiB message made the whole store fail). A part
+   * that runs past them is counted but not listed (its bytes are incomplete). IMAP servers parse
+   * messages themselves, so this limit does not apply there.
+   */
+  maxParsedBytes: number;
 }
 
 /**
- * The defaults: 20,000 parts, depth 32, 10,000 attachments listed. A message with 10,000
- * attachments and a body lists in full; one with 100,000 parts or nested 1,000 deep is cut and
- * says so. Real mail nests a handful of levels and rarely carries more than a few hundred parts.
+ * The defaults: 20,000 parts, depth 32, 10,000 attachments listed, 256 MiB parsed per message. A
+ * message with 10,000 attachments and a body lists in full; one with 100,000 parts or nested 1,000
+ * deep is cut and says so. Real mail nests a handful of levels and rarely carries more than a few
+ * hundred parts.
  */
-export const MIME_LIMITS: Readonly<MimeLimits> = Object.freeze({ maxParts: 20_000, maxDepth: 32, maxAttachments: 10_000 });
+export const MIME_LIMITS: Readonly<MimeLimits> = Object.freeze({ maxParts: 20_000, maxDepth: 32, maxAttachments: 10_000, maxParsedBytes: 256 * 1024 * 1024 });
 
 /**
  * The part budget of one message being read: how many more parts may be read. Shared by the

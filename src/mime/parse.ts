@@ -56,7 +56,9 @@ const MEDIA_TYPE = /^[a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+$/;
  * @param limits the MIME limits (part count, depth); default {@link MIME_LIMITS}
  */
 export function parseMessage(raw: Buffer, limits: Readonly<MimeLimits> = MIME_LIMITS): ParsedMessage {
-  const text = raw.toString('latin1');
+  // Past maxParsedBytes the message is not read; parts that reach the cut are marked truncated.
+  const cut = raw.length > limits.maxParsedBytes;
+  const text = raw.toString('latin1', 0, cut ? limits.maxParsedBytes : raw.length);
   let start = 0;
   // A leading mbox envelope line ("From sender date") is not a header (7 corpus files carry one).
   if (text.startsWith('From ')) {
@@ -64,7 +66,7 @@ export function parseMessage(raw: Buffer, limits: Readonly<MimeLimits> = MIME_LI
     start = nl < 0 ? text.length : nl + 1;
   }
   const { headers, bodyStart } = readHeaders(text, start, text.length);
-  const walk: Walk = { budget: partBudget(limits), maxDepth: limits.maxDepth };
+  const walk: Walk = { budget: partBudget(limits), maxDepth: limits.maxDepth, cutAt: cut ? text.length : null };
   const root = buildPart(text, headers, start, bodyStart, text.length, '', 'text/plain', 0, true, walk);
   return { headers, root };
 }
@@ -149,6 +151,8 @@ export function parseMimeHeader(raw: Buffer, defaultType = 'text/plain'): MimeHe
 interface Walk {
   budget: PartBudget;
   maxDepth: number;
+  /** Where the parsed text was cut (maxParsedBytes), or null when the whole message was read. */
+  cutAt: number | null;
 }
 
 function buildPart(
@@ -173,6 +177,8 @@ function buildPart(
     bodyStart,
     bodyEnd,
   };
+  // Its bytes may go on past the cut: not read whole.
+  if (walk.cutAt !== null && bodyEnd >= walk.cutAt) part.truncated = true;
   const boundary = part.parameters.boundary;
   if (!type.startsWith('multipart/') || !boundary) return part;
   if (depth >= walk.maxDepth) {

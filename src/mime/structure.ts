@@ -30,9 +30,9 @@ export interface MimePart {
   /** Children of a multipart node, in order. */
   childNodes?: MimePart[];
   /**
-   * True on a node whose children were not all read because of the MIME limits
-   * (`./limits.ts`): a multipart at the deepest level read, or one whose later children are past
-   * the part budget. Absent otherwise.
+   * True on a node that was not read whole because of the MIME limits (`./limits.ts`): a
+   * multipart at the deepest level read, one whose later children are past the part budget, or a
+   * part whose bytes run past the bytes parsed of its message. Absent otherwise.
    */
   truncated?: boolean;
 }

@@ -41,7 +41,7 @@ builder.node(MessageRef, {
       resolve: (m) => m.info.attachmentCount,
     }),
     attachmentsTruncated: t.boolean({
-      description: `True when \`attachments\` is not the whole list: more than ${MIME_LIMITS.maxAttachments} attachments (only the first are listed), or a MIME structure with more than ${MIME_LIMITS.maxParts} parts or nested deeper than ${MIME_LIMITS.maxDepth} levels (parts past these limits are not read). Never a silent drop.`,
+      description: `True when \`attachments\` is not the whole list: more than ${MIME_LIMITS.maxAttachments} attachments (only the first are listed), or a MIME structure with more than ${MIME_LIMITS.maxParts} parts or nested deeper than ${MIME_LIMITS.maxDepth} levels (parts past these limits are not read), or a local-store message past its first ${MIME_LIMITS.maxParsedBytes / 1024 / 1024} MiB (a part running past them is counted, not listed). Never a silent drop.`,
       resolve: (m) => m.info.attachmentsTruncated,
     }),
     attachments: t.field({

@@ -15,7 +15,7 @@ import type { RawValue } from '../../src/providers/imap/raw.ts';
 import { deepMessage, manyPartsMessage } from '../support/big-mail.ts';
 
 /** Small limits, so that the edges are cheap to reach. */
-const SMALL: MimeLimits = { maxParts: 6, maxDepth: 3, maxAttachments: 4 };
+const SMALL: MimeLimits = { maxParts: 6, maxDepth: 3, maxAttachments: 4, maxParsedBytes: 1 << 20 };
 
 const tok = (value: string): RawValue => ({ type: 'STRING', value });
 
@@ -88,6 +88,44 @@ describe.each(readers)('$label', (reader) => {
     expect(performance.now() - started).toBeLessThan(2_000);
     expect(result.count).toBe(MIME_LIMITS.maxDepth);
     expect(result.truncated).toBe(true);
+  });
+});
+
+describe('local parser: bytes parsed per message', () => {
+  const message = [
+    'Content-Type: multipart/mixed; boundary="b"',
+    '',
+    '--b',
+    'Content-Type: text/plain',
+    '',
+    'body',
+    '--b',
+    'Content-Type: application/octet-stream; name="small.bin"',
+    '',
+    'xyz',
+    '--b',
+    'Content-Type: application/octet-stream; name="big.bin"',
+    '',
+    'A'.repeat(10_000),
+    '--b--',
+    '',
+  ].join('\r\n');
+  const raw = Buffer.from(message);
+  const limits = (maxParsedBytes: number): MimeLimits => ({ ...MIME_LIMITS, maxParsedBytes });
+
+  it('reads a message of exactly maxParsedBytes in full', () => {
+    expect(listing(parseMessage(raw, limits(raw.length)).root, limits(raw.length))).toEqual({ names: ['small.bin', 'big.bin'], count: 2, truncated: false });
+  });
+
+  it('counts but does not list a part that runs past the cut (a 600 MiB message used to fail the whole store)', () => {
+    const cut = limits(raw.length - 5_000);
+    expect(listing(parseMessage(raw, cut).root, cut)).toEqual({ names: ['small.bin'], count: 2, truncated: true });
+  });
+
+  it('a single-part attachment message cut in its body is counted, not listed', () => {
+    const single = Buffer.from(`Content-Type: application/pdf; name="a.pdf"\r\n\r\n${'%'.repeat(1_000)}`);
+    const cut = limits(500);
+    expect(listing(parseMessage(single, cut).root, cut)).toEqual({ names: [], count: 1, truncated: true });
   });
 });
 

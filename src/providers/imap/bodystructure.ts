@@ -131,8 +131,9 @@ function mapNode(node: RawValue[], partId: string, depth: number, walk: Walk): M
     // envelope, body, lines of the enclosed message
     const inner = node[8];
     if (Array.isArray(inner) && inner.length > 0) {
-      if (depth >= walk.maxDepth || walk.budget.remaining <= 0) part.truncated = true;
-      else {
+      // Past the limits the enclosed message's structure is left out. The part itself is whole
+      // (its bytes are the enclosed message), so it is not marked: the listing never looks inside.
+      if (depth < walk.maxDepth && walk.budget.remaining > 0) {
         walk.budget.remaining--;
         const innerIsMultipart = Array.isArray(inner[0]);
         // RFC 3501 §6.4.5: the body of enclosed message N is N.1 when single-part, and the parts

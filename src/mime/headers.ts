@@ -37,9 +37,10 @@ function allFields(headers: HeaderField[], name: string): string[] {
 export const MAX_REFERENCES = 200;
 
 /**
- * Longest header value read for the subject and for each address field, in characters: a hostile
- * sender can write megabytes of header, which would otherwise be stored in the local index and
- * shown in every answer. The rest of the field is ignored.
+ * Longest header value read for the subject, each address field and the msg-id fields
+ * (Message-ID, In-Reply-To, References), in characters: a hostile sender can write megabytes of
+ * header, which would otherwise be stored in the local index and shown in every answer. The rest
+ * of the field is ignored.
  */
 export const MAX_HEADER_VALUE_LENGTH = 65_536;
 
@@ -84,18 +85,19 @@ export function parseDate(raw: string | null): Date | null {
 
 /** The {@link HeaderFacts} of a message from its top-level header fields. */
 export function readHeaderFacts(headers: HeaderField[]): HeaderFacts {
-  const subject = field(headers, 'subject')?.slice(0, MAX_HEADER_VALUE_LENGTH) ?? null;
+  const bounded = (value: string | null): string | null => value?.slice(0, MAX_HEADER_VALUE_LENGTH) ?? null;
+  const subject = bounded(field(headers, 'subject'));
   const addresses = (value: string | null): Address[] => parseAddressList(value?.slice(0, MAX_HEADER_VALUE_LENGTH) ?? null);
   const from = addresses(field(headers, 'from'))[0] ?? null;
-  const refs = msgIds(allFields(headers, 'references').join(' '), MAX_REFERENCES);
+  const refs = msgIds(bounded(allFields(headers, 'references').join(' ')), MAX_REFERENCES);
   return {
     subject: subject == null ? null : decodeHeaderText(subject.replace(/\r?\n(?=[ \t])/g, '')),
     from,
     to: allFields(headers, 'to').flatMap(addresses),
     cc: allFields(headers, 'cc').flatMap(addresses),
     date: parseDate(field(headers, 'date')),
-    messageId: field(headers, 'message-id') || null,
-    inReplyTo: parseMsgIds(field(headers, 'in-reply-to'))[0] ?? null,
+    messageId: bounded(field(headers, 'message-id')) || null,
+    inReplyTo: msgIds(bounded(field(headers, 'in-reply-to')), 1)[0] ?? null,
     references: refs,
   };
 }

@@ -47,11 +47,6 @@ export const MAX_HEADER_VALUE_LENGTH = 65_536;
 /** Longest Date value read, in characters; a real RFC 5322 date has about 40. */
 const MAX_DATE_LENGTH = 256;
 
-/** The msg-ids (`<...>`) in a header value, in order (RFC 5322 §3.6.4), angle brackets kept. */
-export function parseMsgIds(value: string | null): string[] {
-  return msgIds(value);
-}
-
 /**
  * Parses an address list (RFC 5322 §3.4): `Name <a@b>`, `"Quoted, Name" <a@b>`, `a@b (Comment)`,
  * groups `team: a@b, c@d;` (members listed, the group name dropped). The split is nodemailer's

@@ -30,6 +30,14 @@ export interface IndexedAttachment {
   info: AttachmentInfo;
 }
 
+/** A conversation's attachments in order, and message key → part id → index into that list. */
+interface ConversationAttachments {
+  list: IndexedAttachment[];
+  byPart: Map<string, Map<string, number>>;
+  /** True when any message's list was cut by the MIME limits (`MessageInfo.attachmentsTruncated`). */
+  truncated: boolean;
+}
+
 /** The loaders of one request. Every method is scoped to the request's workspace. */
 export interface Loaders {
   /** The workspace's mailboxes, oldest first. */
@@ -50,6 +58,8 @@ export interface Loaders {
    * MIME order, each with its index. Messages that went stale are skipped.
    */
   conversationAttachments(mailboxId: string, conversationKey: string): Promise<IndexedAttachment[]>;
+  /** True when the list of {@link conversationAttachments} misses attachments that a message's MIME limits cut. */
+  conversationAttachmentsTruncated(mailboxId: string, conversationKey: string): Promise<boolean>;
   /**
    * The index of one attachment in its conversation's list.
    * @throws GatewayError NOT_FOUND when the message's conversation no longer lists it
@@ -98,7 +108,7 @@ export function createLoaders(deps: { workspaceId: string; store: Store; provide
   const mailboxes = new DataLoader<string, MailboxConfig | null>((ids) => Promise.all(ids.map((id) => store.getMailbox(workspaceId, id))));
   const messageLoaders = new Map<string, DataLoader<string, MessageInfo | null>>();
   const conversationLoaders = new Map<string, DataLoader<string, ConversationInfo | null>>();
-  const attachmentLists = new Map<string, Promise<IndexedAttachment[]>>();
+  const attachmentLists = new Map<string, Promise<ConversationAttachments>>();
 
   /** The mailbox's provider; its errors (and a failure to build it) name the mailbox (`src/providers/attribution.ts`). */
   async function provider(mailboxId: string): Promise<MailProvider> {
@@ -125,6 +135,39 @@ export function createLoaders(deps: { workspaceId: string; store: Store; provide
     return loader;
   }
 
+  /**
+   * The attachment list of a conversation and its index, built once per request and
+   * conversation: O(attachments), so that `Attachment.index` costs one Map lookup per attachment
+   * instead of a scan of the list (n² over a conversation with 10,000 attachments).
+   */
+  function indexedAttachments(mailboxId: string, conversationKey: string): Promise<ConversationAttachments> {
+    const cacheKey = JSON.stringify([mailboxId, conversationKey]);
+    let entry = attachmentLists.get(cacheKey);
+    if (!entry) {
+      entry = (async () => {
+        const list: IndexedAttachment[] = [];
+        const byPart = new Map<string, Map<string, number>>();
+        const conversation = await loaders.conversation(mailboxId, conversationKey);
+        if (!conversation) return { list, byPart, truncated: false };
+        const messages = await Promise.all(conversation.messageKeys.map((key) => loaders.message(mailboxId, key)));
+        let truncated = false;
+        for (const message of orderByDate(messages.filter((m): m is MessageInfo => m !== null))) {
+          if (message.attachmentsTruncated) truncated = true;
+          let parts = byPart.get(message.key);
+          if (!parts) byPart.set(message.key, (parts = new Map()));
+          for (const info of message.attachments) {
+            // The first part with a given id keeps it (a provider never lists one twice).
+            if (!parts.has(info.partId)) parts.set(info.partId, list.length);
+            list.push({ mailboxId, message, index: list.length, info });
+          }
+        }
+        return { list, byPart, truncated };
+      })();
+      attachmentLists.set(cacheKey, entry);
+    }
+    return entry;
+  }
+
   let mailboxList: Promise<MailboxSummary[]> | undefined;
 
   const loaders: Loaders = {
@@ -139,29 +182,17 @@ export function createLoaders(deps: { workspaceId: string; store: Store; provide
       await provider(mailboxId);
       return loaderFor(messageLoaders, mailboxId, (p, keys) => p.loadMessages(keys)).load(key);
     },
-    conversationAttachments(mailboxId, conversationKey) {
-      const cacheKey = JSON.stringify([mailboxId, conversationKey]);
-      let list = attachmentLists.get(cacheKey);
-      if (!list) {
-        list = (async () => {
-          const conversation = await loaders.conversation(mailboxId, conversationKey);
-          if (!conversation) return [];
-          const messages = await Promise.all(conversation.messageKeys.map((key) => loaders.message(mailboxId, key)));
-          const result: IndexedAttachment[] = [];
-          for (const message of orderByDate(messages.filter((m): m is MessageInfo => m !== null))) {
-            for (const info of message.attachments) result.push({ mailboxId, message, index: result.length, info });
-          }
-          return result;
-        })();
-        attachmentLists.set(cacheKey, list);
-      }
-      return list;
+    async conversationAttachments(mailboxId, conversationKey) {
+      return (await indexedAttachments(mailboxId, conversationKey)).list;
+    },
+    async conversationAttachmentsTruncated(mailboxId, conversationKey) {
+      return (await indexedAttachments(mailboxId, conversationKey)).truncated;
     },
     async attachmentIndex(mailboxId, message, partId) {
-      const list = await loaders.conversationAttachments(mailboxId, message.conversationKey);
-      const found = list.find((a) => a.message.key === message.key && a.info.partId === partId);
-      if (!found) throw notFound('Attachment');
-      return found.index;
+      const { byPart } = await indexedAttachments(mailboxId, message.conversationKey);
+      const index = byPart.get(message.key)?.get(partId);
+      if (index === undefined) throw notFound('Attachment');
+      return index;
     },
   };
   return loaders;

@@ -10,9 +10,14 @@
  * The claims are compact to keep URLs short: `k` the API key id and `m` the mailbox id (UUIDs as
  * 22 base64url characters of their 16 bytes), `a` `[message key, part id]`, `aud`, `exp`. The
  * protected header is only `{"alg":"dir","enc":"A256GCM"}`.
+ *
+ * Minting uses node:crypto's AES-256-GCM directly ({@link encryptCompact}, RFC 7516 §5.1 for
+ * `dir`): jose's encrypter goes through WebCrypto's asynchronous path, about 100 µs a token, so a
+ * listing of 10,000 attachments spent a second minting their URLs; the synchronous cipher takes
+ * about 10 µs. Every token is opened by jose's `jwtDecrypt`, which the tests run on minted tokens.
  */
-import { hkdfSync } from 'node:crypto';
-import { EncryptJWT, jwtDecrypt, errors as joseErrors } from 'jose';
+import { createCipheriv, hkdfSync, randomBytes } from 'node:crypto';
+import { jwtDecrypt, errors as joseErrors } from 'jose';
 import { GatewayError, badInput } from './errors.ts';
 
 /** The `aud` claim of download tokens; a token of ours with another audience is refused (TOKEN_FORBIDDEN). */
@@ -90,6 +95,23 @@ function unpackUuid(packed: unknown): string | null {
 
 const invalid = (cause?: unknown) => new GatewayError('TOKEN_INVALID', 'Download token is invalid', cause === undefined ? {} : { cause });
 
+/** `{"alg":"dir","enc":"A256GCM"}` as BASE64URL(UTF8(JWE Protected Header)); also the AAD (RFC 7516 §5.1 step 14). */
+const PROTECTED_HEADER = Buffer.from(JSON.stringify({ alg: 'dir', enc: 'A256GCM' })).toString('base64url');
+const PROTECTED_HEADER_AAD = Buffer.from(PROTECTED_HEADER, 'ascii');
+
+/**
+ * The JWE compact serialization (RFC 7516 §7.1) of `payload` as JSON, encrypted with `key` directly
+ * (`alg: dir`, RFC 7518 §4.5; no encrypted key) under A256GCM (RFC 7518 §5.3: 96-bit random IV,
+ * 128-bit tag, the protected header as AAD): `header..iv.ciphertext.tag`.
+ */
+export function encryptCompact(payload: Record<string, unknown>, key: Uint8Array): string {
+  const iv = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', key, iv);
+  cipher.setAAD(PROTECTED_HEADER_AAD);
+  const ciphertext = Buffer.concat([cipher.update(JSON.stringify(payload), 'utf8'), cipher.final()]);
+  return `${PROTECTED_HEADER}..${iv.toString('base64url')}.${ciphertext.toString('base64url')}.${cipher.getAuthTag().toString('base64url')}`;
+}
+
 /** Builds a {@link DownloadSigner} whose key is derived from `secret` (see {@link deriveDownloadKey}). */
 export function createDownloadSigner(secret: string): DownloadSigner {
   const key = deriveDownloadKey(secret);
@@ -97,15 +119,10 @@ export function createDownloadSigner(secret: string): DownloadSigner {
     async sign(claims, expiresIn = DEFAULT_EXPIRES_IN, now = new Date()) {
       assertExpiresIn(expiresIn);
       const exp = Math.floor(now.getTime() / 1000) + expiresIn;
-      const token = await new EncryptJWT({
-        k: packUuid(claims.keyId, 'keyId'),
-        m: packUuid(claims.mailboxId, 'mailboxId'),
-        a: [claims.messageKey, claims.partId],
-      })
-        .setProtectedHeader({ alg: 'dir', enc: 'A256GCM' })
-        .setAudience(DOWNLOAD_AUDIENCE)
-        .setExpirationTime(exp)
-        .encrypt(key);
+      const token = encryptCompact(
+        { k: packUuid(claims.keyId, 'keyId'), m: packUuid(claims.mailboxId, 'mailboxId'), a: [claims.messageKey, claims.partId], aud: DOWNLOAD_AUDIENCE, exp },
+        key,
+      );
       return { token, expiresAt: new Date(exp * 1000) };
     },
 

@@ -9,6 +9,16 @@ import contentDisposition from 'content-disposition';
 
 const MAX_NAME_LENGTH = 200;
 
+/** `s` without leading and trailing dots and whitespace, in one scan (`/[\s.]+$/` is n² on a long run of them that does not end the name). */
+function trimDotsAndSpaces(s: string): string {
+  const drop = (c: string): boolean => c === '.' || /\s/.test(c);
+  let start = 0;
+  let end = s.length;
+  while (start < end && drop(s[start]!)) start++;
+  while (end > start && drop(s[end - 1]!)) end--;
+  return s.slice(start, end);
+}
+
 /** Neutralises a decoded filename: no control or bidi characters, no path, no reserved characters; "attachment" when nothing is left. */
 export function safeFilename(name: string | null): string {
   let s = (name ?? '').normalize('NFC');
@@ -18,7 +28,7 @@ export function safeFilename(name: string | null): string {
   s = s.split(/[/\\]/).pop() ?? '';
   s = s.replace(/[<>:"|?*]/g, '_');
   // Leading dots make hidden files or `..`; trailing dots and spaces are dropped by Windows.
-  s = s.replace(/^[\s.]+/, '').replace(/[\s.]+$/, '');
+  s = trimDotsAndSpaces(s);
   if (s.length > MAX_NAME_LENGTH) {
     const dot = s.lastIndexOf('.');
     const ext = dot > 0 && s.length - dot <= 16 ? s.slice(dot) : '';

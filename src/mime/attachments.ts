@@ -43,6 +43,8 @@
 import type { AttachmentInfo } from '../providers/types.ts';
 import type { MimePart } from './structure.ts';
 import { decodeParameterValue } from './filename.ts';
+import { MIME_LIMITS, type MimeLimits } from './limits.ts';
+import { stripAngles } from './text.ts';
 
 /** The description of a part as an attachment, without its size (the provider knows that). */
 export type AttachmentDescription = Omit<AttachmentInfo, 'size' | 'sizeExact'>;
@@ -55,12 +57,6 @@ const parents = new WeakMap<MimePart, MimePart>();
 
 function isMultipart(part: MimePart): boolean {
   return part.type.startsWith('multipart/') && Array.isArray(part.childNodes) && part.childNodes.length > 0;
-}
-
-function stripAngles(value: string | null | undefined): string | null {
-  if (value == null) return null;
-  const v = value.trim().replace(/^<\s*/, '').replace(/\s*>$/, '');
-  return v === '' ? null : v;
 }
 
 /** The root part of a multipart/related node (RFC 2387 §3.2), by the rule in the module docs. */
@@ -104,31 +100,72 @@ function attachmentChildren(node: MimePart): Set<MimePart> {
   return result;
 }
 
+/** The attachments of a message as far as its MIME structure was read (see {@link attachmentListing}). */
+export interface AttachmentListing {
+  /** The attachment parts in document order, at most {@link MimeLimits.maxAttachments}. */
+  parts: MimePart[];
+  /** How many attachments the read structure holds (`parts` and those past the listing limit). */
+  count: number;
+  /**
+   * True when the list is not the whole story: more attachments than the listing limit, or a
+   * multipart the policy walks whose children were not all read (the part or depth limit,
+   * `MimePart.truncated`), so `count` is then a lower bound.
+   */
+  truncated: boolean;
+}
+
 /**
  * The parts of a BODYSTRUCTURE-shaped tree that are attachments, in document order (see the
- * module docs for the policy). Multipart nodes are never returned; message/* parts are leaves.
+ * module docs for the policy), with their count and whether the MIME limits cut the list.
+ * Multipart nodes are never returned; message/* parts are leaves (what an enclosed message
+ * holds, and any cut inside it, does not change the listing). The walk is iterative and linear.
+ */
+export function attachmentListing(root: MimePart, limits: Readonly<MimeLimits> = MIME_LIMITS): AttachmentListing {
+  if (!isMultipart(root)) {
+    const attachment = !BODY_TEXT.has(root.type) || root.disposition === 'attachment';
+    // A part not read whole (its bytes run past what was parsed) is counted, not listed.
+    const listed = attachment && !root.truncated;
+    return { parts: listed ? [root] : [], count: attachment ? 1 : 0, truncated: root.truncated === true };
+  }
+  const parts: MimePart[] = [];
+  let count = 0;
+  let truncated = false;
+  // Depth-first in document order, without recursion: an explicit stack of (node, next child).
+  const stack: { node: MimePart; candidates: Set<MimePart>; next: number }[] = [{ node: root, candidates: attachmentChildren(root), next: 0 }];
+  if (root.truncated) truncated = true;
+  while (stack.length > 0) {
+    const top = stack[stack.length - 1]!;
+    const children = top.node.childNodes ?? [];
+    if (top.next >= children.length) {
+      stack.pop();
+      continue;
+    }
+    const child = children[top.next++]!;
+    if (isMultipart(child)) {
+      if (child.truncated) truncated = true;
+      stack.push({ node: child, candidates: attachmentChildren(child), next: 0 });
+    } else if (child.type.startsWith('multipart/')) {
+      // A multipart without read children holds no leaf we can name. When the limits cut it,
+      // the listing says so; a multipart that had no parts to begin with is just empty.
+      if (child.truncated) truncated = true;
+    } else if (top.candidates.has(child)) {
+      count++;
+      if (child.truncated) truncated = true;
+      else if (parts.length < limits.maxAttachments) {
+        parents.set(child, top.node);
+        parts.push(child);
+      } else truncated = true;
+    }
+  }
+  return { parts, count, truncated };
+}
+
+/**
+ * The attachment parts of a tree, in document order, at most {@link MimeLimits.maxAttachments}
+ * (see {@link attachmentListing} for the count and the truncation flag).
  */
 export function selectAttachmentParts(root: MimePart): MimePart[] {
-  if (!isMultipart(root)) {
-    const listed = !BODY_TEXT.has(root.type) || root.disposition === 'attachment';
-    return listed ? [root] : [];
-  }
-  const out: MimePart[] = [];
-  const visit = (node: MimePart): void => {
-    const candidates = attachmentChildren(node);
-    for (const child of node.childNodes ?? []) {
-      if (isMultipart(child)) visit(child);
-      // A multipart without parsed children (nesting cut off by the parser's depth guard, an
-      // IMAP server's limit) holds no leaf we can name: not listed.
-      else if (child.type.startsWith('multipart/')) continue;
-      else if (candidates.has(child)) {
-        parents.set(child, node);
-        out.push(child);
-      }
-    }
-  };
-  visit(root);
-  return out;
+  return attachmentListing(root).parts;
 }
 
 /**
@@ -156,9 +193,23 @@ export function describeAttachment(part: MimePart, parent?: MimePart | null): At
   };
 }
 
-/** {@link selectAttachmentParts} and {@link describeAttachment} in one call. */
-export function listAttachments(root: MimePart): { part: MimePart; description: AttachmentDescription }[] {
-  return selectAttachmentParts(root).map((part) => ({ part, description: describeAttachment(part) }));
+/** {@link attachmentListing} with each part described ({@link describeAttachment}). */
+export function listAttachments(root: MimePart): { attachments: { part: MimePart; description: AttachmentDescription }[]; count: number; truncated: boolean } {
+  const listing = attachmentListing(root);
+  return { attachments: listing.parts.map((part) => ({ part, description: describeAttachment(part) })), count: listing.count, truncated: listing.truncated };
+}
+
+/** Every node of a tree by IMAP part number (the first one wins should two share a number), built in one pass. */
+export function indexParts(root: MimePart): Map<string, MimePart> {
+  const byId = new Map<string, MimePart>();
+  const stack: MimePart[] = [root];
+  while (stack.length > 0) {
+    const node = stack.pop()!;
+    if (!byId.has(node.partId)) byId.set(node.partId, node);
+    const children = node.childNodes ?? [];
+    for (let i = children.length - 1; i >= 0; i--) stack.push(children[i]!);
+  }
+  return byId;
 }
 
 /** Finds the node with IMAP part number `partId` (a multipart root is ""), or null. */

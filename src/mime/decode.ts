@@ -18,13 +18,14 @@
  */
 import { PassThrough, Transform } from 'node:stream';
 import type { TransformCallback } from 'node:stream';
+import { trimChars } from './text.ts';
 
 /** The canonical form of a Content-Transfer-Encoding value: trimmed, unquoted, lower-cased; null when empty. */
 export function normalizeTransferEncoding(encoding: string | null | undefined): string | null {
   if (encoding == null) return null;
   // Some mailers quote the token or add whitespace (`"base64"`, `base64 `); mailparser decodes
   // those, and so do we (see README of the corpus: mime4j-twopart-path-filename).
-  const value = encoding.trim().replace(/^["']+|["']+$/g, '').trim().toLowerCase();
+  const value = trimChars(encoding.trim(), `"'`).trim().toLowerCase();
   return value === '' ? null : value;
 }
 
@@ -214,21 +215,31 @@ for (let i = 0; i < 16; i++) {
   HEX['0123456789abcdef'.charCodeAt(i)] = i;
 }
 
-/** Quoted-Printable (RFC 2045 §6.7) decoding Transform that works line by line. */
+/**
+ * Longest transport padding (spaces and tabs) read after the `=` of a soft line break; a longer
+ * run makes the `=` literal. RFC 2045 lines have at most 76 characters, so real padding is far
+ * shorter; the bound lets the stream decoder hold back only a short tail of each chunk.
+ */
+const MAX_QP_PADDING = 1024;
+
+/** Bytes at the end of a chunk that may hold an escape or soft line break continued by the next one. */
+const QP_OPEN_TAIL = MAX_QP_PADDING + 3;
+
+/**
+ * Quoted-Printable (RFC 2045 §6.7) decoding Transform. Each chunk is decoded up to the first `=`
+ * of its last {@link QP_OPEN_TAIL} bytes (an escape or soft break that may go on in the next
+ * chunk), which is held back: linear however long the lines are (it used to hold a whole line, so
+ * a 32 MiB single-line body was copied with every chunk and took 5 s).
+ */
 export class QuotedPrintableDecoder extends Transform {
   #pending: Buffer = Buffer.alloc(0);
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
     const data = this.#pending.length ? Buffer.concat([this.#pending, chunk]) : chunk;
-    // Decode up to the last line end; the partial last line waits for more input so that an
-    // escape or a soft break split across chunks is seen whole.
-    const lastLf = data.lastIndexOf(0x0a);
-    if (lastLf < 0) {
-      this.#pending = data;
-      return done();
-    }
-    this.#pending = Buffer.from(data.subarray(lastLf + 1));
-    this.push(decodeQuotedPrintable(data.subarray(0, lastLf + 1)));
+    let keep = data.indexOf(0x3d /* = */, Math.max(0, data.length - QP_OPEN_TAIL));
+    if (keep < 0) keep = data.length;
+    this.#pending = Buffer.from(data.subarray(keep));
+    if (keep > 0) this.push(decodeQuotedPrintable(data.subarray(0, keep)));
     done();
   }
 
@@ -259,7 +270,12 @@ export function decodeQuotedPrintable(input: Buffer): Buffer {
     }
     // Soft line break: "=" then optional transport padding, then CRLF / LF (or end of input).
     let j = i + 1;
-    while (j < n && (input[j] === 0x20 || input[j] === 0x09)) j++;
+    while (j < n && j - i - 1 < MAX_QP_PADDING && (input[j] === 0x20 || input[j] === 0x09)) j++;
+    if (j < n && (input[j] === 0x20 || input[j] === 0x09)) {
+      // More padding than MAX_QP_PADDING: not a soft line break.
+      out[o++] = c;
+      continue;
+    }
     if (j >= n) {
       i = j - 1;
       continue;
@@ -277,19 +293,35 @@ export function decodeQuotedPrintable(input: Buffer): Buffer {
   return out.subarray(0, o);
 }
 
+/**
+ * The characters of a uuencoded line that are read: a data line carries at most 63 bytes in 85
+ * characters, and `begin` / `end` lines are recognised by their start. The rest of a longer line
+ * is skipped, so a line of hundreds of MiB is not carried from chunk to chunk.
+ */
+const UU_MAX_LINE = 1024;
+
 /** uudecode (POSIX `uuencode` format, Content-Transfer-Encoding x-uuencode) as a Transform. */
 export class UudecodeStream extends Transform {
+  /** The start (at most {@link UU_MAX_LINE} characters) of the line not ended yet. */
   #line = '';
   #state: 'before' | 'data' | 'done' = 'before';
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    const text = this.#line + chunk.toString('latin1');
-    const lines = text.split('\n');
-    this.#line = lines.pop() ?? '';
+    const pieces = chunk.toString('latin1').split('\n');
     const out: Buffer[] = [];
-    for (const line of lines) this.#handle(line, out);
+    for (let i = 0; i < pieces.length - 1; i++) {
+      this.#take(pieces[i]!);
+      this.#handle(this.#line, out);
+      this.#line = '';
+    }
+    this.#take(pieces[pieces.length - 1]!);
     if (out.length) this.push(out.length === 1 ? out[0] : Buffer.concat(out));
     done();
+  }
+
+  /** Appends a piece of the current line, up to {@link UU_MAX_LINE} characters in all. */
+  #take(piece: string): void {
+    if (this.#line.length < UU_MAX_LINE) this.#line += piece.slice(0, UU_MAX_LINE - this.#line.length);
   }
 
   override _flush(done: TransformCallback): void {
@@ -300,9 +332,9 @@ export class UudecodeStream extends Transform {
     done();
   }
 
-  /** Decodes whole lines (without their LF) into `out`; used by {@link uudecode}. */
+  /** Decodes whole lines (without their LF) into `out`; used by {@link uudecode}. Each line is read up to {@link UU_MAX_LINE} characters, as the stream reads it. */
   decodeLines(lines: readonly string[], out: Buffer[]): void {
-    for (const line of lines) this.#handle(line, out);
+    for (const line of lines) this.#handle(line.slice(0, UU_MAX_LINE), out);
   }
 
   #handle(rawLine: string, out: Buffer[]): void {

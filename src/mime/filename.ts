@@ -83,11 +83,13 @@ export function decodeEncodedWords(text: string): string {
 export function decodeHeaderText(raw: string): string {
   // eslint-disable-next-line no-control-regex
   if (/[\u0080-\u00ff]/.test(raw) && !/[^\u0000-\u00ff]/.test(raw)) {
-    // Raw bytes inside an encoded word: decode that word's bytes with its own charset.
-    const fixed = raw.replace(/=\?([^?\s]+)\?([QqBb])\?([^?\s]*[\u0080-\u00ff][^?\s]*)\?=/g, (_m, charset: string, enc: string, data: string) => {
-      if (enc.toUpperCase() !== 'Q') return _m;
+    // Raw bytes inside a Q encoded word: decode that word's bytes with its own charset. One class
+    // per quantifier, each ending at a "?" or whitespace: a start scans at most to the next "?",
+    // so a long run of raw bytes or of "=?" is read in linear time.
+    const fixed = raw.replace(/=\?([^?\s]+)\?([Qq])\?([^?\s]*)\?=/g, (word, charset: string, _enc: string, data: string) => {
+      if (!/[\u0080-\u00ff]/.test(data)) return word;
       const bytes = Buffer.from(data.replace(/_/g, ' ').replace(/=([0-9A-Fa-f]{2})/g, (_x, h: string) => String.fromCharCode(parseInt(h, 16))), 'latin1');
-      return decodeCharset(bytes, charset) ?? _m;
+      return decodeCharset(bytes, charset) ?? word;
     });
     return decodeParameterValue(fixed);
   }
@@ -96,7 +98,9 @@ export function decodeHeaderText(raw: string): string {
 
 /** Decodes bytes in a named charset (WHATWG labels, RFC 2231 language suffix stripped); null when unknown. */
 export function decodeCharset(bytes: Uint8Array, charset: string): string | null {
-  const label = charset.trim().replace(/\*.*$/, '').toLowerCase();
+  // RFC 2231 §5: `charset*language`; the language is not needed to decode.
+  const star = charset.indexOf('*');
+  const label = (star < 0 ? charset : charset.slice(0, star)).trim().toLowerCase();
   try {
     return new TextDecoder(label || 'us-ascii').decode(bytes);
   } catch {

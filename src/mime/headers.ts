@@ -5,7 +5,9 @@
  */
 import type { Address } from '../providers/types.ts';
 import type { HeaderField } from './parse.ts';
+import addressparser from 'nodemailer/lib/addressparser';
 import { decodeHeaderText } from './filename.ts';
+import { msgIds } from './text.ts';
 
 /** The header facts the schema shows. */
 export interface HeaderFacts {
@@ -31,110 +33,66 @@ function allFields(headers: HeaderField[], name: string): string[] {
   return headers.filter((h) => h.name === name).map((h) => h.value.trim());
 }
 
-/** The msg-ids (`<...>`) in a header value, in order (RFC 5322 §3.6.4). */
-export function parseMsgIds(value: string | null): string[] {
-  if (!value) return [];
-  return [...value.matchAll(/<[^<>\s]+>/g)].map((m) => m[0]);
-}
+/** Most msg-ids of References kept per message: the first (the thread's root) and the last 199 (the closest ancestors). */
+export const MAX_REFERENCES = 200;
+
+/**
+ * Longest header value read for the subject, each address field and the msg-id fields
+ * (Message-ID, In-Reply-To, References), in characters: a hostile sender can write megabytes of
+ * header, which would otherwise be stored in the local index and shown in every answer. The rest
+ * of the field is ignored.
+ */
+export const MAX_HEADER_VALUE_LENGTH = 65_536;
+
+/** Longest Date value read, in characters; a real RFC 5322 date has about 40. */
+const MAX_DATE_LENGTH = 256;
 
 /**
  * Parses an address list (RFC 5322 §3.4): `Name <a@b>`, `"Quoted, Name" <a@b>`, `a@b (Comment)`,
- * groups `team: a@b, c@d;` (members listed, the group name dropped). Tolerant: never throws.
+ * groups `team: a@b, c@d;` (members listed, the group name dropped). The split is nodemailer's
+ * addressparser (one pass over the field, linear on any input); display names are decoded
+ * afterwards (RFC 2047 words, raw 8-bit bytes), so an encoded comma or angle bracket in a name
+ * never splits an address. Tolerant: never throws; entries with neither name nor address are dropped.
  */
 export function parseAddressList(raw: string | null): Address[] {
   if (!raw) return [];
   const out: Address[] = [];
-  for (const item of splitTopLevel(raw.replace(/\r?\n[ \t]*/g, ' '))) {
-    // Group syntax: "name: member, member;" — members are split again.
-    const group = /^[^"<>]*?:(.*?);?\s*$/.exec(item);
-    if (group && !/^[^<"]*@/.test(item.split(':')[0] ?? '')) {
-      out.push(...parseAddressList(group[1] ?? ''));
-      continue;
-    }
-    const address = parseAddress(item);
-    if (address) out.push(address);
+  for (const entry of addressparser(raw, { flatten: true })) {
+    const name = entry.name ? decodeHeaderText(entry.name).trim() : '';
+    const address = entry.address ? entry.address.trim() : '';
+    if (name === '' && address === '') continue;
+    out.push({ name: name === '' ? null : name, address: address === '' ? null : address });
   }
   return out;
 }
 
-function splitTopLevel(text: string): string[] {
-  const items: string[] = [];
-  let depthAngle = 0;
-  let depthParen = 0;
-  let quoted = false;
-  let current = '';
-  let groupOpen = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i]!;
-    if (quoted) {
-      current += c;
-      if (c === '\\') current += text[++i] ?? '';
-      else if (c === '"') quoted = false;
-      continue;
-    }
-    if (c === '"') quoted = true;
-    else if (c === '<') depthAngle++;
-    else if (c === '>') depthAngle = Math.max(0, depthAngle - 1);
-    else if (c === '(') depthParen++;
-    else if (c === ')') depthParen = Math.max(0, depthParen - 1);
-    else if (c === ':' && depthAngle === 0 && depthParen === 0) groupOpen = true;
-    else if (c === ';' && groupOpen && depthAngle === 0 && depthParen === 0) groupOpen = false;
-    if (c === ',' && depthAngle === 0 && depthParen === 0 && !groupOpen) {
-      if (current.trim()) items.push(current.trim());
-      current = '';
-      continue;
-    }
-    current += c;
-  }
-  if (current.trim()) items.push(current.trim());
-  return items;
-}
-
-function unquoteName(name: string): string {
-  let n = name.trim();
-  if (n.startsWith('"') && n.endsWith('"') && n.length >= 2) n = n.slice(1, -1).replace(/\\(.)/g, '$1');
-  return n.trim();
-}
-
-function parseAddress(item: string): Address | null {
-  const angle = /^(.*?)<([^<>]*)>\s*(\(.*\))?\s*$/.exec(item);
-  if (angle) {
-    const name = unquoteName(angle[1] ?? '');
-    const address = (angle[2] ?? '').trim();
-    return { name: name ? decodeHeaderText(name) : null, address: address || null };
-  }
-  const comment = /^([^\s()]+)\s*\((.*)\)\s*$/.exec(item);
-  if (comment) {
-    const name = (comment[2] ?? '').trim();
-    return { name: name ? decodeHeaderText(name) : null, address: comment[1] ?? null };
-  }
-  const bare = item.trim();
-  if (!bare) return null;
-  return bare.includes('@') ? { name: null, address: bare } : { name: decodeHeaderText(unquoteName(bare)), address: null };
-}
-
-/** Parses an RFC 5322 date (obsolete forms included, via the JS engine); null when unreadable. */
+/**
+ * Parses an RFC 5322 date (obsolete forms included, via the JS engine); null when unreadable.
+ * Only the first {@link MAX_DATE_LENGTH} characters are read.
+ */
 export function parseDate(raw: string | null): Date | null {
   if (!raw) return null;
   // Comments like "(PST)" and a missing comma confuse nothing in V8, but a trailing comment does.
-  const cleaned = raw.replace(/\([^)]*\)/g, ' ').replace(/\s+/g, ' ').trim();
+  const cleaned = raw.slice(0, MAX_DATE_LENGTH).replace(/\([^)]*\)/g, ' ').replace(/\s+/g, ' ').trim();
   const t = Date.parse(cleaned);
   return Number.isNaN(t) ? null : new Date(t);
 }
 
 /** The {@link HeaderFacts} of a message from its top-level header fields. */
 export function readHeaderFacts(headers: HeaderField[]): HeaderFacts {
-  const subject = field(headers, 'subject');
-  const from = parseAddressList(field(headers, 'from'))[0] ?? null;
-  const refs = parseMsgIds(allFields(headers, 'references').join(' '));
+  const bounded = (value: string | null): string | null => value?.slice(0, MAX_HEADER_VALUE_LENGTH) ?? null;
+  const subject = bounded(field(headers, 'subject'));
+  const addresses = (value: string | null): Address[] => parseAddressList(value?.slice(0, MAX_HEADER_VALUE_LENGTH) ?? null);
+  const from = addresses(field(headers, 'from'))[0] ?? null;
+  const refs = msgIds(bounded(allFields(headers, 'references').join(' ')), MAX_REFERENCES);
   return {
     subject: subject == null ? null : decodeHeaderText(subject.replace(/\r?\n(?=[ \t])/g, '')),
     from,
-    to: allFields(headers, 'to').flatMap(parseAddressList),
-    cc: allFields(headers, 'cc').flatMap(parseAddressList),
+    to: allFields(headers, 'to').flatMap(addresses),
+    cc: allFields(headers, 'cc').flatMap(addresses),
     date: parseDate(field(headers, 'date')),
-    messageId: field(headers, 'message-id') || null,
-    inReplyTo: parseMsgIds(field(headers, 'in-reply-to'))[0] ?? null,
+    messageId: bounded(field(headers, 'message-id')) || null,
+    inReplyTo: msgIds(bounded(field(headers, 'in-reply-to')), 1)[0] ?? null,
     references: refs,
   };
 }

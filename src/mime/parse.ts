@@ -11,10 +11,17 @@
  * field; a missing or unparsable Content-Type is text/plain, inside multipart/digest
  * message/rfc822 (RFC 2046 §5.1.5). message/* parts are leaves (their body is the raw enclosed
  * message). Header values are read as `latin1` so raw 8-bit bytes survive to the decoders.
+ *
+ * Bounded (`./limits.ts`): at most `maxParts` parts are built, in document order, and multiparts
+ * are split down to `maxDepth`; a multipart whose children were not all read is marked
+ * `truncated`. Each level scans its own body once for its delimiter, so the work is linear in the
+ * message size times the (bounded) depth.
  */
 import type { MimePart } from './structure.ts';
 import { normalizeTransferEncoding } from './decode.ts';
 import { parseStructuredHeader } from './filename.ts';
+import { MIME_LIMITS, partBudget, type MimeLimits, type PartBudget } from './limits.ts';
+import { stripAngles } from './text.ts';
 
 /** A parsed part: the {@link MimePart} node plus byte offsets within the parsed buffer. */
 export interface ParsedPart extends MimePart {
@@ -40,18 +47,18 @@ export interface ParsedMessage {
   root: ParsedPart;
 }
 
-/** Maximum multipart nesting we follow; deeper parts are kept as opaque leaves (defence against bombs). */
-const MAX_DEPTH = 100;
-
 const MEDIA_TYPE = /^[a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+$/;
 
 /**
  * Parses one message. Never throws on malformed input: whatever cannot be read as MIME is kept as
  * a text/plain leaf.
  * @param raw the message bytes (without mbox escaping undone: offsets are into `raw`)
+ * @param limits the MIME limits (part count, depth); default {@link MIME_LIMITS}
  */
-export function parseMessage(raw: Buffer): ParsedMessage {
-  const text = raw.toString('latin1');
+export function parseMessage(raw: Buffer, limits: Readonly<MimeLimits> = MIME_LIMITS): ParsedMessage {
+  // Past maxParsedBytes the message is not read; parts that reach the cut are marked truncated.
+  const cut = raw.length > limits.maxParsedBytes;
+  const text = raw.toString('latin1', 0, cut ? limits.maxParsedBytes : raw.length);
   let start = 0;
   // A leading mbox envelope line ("From sender date") is not a header (7 corpus files carry one).
   if (text.startsWith('From ')) {
@@ -59,7 +66,8 @@ export function parseMessage(raw: Buffer): ParsedMessage {
     start = nl < 0 ? text.length : nl + 1;
   }
   const { headers, bodyStart } = readHeaders(text, start, text.length);
-  const root = buildPart(text, headers, start, bodyStart, text.length, '', 'text/plain', 0, true);
+  const walk: Walk = { budget: partBudget(limits), maxDepth: limits.maxDepth, cutAt: cut ? text.length : null };
+  const root = buildPart(text, headers, start, bodyStart, text.length, '', 'text/plain', 0, true, walk);
   return { headers, root };
 }
 
@@ -119,7 +127,7 @@ export function mimeHeaderFields(headers: HeaderField[], defaultType = 'text/pla
   const cdRaw = headerValue(headers, 'content-disposition');
   const cd = cdRaw == null ? null : parseStructuredHeader(cdRaw);
   const cidRaw = headerValue(headers, 'content-id');
-  const contentId = cidRaw == null ? null : cidRaw.trim().replace(/^<\s*/, '').replace(/\s*>$/, '') || null;
+  const contentId = stripAngles(cidRaw);
   return {
     type,
     parameters: ct?.params ?? {},
@@ -139,6 +147,14 @@ export function parseMimeHeader(raw: Buffer, defaultType = 'text/plain'): MimeHe
   return mimeHeaderFields(readHeaders(text, 0, text.length).headers, defaultType);
 }
 
+/** The limits of one message's walk. */
+interface Walk {
+  budget: PartBudget;
+  maxDepth: number;
+  /** Where the parsed text was cut (maxParsedBytes), or null when the whole message was read. */
+  cutAt: number | null;
+}
+
 function buildPart(
   text: string,
   headers: HeaderField[],
@@ -149,6 +165,7 @@ function buildPart(
   defaultType: string,
   depth: number,
   isMessageRoot: boolean,
+  walk: Walk,
 ): ParsedPart {
   const fields = mimeHeaderFields(headers, defaultType);
   const type = fields.type;
@@ -160,27 +177,43 @@ function buildPart(
     bodyStart,
     bodyEnd,
   };
+  // Its bytes may go on past the cut: not read whole.
+  if (walk.cutAt !== null && bodyEnd >= walk.cutAt) part.truncated = true;
   const boundary = part.parameters.boundary;
-  if (type.startsWith('multipart/') && boundary && depth < MAX_DEPTH) {
-    const ranges = splitMultipart(text, bodyStart, bodyEnd, boundary);
-    if (ranges.length > 0) {
-      part.size = null;
-      const childDefault = type === 'multipart/digest' ? 'message/rfc822' : 'text/plain';
-      part.childNodes = ranges.map(([s, e], i) => {
-        const childId = partId === '' ? String(i + 1) : `${partId}.${i + 1}`;
-        const { headers: h, bodyStart: bs } = readHeaders(text, s, e);
-        return buildPart(text, h, s, Math.min(bs, e), e, childId, childDefault, depth + 1, false);
-      });
-    }
+  if (!type.startsWith('multipart/') || !boundary) return part;
+  if (depth >= walk.maxDepth) {
+    // Nested deeper than the limit: kept as a multipart without children, and said so.
+    part.size = null;
+    part.truncated = true;
+    return part;
   }
+  // One range more than the budget allows tells whether children are left out.
+  const ranges = splitMultipart(text, bodyStart, bodyEnd, boundary, walk.budget.remaining + 1);
+  if (ranges.length === 0) return part;
+  part.size = null;
+  const childDefault = type === 'multipart/digest' ? 'message/rfc822' : 'text/plain';
+  const children: ParsedPart[] = [];
+  for (const [s, e] of ranges) {
+    // Checked per child: the children's own children spend the same budget (document order).
+    if (walk.budget.remaining <= 0) {
+      part.truncated = true;
+      break;
+    }
+    walk.budget.remaining--;
+    const childId = partId === '' ? String(children.length + 1) : `${partId}.${children.length + 1}`;
+    const { headers: h, bodyStart: bs } = readHeaders(text, s, e);
+    children.push(buildPart(text, h, s, Math.min(bs, e), e, childId, childDefault, depth + 1, false, walk));
+  }
+  part.childNodes = children;
   return part;
 }
 
 /**
  * Splits a multipart body into its parts' [start, end) ranges (RFC 2046 §5.1.1). Without a
  * closing delimiter the last part runs to the end of the body (Python does the same).
+ * @param maxRanges stop after this many ranges (the last one then ends at its next delimiter)
  */
-export function splitMultipart(text: string, start: number, end: number, boundary: string): [number, number][] {
+export function splitMultipart(text: string, start: number, end: number, boundary: string, maxRanges = Number.POSITIVE_INFINITY): [number, number][] {
   const delimiter = `--${boundary}`;
   const ranges: [number, number][] = [];
   let partStart = -1;
@@ -188,12 +221,17 @@ export function splitMultipart(text: string, start: number, end: number, boundar
   while (pos < end) {
     const hit = text.indexOf(delimiter, pos);
     if (hit < 0 || hit + delimiter.length > end) break;
-    const atLineStart = hit === start || text.charCodeAt(hit - 1) === 10;
+    // Only a hit at a line start is looked at further: scanning to the line end for every hit
+    // would read a long line full of "--boundary" once per hit (n²).
+    if (hit !== start && text.charCodeAt(hit - 1) !== 10) {
+      pos = hit + delimiter.length;
+      continue;
+    }
     let nl = text.indexOf('\n', hit);
     if (nl < 0 || nl > end) nl = end;
     const rest = text.slice(hit + delimiter.length, nl).replace(/\r$/, '');
     const match = /^(--)?[ \t]*$/.exec(rest);
-    if (!atLineStart || !match) {
+    if (!match) {
       pos = hit + delimiter.length;
       continue;
     }
@@ -203,6 +241,7 @@ export function splitMultipart(text: string, start: number, end: number, boundar
       if (partEnd > partStart && text.charCodeAt(partEnd - 1) === 10) partEnd--;
       if (partEnd > partStart && text.charCodeAt(partEnd - 1) === 13) partEnd--;
       ranges.push([partStart, Math.max(partStart, partEnd)]);
+      if (ranges.length >= maxRanges) return ranges;
     }
     if (match[1] === '--') return ranges;
     partStart = Math.min(nl + 1, end);

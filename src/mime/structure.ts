@@ -29,4 +29,10 @@ export interface MimePart {
   size: number | null;
   /** Children of a multipart node, in order. */
   childNodes?: MimePart[];
+  /**
+   * True on a node that was not read whole because of the MIME limits (`./limits.ts`): a
+   * multipart at the deepest level read, one whose later children are past the part budget, or a
+   * part whose bytes run past the bytes parsed of its message. Absent otherwise.
+   */
+  truncated?: boolean;
 }

@@ -71,7 +71,20 @@ export interface MessageInfo {
   /** The msg-ids of References, oldest first, with angle brackets. */
   references: string[];
   direction: MessageDirection;
+  /** The attachments in MIME order, at most the listing limit (`src/mime/limits.ts`, 10,000 by default). */
   attachments: AttachmentInfo[];
+  /**
+   * How many attachments the provider found in the message (inline parts included). Equals
+   * `attachments.length` unless {@link attachmentsTruncated}; then it also counts those past the
+   * listing limit, and is a lower bound when the MIME structure itself was cut.
+   */
+  attachmentCount: number;
+  /**
+   * True when {@link attachments} is not the whole list: more attachments than the listing limit,
+   * or a MIME structure with more parts or deeper nesting than the limits (`src/mime/limits.ts`),
+   * whose parts past the limits were not read. Never a silent drop.
+   */
+  attachmentsTruncated: boolean;
 }
 
 /** A conversation (thread): messages received and sent that belong together. */

@@ -53,6 +53,11 @@ builder.node(ConversationRef, {
         return shown.map((a): AttachmentShape => ({ mailboxId: c.mailboxId, message: a.message, info: a.info }));
       },
     }),
+    attachmentsTruncated: t.boolean({
+      description:
+        "True when `attachments` misses attachments because a message's MIME structure passed the gateway's limits (see `Message.attachmentsTruncated` and `Message.attachmentCount` for which message and how many).",
+      resolve: (c, _args, ctx) => ctx.loaders.conversationAttachmentsTruncated(c.mailboxId, c.info.key),
+    }),
     attachment: t.field({
       type: AttachmentRef,
       nullable: true,

@@ -1,5 +1,6 @@
 /** Message: one received or sent message, its headers and its attachments in MIME order. */
 import { notFound } from '../errors.ts';
+import { MIME_LIMITS } from '../mime/limits.ts';
 import { parseKeyParts } from '../ids.ts';
 import { AddressRef } from './address.ts';
 import { builder } from './builder.ts';
@@ -35,13 +36,23 @@ builder.node(MessageRef, {
     messageIdHeader: t.string({ nullable: true, description: 'The Message-ID header with its angle brackets (RFC 5322 §3.6.4).', resolve: (m) => m.info.messageIdHeader }),
     inReplyTo: t.string({ nullable: true, description: 'The first msg-id of In-Reply-To, with angle brackets.', resolve: (m) => m.info.inReplyTo }),
     direction: t.field({ type: MessageDirectionEnum, description: 'Whether the mailbox owner received or sent it.', resolve: (m) => m.info.direction }),
+    attachmentCount: t.field({
+      type: 'NonNegativeInt',
+      description:
+        'How many attachments (inline parts included) the message holds as far as the gateway read its MIME structure. Equals the length of `attachments` unless `attachmentsTruncated` is true; then it also counts the attachments past the listing limit, and is a lower bound when the structure itself was cut.',
+      resolve: (m) => m.info.attachmentCount,
+    }),
+    attachmentsTruncated: t.boolean({
+      description: `True when \`attachments\` is not the whole list: more than ${MIME_LIMITS.maxAttachments} attachments (only the first are listed), or a MIME structure with more than ${MIME_LIMITS.maxParts} parts or nested deeper than ${MIME_LIMITS.maxDepth} levels (parts past these limits are not read), or a local-store message past its first ${MIME_LIMITS.maxParsedBytes / 1024 / 1024} MiB (a part running past them is counted, not listed). Never a silent drop.`,
+      resolve: (m) => m.info.attachmentsTruncated,
+    }),
     attachments: t.field({
       type: [AttachmentRef],
       // Nullable: an attachment's `index` reads the whole conversation from the provider, and a
       // failure there must not null the message.
       nullable: true,
       description:
-        'The attachments of this message in MIME order. Their `index` is their position in the whole conversation. Null when the provider fails while listing them, with an error naming the mailbox.',
+        'The attachments of this message in MIME order (see `attachmentsTruncated` for the limits). Their `index` is their position in the whole conversation. Null when the provider fails while listing them, with an error naming the mailbox.',
       args: { includeInline: t.arg.boolean({ required: false, defaultValue: true, description: 'Include inline parts.' }) },
       resolve: (m, args) =>
         m.info.attachments

@@ -78,12 +78,17 @@ export function assembleConversation(messages: readonly AssemblableMessage[], op
   const ordered = oldestFirst(messages);
   const oldest = ordered[0];
   if (!oldest) throw new Error('assembleConversation needs at least one message');
-  const times = ordered.map((m) => timeOf(m.date)).filter((t): t is number => t !== null);
+  // A loop, not Math.max(...times): spreading a thread of 200,000 messages overflows the stack.
+  let newest: number | null = null;
+  for (const m of ordered) {
+    const t = timeOf(m.date);
+    if (t !== null && (newest === null || t > newest)) newest = t;
+  }
   return {
     key: options.key ?? oldest.key,
     subject: oldest.subject,
     participants: participantsOf(ordered),
-    lastMessageAt: times.length ? new Date(Math.max(...times)) : null,
+    lastMessageAt: newest === null ? null : new Date(newest),
     messageKeys: ordered.map((m) => m.key),
     hasAttachments: ordered.some((m) => m.hasAttachments),
   };

@@ -129,22 +129,85 @@ export function threadMessages<T extends LinkableMessage>(messages: readonly T[]
   return groupBy(uf, messages);
 }
 
+/** Longest subject read for the base subject, in characters (a real one has well under 1,000). */
+const MAX_SUBJECT_LENGTH = 2000;
+
+const isWsp = (c: string | undefined): boolean => c === ' ';
+
+/** Index just past a `[blob]` (no `[` or `]` inside) starting at `i`, or -1. */
+function blobEnd(s: string, i: number, end: number): number {
+  if (s[i] !== '[') return -1;
+  for (let j = i + 1; j < end; j++) {
+    if (s[j] === ']') return j + 1;
+    if (s[j] === '[') return -1;
+  }
+  return -1;
+}
+
+/** Index just past `re` / `fw` / `fwd`, optional spaces, an optional `[blob]`, spaces and `:` at `i` (subj-refwd), or -1. */
+function refwdEnd(s: string, i: number, end: number): number {
+  const lower = s.slice(i, i + 3).toLowerCase();
+  let j: number;
+  if (lower.startsWith('re')) j = i + 2;
+  else if (lower === 'fwd') j = i + 3;
+  else if (lower.startsWith('fw')) j = i + 2;
+  else return -1;
+  while (j < end && isWsp(s[j])) j++;
+  const blob = blobEnd(s, j, end);
+  if (blob > 0) j = blob;
+  while (j < end && isWsp(s[j])) j++;
+  return s[j] === ':' ? j + 1 : -1;
+}
+
 /**
  * RFC 5256 §2.1 base subject: whitespace runs folded to one space; `Re:` / `Fw:` / `Fwd:`
  * prefixes (with `[blob]`s before or within them), leading `[blob]`s, `(fwd)` trailers and the
  * `[Fwd: ...]` wrapper removed, repeatedly. The empty string when nothing is left.
- * (The subject is expected decoded already: RFC 2047 words undone.)
+ * (The subject is expected decoded already: RFC 2047 words undone.) One pass over the first
+ * {@link MAX_SUBJECT_LENGTH} characters: each step removes what it looked at or ends the loop,
+ * so a subject of a million `[x]` or `(fwd)` costs linear time.
  */
 export function baseSubject(subject: string | null): string {
-  let s = (subject ?? '').replace(/\s+/g, ' ').trim();
+  const s = (subject ?? '').slice(0, MAX_SUBJECT_LENGTH).replace(/\s+/g, ' ');
+  let start = 0;
+  let end = s.length;
+  const trim = (): void => {
+    while (start < end && isWsp(s[start])) start++;
+    while (end > start && isWsp(s[end - 1])) end--;
+  };
+  trim();
   for (;;) {
-    const before = s;
-    s = s.replace(/(\s*\(fwd\))+$/i, '').trim();
-    s = s.replace(/^((\[[^[\]]*\]\s*)*(re|fwd?)\s*(\[[^[\]]*\])?\s*:\s*)+/i, '').trim();
-    const blob = /^\[[^[\]]*\]\s*(.+)$/.exec(s);
-    if (blob && blob[1]) s = blob[1].trim();
-    const fwd = /^\[fwd:\s*(.*)\]$/i.exec(s);
-    if (fwd) s = (fwd[1] ?? '').trim();
-    if (s === before) return s;
+    const before = end - start;
+    // subj-trailer: "(fwd)" at the end, repeatedly.
+    while (end - start >= 5 && s.slice(end - 5, end).toLowerCase() === '(fwd)') {
+      end -= 5;
+      trim();
+    }
+    // subj-leader: blobs followed by re/fwd, or a blob with text after it, repeatedly.
+    for (;;) {
+      const refwd = refwdEnd(s, start, end);
+      if (refwd > 0) {
+        start = refwd;
+        trim();
+        continue;
+      }
+      const blob = blobEnd(s, start, end);
+      if (blob > 0) {
+        let rest = blob;
+        while (rest < end && isWsp(s[rest])) rest++;
+        if (rest < end) {
+          start = rest;
+          continue;
+        }
+      }
+      break;
+    }
+    // subj-fwd: "[fwd:" ... "]" around the whole subject.
+    if (end - start >= 6 && s.slice(start, start + 5).toLowerCase() === '[fwd:' && s[end - 1] === ']') {
+      start += 5;
+      end -= 1;
+      trim();
+    }
+    if (end - start === before) return s.slice(start, end);
   }
 }

@@ -9,10 +9,11 @@
  * effect once the TTL has passed. The server keeps serving genuine URLs after every probe.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EncryptJWT, jwtDecrypt } from 'jose';
 import { createKeyStatus } from '../../src/http/key-status.ts';
 import { encodeNodeId } from '../../src/ids.ts';
 import { startServer } from '../../src/server.ts';
-import { createDownloadSigner } from '../../src/signing.ts';
+import { createDownloadSigner, deriveDownloadKey } from '../../src/signing.ts';
 import { DOVECOT_MISSING, dovecotAvailable, startDovecot, type DovecotInstance } from '../support/dovecot.ts';
 import { fakeAttachment, fakeMessage, setupGateway } from '../support/fake-provider.ts';
 import { startE2eGateway, type E2eGateway } from '../support/gateway-e2e.ts';
@@ -271,5 +272,24 @@ describe('key-status cache', () => {
     await expect(keys.workspaceOf('k')).rejects.toThrow('database down');
     fail = false;
     expect(await keys.workspaceOf('k')).toBe('ws');
+  });
+});
+
+describe('the JWE format', () => {
+  const secret = 'interop-secret-'.repeat(3);
+  const claims = { keyId: '0b6f4c36-7f6e-4b0e-9a51-4d7f1f2d3c4b', mailboxId: '1c7a5d47-8a7f-4c1f-8b62-5e8a2a3e4d5c', messageKey: '["INBOX",1234567,42]', partId: '2.1' };
+
+  it('mints RFC 7516 compact tokens that jose opens, and opens tokens that jose mints', async () => {
+    const signer = createDownloadSigner(secret);
+    const { token, expiresAt } = await signer.sign(claims, 120, new Date('2026-01-01T00:00:00Z'));
+    const key = deriveDownloadKey(secret);
+    const opened = await jwtDecrypt(token, key, { currentDate: new Date('2026-01-01T00:01:00Z') });
+    expect(opened.protectedHeader).toEqual({ alg: 'dir', enc: 'A256GCM' });
+    expect(opened.payload).toMatchObject({ aud: 'dl', exp: expiresAt.getTime() / 1000, a: [claims.messageKey, claims.partId] });
+    // Each token has its own 96-bit IV: the same claims never give the same token.
+    expect((await signer.sign(claims, 120, new Date('2026-01-01T00:00:00Z'))).token).not.toBe(token);
+
+    const byJose = await new EncryptJWT(opened.payload).setProtectedHeader({ alg: 'dir', enc: 'A256GCM' }).encrypt(key);
+    expect(await signer.verify(byJose, new Date('2026-01-01T00:01:00Z'))).toEqual({ ...claims, exp: expiresAt.getTime() / 1000 });
   });
 });

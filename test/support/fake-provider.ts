@@ -26,9 +26,11 @@ export interface FakeAttachment extends AttachmentInfo {
   bytes: Buffer;
 }
 
-/** A message whose attachments carry bytes. */
-export interface FakeMessage extends Omit<MessageInfo, 'attachments'> {
+/** A message whose attachments carry bytes; the count and truncation flag default to the list's length and false. */
+export interface FakeMessage extends Omit<MessageInfo, 'attachments' | 'attachmentCount' | 'attachmentsTruncated'> {
   attachments: FakeAttachment[];
+  attachmentCount?: number;
+  attachmentsTruncated?: boolean;
 }
 
 /** Counts of provider calls, and the keys each batch call got. */
@@ -78,7 +80,12 @@ export function createFakeProvider(messages: FakeMessage[]): FakeProvider {
     };
   };
 
-  const toInfo = (m: FakeMessage): MessageInfo => ({ ...m, attachments: m.attachments.map(({ bytes: _bytes, ...info }) => info) });
+  const toInfo = (m: FakeMessage): MessageInfo => ({
+    ...m,
+    attachments: m.attachments.map(({ bytes: _bytes, ...info }) => info),
+    attachmentCount: m.attachmentCount ?? m.attachments.length,
+    attachmentsTruncated: m.attachmentsTruncated ?? false,
+  });
 
   const provider: FakeProvider = {
     kind: 'LOCAL',

@@ -48,6 +48,8 @@ export function createSlowProvider(options: { delayMs: number; honourSignal: boo
     references: [],
     direction: 'RECEIVED',
     attachments: [],
+    attachmentCount: 0,
+    attachmentsTruncated: false,
   });
 
   const calls: SlowCall[] = [];

@@ -10,6 +10,8 @@
 import type { MimePart } from '../../mime/structure.ts';
 import { parseStructuredHeader } from '../../mime/filename.ts';
 import { normalizeTransferEncoding } from '../../mime/decode.ts';
+import { MIME_LIMITS, partBudget, type MimeLimits, type PartBudget } from '../../mime/limits.ts';
+import { stripAngles } from '../../mime/text.ts';
 import type { RawValue } from './raw.ts';
 import { tokenText } from './raw.ts';
 
@@ -46,10 +48,7 @@ function numberOrNull(value: RawValue | undefined): number | null {
 }
 
 function contentIdOf(value: RawValue | undefined): string | null {
-  const text = tokenText(value);
-  if (text == null) return null;
-  const id = text.trim().replace(/^<\s*/, '').replace(/\s*>$/, '');
-  return id === '' ? null : id;
+  return stripAngles(tokenText(value));
 }
 
 function applyDisposition(part: MimePart, value: RawValue | undefined): void {
@@ -60,17 +59,40 @@ function applyDisposition(part: MimePart, value: RawValue | undefined): void {
 }
 
 /**
- * Maps one BODYSTRUCTURE node. `partId` is the IMAP part number of the node ("" for a multipart
- * root); a non-multipart message root is "1".
+ * The MIME part count at which servers stop parsing a message themselves: Dovecot 2.3's message
+ * parser describes at most 10,000 parts, root included, and keeps the rest of the message as the
+ * body of the last one, silently (measured with 2.3.19: a mail of a text part and 10,000
+ * attachments shows 9,998, the last holding the raw remainder). A BODYSTRUCTURE that reaches this
+ * count is therefore reported as truncated: it may be the whole message, but nothing tells.
  */
-function mapNode(node: RawValue[], partId: string): MimePart {
+export const SERVER_PART_LIMIT = 10_000;
+
+/** The limits of one message's mapping. */
+interface Walk {
+  budget: PartBudget;
+  maxDepth: number;
+}
+
+/**
+ * Maps one BODYSTRUCTURE node. `partId` is the IMAP part number of the node ("" for a multipart
+ * root); a non-multipart message root is "1". `depth` is the node's nesting (root 0); children
+ * are mapped while `walk` allows (see `src/mime/limits.ts`), the rest marks the node truncated.
+ */
+function mapNode(node: RawValue[], partId: string, depth: number, walk: Walk): MimePart {
   if (Array.isArray(node[0])) {
-    const children: MimePart[] = [];
     let i = 0;
-    while (Array.isArray(node[i])) {
-      const childId = partId === '' ? `${i + 1}` : `${partId}.${i + 1}`;
-      children.push(mapNode(node[i] as RawValue[], childId));
-      i++;
+    while (Array.isArray(node[i])) i++;
+    const childCount = i;
+    const children: MimePart[] = [];
+    let cut = false;
+    for (let c = 0; c < childCount; c++) {
+      if (depth >= walk.maxDepth || walk.budget.remaining <= 0) {
+        cut = true;
+        break;
+      }
+      walk.budget.remaining--;
+      const childId = partId === '' ? `${c + 1}` : `${partId}.${c + 1}`;
+      children.push(mapNode(node[c] as RawValue[], childId, depth + 1, walk));
     }
     const subtype = lower(node[i++]) || 'mixed';
     const part: MimePart = {
@@ -82,7 +104,8 @@ function mapNode(node: RawValue[], partId: string): MimePart {
       contentId: null,
       encoding: null,
       size: null,
-      childNodes: children,
+      ...(children.length > 0 ? { childNodes: children } : {}),
+      ...(cut ? { truncated: true } : {}),
     };
     applyDisposition(part, node[i]);
     return part;
@@ -108,10 +131,15 @@ function mapNode(node: RawValue[], partId: string): MimePart {
     // envelope, body, lines of the enclosed message
     const inner = node[8];
     if (Array.isArray(inner) && inner.length > 0) {
-      const innerIsMultipart = Array.isArray(inner[0]);
-      // RFC 3501 §6.4.5: the body of enclosed message N is N.1 when single-part, and the parts
-      // of an enclosed multipart are N.1, N.2, ...
-      part.childNodes = [mapNode(inner, innerIsMultipart ? id : `${id}.1`)];
+      // Past the limits the enclosed message's structure is left out. The part itself is whole
+      // (its bytes are the enclosed message), so it is not marked: the listing never looks inside.
+      if (depth < walk.maxDepth && walk.budget.remaining > 0) {
+        walk.budget.remaining--;
+        const innerIsMultipart = Array.isArray(inner[0]);
+        // RFC 3501 §6.4.5: the body of enclosed message N is N.1 when single-part, and the parts
+        // of an enclosed multipart are N.1, N.2, ...
+        part.childNodes = [mapNode(inner, innerIsMultipart ? id : `${id}.1`, depth + 1, walk)];
+      }
     }
     i = 10;
   } else if (media === 'text') {
@@ -123,10 +151,19 @@ function mapNode(node: RawValue[], partId: string): MimePart {
 }
 
 /**
- * Maps a BODYSTRUCTURE value to a {@link MimePart} tree.
- * @returns null when the value is not a BODYSTRUCTURE list (a server answering NIL)
+ * Maps a BODYSTRUCTURE value to a {@link MimePart} tree, within the MIME limits
+ * (`src/mime/limits.ts`: at most `maxParts` nodes below the root in document order, nesting down
+ * to `maxDepth`); a node whose children were not all mapped is marked `truncated`. Linear in the
+ * size of the value; the recursion is bounded by `maxDepth`.
+ * @returns null when the value is not a BODYSTRUCTURE list (a server answering NIL, or imapflow
+ *   replacing a BODYSTRUCTURE nested deeper than its parser allows by NIL)
  */
-export function mapBodyStructure(value: RawValue | undefined): MimePart | null {
+export function mapBodyStructure(value: RawValue | undefined, limits: Readonly<MimeLimits> = MIME_LIMITS): MimePart | null {
   if (!Array.isArray(value) || value.length === 0) return null;
-  return mapNode(value, '');
+  const walk: Walk = { budget: partBudget(limits), maxDepth: limits.maxDepth };
+  const root = mapNode(value, '', 0, walk);
+  // The root plus every node mapped below it.
+  const nodes = 1 + limits.maxParts - walk.budget.remaining;
+  if (nodes >= SERVER_PART_LIMIT) root.truncated = true;
+  return root;
 }

@@ -4,6 +4,9 @@
  */
 import type { Address } from '../types.ts';
 import { decodeHeaderText } from '../../mime/filename.ts';
+import { MAX_HEADER_VALUE_LENGTH, MAX_REFERENCES, parseDate } from '../../mime/headers.ts';
+import { readHeaders } from '../../mime/parse.ts';
+import { msgIds } from '../../mime/text.ts';
 import type { RawValue } from './raw.ts';
 import { tokenText } from './raw.ts';
 
@@ -18,9 +21,10 @@ export interface EnvelopeFields {
   messageId: string | null;
 }
 
+/** A decoded ENVELOPE string, read up to {@link MAX_HEADER_VALUE_LENGTH} characters. */
 function text(value: RawValue | undefined): string | null {
   const t = tokenText(value);
-  return t == null ? null : decodeHeaderText(t);
+  return t == null ? null : decodeHeaderText(t.slice(0, MAX_HEADER_VALUE_LENGTH));
 }
 
 function addresses(value: RawValue | undefined): Address[] {
@@ -40,25 +44,28 @@ function addresses(value: RawValue | undefined): Address[] {
 
 /** First msg-id of a header value, angle brackets kept; null when none. */
 export function firstMessageId(value: string | null): string | null {
-  if (!value) return null;
-  return /<[^<>\s]+>/.exec(value)?.[0] ?? null;
+  return msgIds(value, 1)[0] ?? null;
 }
 
-/** All msg-ids of a References header block, oldest first. */
+/**
+ * The msg-ids of the References field(s) of a header block (as `BODY[HEADER.FIELDS (REFERENCES)]`
+ * answers it), oldest first, at most {@link MAX_REFERENCES} (the first and the last ones). The
+ * block is read by the shared header reader, in one pass.
+ */
 export function referencesOf(headerBlock: string): string[] {
-  const match = /^references:([\s\S]*?)(?=^\S|$(?![\s\S]))/im.exec(headerBlock);
-  if (!match) return [];
-  return [...(match[1] ?? '').matchAll(/<[^<>\s]+>/g)].map((m) => m[0]);
+  const { headers } = readHeaders(headerBlock, 0, headerBlock.length);
+  const values = headers.filter((h) => h.name === 'references').map((h) => h.value);
+  return msgIds(values.join(' '), MAX_REFERENCES);
 }
 
 /** Decodes an ENVELOPE list. */
 export function parseEnvelope(value: RawValue | undefined): EnvelopeFields {
   const env = Array.isArray(value) ? value : [];
   const dateText = tokenText(env[0]);
-  const date = dateText ? new Date(dateText.replace(/\s*\([^)]*\)\s*$/, '')) : null;
+  const date = parseDate(dateText);
   const messageIdText = tokenText(env[9])?.trim() ?? null;
   return {
-    date: date && !Number.isNaN(date.getTime()) ? date : null,
+    date,
     subject: text(env[1]),
     from: addresses(env[2])[0] ?? null,
     to: addresses(env[5]),

@@ -8,7 +8,7 @@
 import type { ImapFlow } from 'imapflow';
 import type { MimePart } from '../../mime/structure.ts';
 import type { Address, Logger, MessageDirection } from '../types.ts';
-import { findPart, selectAttachmentParts } from '../../mime/attachments.ts';
+import { attachmentListing, indexParts } from '../../mime/attachments.ts';
 import { mapBodyStructure } from './bodystructure.ts';
 import { parseEnvelope, referencesOf } from './envelope.ts';
 import { encodeMessageKey } from './keys.ts';
@@ -52,8 +52,12 @@ export interface FolderIndex {
 
 /** Items fetched per message for the index (one UID FETCH for any number of messages). */
 function summaryItems(): unknown[] {
-  return [atom('UID'), atom('INTERNALDATE'), atom('ENVELOPE'), atom('BODYSTRUCTURE'), atom('BODY.PEEK', [atom('HEADER.FIELDS'), ['REFERENCES', ...ROOT_MIME_FIELDS].map((f) => atom(f))])];
+  // A partial FETCH bounds what a hostile References or Content-Type header can bring per message.
+  return [atom('UID'), atom('INTERNALDATE'), atom('ENVELOPE'), atom('BODYSTRUCTURE'), atom('BODY.PEEK', [atom('HEADER.FIELDS'), ['REFERENCES', ...ROOT_MIME_FIELDS].map((f) => atom(f))], [0, MAX_HEADER_FIELDS_BYTES])];
 }
+
+/** Most bytes of the top-level header fields fetched per message (References and the MIME fields). */
+const MAX_HEADER_FIELDS_BYTES = 64 * 1024;
 
 /**
  * Fetches summaries of `uids` (a sequence set) in the selected folder: one UID FETCH for the
@@ -98,13 +102,15 @@ export async function fetchSummaries(client: ImapFlow, folder: string, uidValidi
     if (!summary.structure) continue;
     const mine = partHeaders.get(summary.uid);
     if (mine) {
+      // One index of the parts per message: a lookup per section would walk the tree each time (n²).
+      const parts = indexParts(summary.structure);
       for (const section of headerSections(summary.structure)) {
         const raw = mine.get(section);
-        const part = raw ? findPart(summary.structure, section) : null;
+        const part = raw ? parts.get(section) : undefined;
         if (part && raw) applyPartHeader(part, raw);
       }
     }
-    summary.hasAttachments = selectAttachmentParts(summary.structure).length > 0;
+    summary.hasAttachments = attachmentListing(summary.structure).count > 0;
   }
   return out;
 }

@@ -21,6 +21,12 @@ import { atom, execRaw, fetchItems, sequence, tokenBuffer, tokenText, uidSet } f
 export const MAX_SECTIONS = 400;
 /** Most (message, section) items one command asks. */
 export const MAX_ITEMS = 4000;
+/**
+ * Most bytes of one part header asked (a partial FETCH, `<0.N>`): a hostile sender could give a
+ * part megabytes of header, and each of up to {@link MAX_ITEMS} items per command would bring it.
+ * Real part headers are well under 2 KiB; a header cut here is read up to the cut.
+ */
+export const MAX_PART_HEADER_BYTES = 16 * 1024;
 
 /** Header fields of the top-level header that {@link applyPartHeader} reads (for the root part). */
 export const ROOT_MIME_FIELDS = ['CONTENT-TYPE', 'CONTENT-DISPOSITION', 'CONTENT-ID', 'CONTENT-TRANSFER-ENCODING'];
@@ -112,7 +118,7 @@ export function groupHeaderRequests(requests: HeaderRequest[], maxSections = MAX
 export async function fetchPartHeaders(client: ImapFlow, requests: HeaderRequest[], logger: Logger): Promise<Map<number, Map<string, Buffer>>> {
   const result = new Map<number, Map<string, Buffer>>();
   for (const group of groupHeaderRequests(requests.filter((r) => r.sections.length > 0))) {
-    const items = [atom('UID'), ...[...group.sections].map((id) => atom('BODY.PEEK', [atom(`${id}.MIME`)]))];
+    const items = [atom('UID'), ...[...group.sections].map((id) => atom('BODY.PEEK', [atom(`${id}.MIME`)], [0, MAX_PART_HEADER_BYTES]))];
     try {
       await execRaw(client, 'UID FETCH', [sequence(uidSet(group.uids)), items], 'FETCH', (untagged) => {
         const answer = fetchItems(untagged);
@@ -121,7 +127,8 @@ export async function fetchPartHeaders(client: ImapFlow, requests: HeaderRequest
         let headers = result.get(uid);
         if (!headers) result.set(uid, (headers = new Map()));
         for (const [name, value] of answer) {
-          const m = /^BODY\[([\d.]+)\.MIME\]$/.exec(name);
+          // The answer names the partial by its origin: BODY[2.MIME]<0> (RFC 3501 §7.4.2).
+          const m = /^BODY\[([\d.]+)\.MIME\](?:<0>)?$/.exec(name);
           const bytes = m ? tokenBuffer(value) : null;
           if (m && bytes) headers.set(m[1]!, bytes);
         }

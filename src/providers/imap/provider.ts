@@ -32,7 +32,7 @@ import type {
   ProviderFactory,
 } from '../types.ts';
 import { GatewayError, NotDownloadableError, badInput, isGatewayError, notFound } from '../../errors.ts';
-import { describeAttachment, findPart, selectAttachmentParts } from '../../mime/attachments.ts';
+import { attachmentListing, describeAttachment, findPart, selectAttachmentParts } from '../../mime/attachments.ts';
 import { transferEncodingFamily } from '../../mime/decode.ts';
 import type { ImapFlow } from 'imapflow';
 import { openPartStream } from './download.ts';
@@ -289,16 +289,22 @@ class ImapProviderImpl implements ImapProvider {
     return summaries.map((s) => (s ? this.#messageInfo(s, byMessage.get(s.key)?.key ?? s.key) : null));
   }
 
-  #attachments(summary: MessageSummary): AttachmentInfo[] {
-    if (!summary.structure) return [];
+  /** The attachments of a message with their count and truncation flag (`src/mime/limits.ts`). */
+  #attachments(summary: MessageSummary): { list: AttachmentInfo[]; count: number; truncated: boolean } {
+    // No structure: the server answered BODYSTRUCTURE with NIL, or imapflow replaced one nested
+    // deeper than its parser allows by NIL. Its attachments are unknown, which is said, not hidden.
+    if (!summary.structure) return { list: [], count: 0, truncated: true };
     const sizes = this.#sizes.get(summary.key);
-    return selectAttachmentParts(summary.structure).map((part) => {
+    const listing = attachmentListing(summary.structure);
+    const list = listing.parts.map((part) => {
       const size = sizes?.get(part.partId) ?? { size: null, exact: false };
       return { ...describeAttachment(part), size: size.size, sizeExact: size.exact };
     });
+    return { list, count: listing.count, truncated: listing.truncated };
   }
 
   #messageInfo(s: MessageSummary, conversationKey: string): MessageInfo {
+    const attachments = this.#attachments(s);
     return {
       key: s.key,
       conversationKey,
@@ -311,7 +317,9 @@ class ImapProviderImpl implements ImapProvider {
       inReplyTo: s.inReplyTo,
       references: s.references,
       direction: s.direction,
-      attachments: this.#attachments(s),
+      attachments: attachments.list,
+      attachmentCount: attachments.count,
+      attachmentsTruncated: attachments.truncated,
     };
   }
 
@@ -355,7 +363,7 @@ class ImapProviderImpl implements ImapProvider {
     await this.#refresh(signal);
     const summary = this.#summary(messageKey);
     if (!summary?.structure) throw notFound('Attachment');
-    const attachment = this.#attachments(summary).find((a) => a.partId === partId);
+    const attachment = this.#attachments(summary).list.find((a) => a.partId === partId);
     const part = findPart(summary.structure, partId);
     if (!part || !attachment) throw notFound('Attachment');
     if (!attachment.downloadable) throw new NotDownloadableError();

@@ -22,11 +22,16 @@ import { atom, execRaw, tokenText } from './raw.ts';
  */
 export async function serverThreads(client: ImapFlow): Promise<number[][]> {
   const threads: number[][] = [];
+  // Iterative: a reply chain thousands of messages long nests the answer as deep.
   const flatten = (value: RawValue, into: number[]): void => {
-    if (Array.isArray(value)) for (const v of value) flatten(v, into);
-    else {
-      const n = Number(tokenText(value));
-      if (Number.isInteger(n) && n > 0) into.push(n);
+    const stack: RawValue[] = [value];
+    while (stack.length > 0) {
+      const v = stack.pop()!;
+      if (Array.isArray(v)) for (let i = v.length - 1; i >= 0; i--) stack.push(v[i]!);
+      else {
+        const n = Number(tokenText(v));
+        if (Number.isInteger(n) && n > 0) into.push(n);
+      }
     }
   };
   await execRaw(client, 'UID THREAD', [atom('REFERENCES'), atom('UTF-8'), atom('ALL')], 'THREAD', (untagged) => {

@@ -22,7 +22,7 @@ import type { ParsedPart } from '../../mime/parse.ts';
 import { readMbox, unquoteMboxrd } from './mbox.ts';
 
 /** Version of the cache layout; a cache of another version is rebuilt. */
-const INDEX_VERSION = 1;
+const INDEX_VERSION = 2;
 
 /** What the local store is. */
 export type LocalSourceKind = 'mbox' | 'maildir' | 'emldir';
@@ -55,7 +55,12 @@ export interface IndexedMessage {
   messageId: string | null;
   inReplyTo: string | null;
   references: string[];
+  /** The attachments as listed, at most the MIME listing limit (`src/mime/limits.ts`). */
   attachments: AttachmentInfo[];
+  /** How many attachments the message holds as far as it was read (see `MessageInfo.attachmentCount`). */
+  attachmentCount: number;
+  /** True when the MIME limits cut the list (see `MessageInfo.attachmentsTruncated`). */
+  attachmentsTruncated: boolean;
   parts: Record<string, PartRange>;
   /** size:mtimeMs of the file for directory stores, to reuse the entry while unchanged. */
   stamp?: string;
@@ -88,7 +93,8 @@ export function indexMessageBytes(stored: Buffer, mboxrd: boolean): Omit<Indexed
   const facts = readHeaderFacts(headers);
   const attachments: AttachmentInfo[] = [];
   const parts: Record<string, PartRange> = {};
-  for (const { part, description } of listAttachments(root)) {
+  const listing = listAttachments(root);
+  for (const { part, description } of listing.attachments) {
     const p = part as ParsedPart;
     let body = stored.subarray(p.bodyStart, p.bodyEnd);
     if (mboxrd) body = unquoteMboxrd(body);
@@ -107,6 +113,8 @@ export function indexMessageBytes(stored: Buffer, mboxrd: boolean): Omit<Indexed
     inReplyTo: facts.inReplyTo,
     references: facts.references,
     attachments,
+    attachmentCount: listing.count,
+    attachmentsTruncated: listing.truncated,
     parts,
   };
 }

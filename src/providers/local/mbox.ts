@@ -42,6 +42,10 @@ export async function* readMbox(file: string, start = 0, onBytes?: (offset: numb
   let tail: Buffer = Buffer.alloc(0);
   let tailOffset = start; // file offset of tail[0]
   let msgStart = -1; // file offset of the current message, -1 before the first envelope line
+  // True when `tail` continues a line whose start was already seen not to be an envelope line:
+  // its bytes are moved out at once instead of waiting for the line end, so a line of hundreds of
+  // MiB (a single-line body) is not copied and rescanned with every chunk (n²).
+  let midLine = false;
 
   const finish = (lastPiece: Buffer): MboxMessage | null => {
     if (msgStart < 0) return null;
@@ -56,9 +60,23 @@ export async function* readMbox(file: string, start = 0, onBytes?: (offset: numb
   for await (const chunk of stream as AsyncIterable<Buffer>) {
     tail = tail.length ? Buffer.concat([tail, chunk]) : chunk;
     let line = 0; // start of the line being examined, within tail
-    for (;;) {
+    if (midLine) {
+      const nl = tail.indexOf(0x0a);
+      if (nl < 0) line = tail.length;
+      else {
+        line = nl + 1;
+        midLine = false;
+      }
+    }
+    while (!midLine) {
       const nl = tail.indexOf(0x0a, line);
       if (nl < 0 && tail.length - line < 5) break; // cannot tell yet whether it is an envelope line
+      if (nl < 0 && !isFromLine(tail, line)) {
+        // An ordinary line that goes on in the next chunk.
+        line = tail.length;
+        midLine = true;
+        break;
+      }
       if (isFromLine(tail, line)) {
         if (nl < 0) break; // envelope line not complete yet
         const message = finish(tail.subarray(0, line));

@@ -150,6 +150,8 @@ class LocalProvider implements MailProvider {
       references: m.references,
       direction: this.#direction(m),
       attachments: m.attachments,
+      attachmentCount: m.attachmentCount,
+      attachmentsTruncated: m.attachmentsTruncated,
     };
   }
 

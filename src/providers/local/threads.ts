@@ -21,7 +21,7 @@ export interface Threads {
 
 /** Groups messages (in store order) into conversations. */
 export function buildThreads(messages: readonly IndexedMessage[]): Threads {
-  const views = messages.map((m) => ({ ...m, hasAttachments: m.attachments.length > 0 }));
+  const views = messages.map((m) => ({ ...m, hasAttachments: m.attachmentCount > 0 }));
   const conversations = new Map<string, ConversationInfo>();
   const conversationOf = new Map<string, string>();
   for (const group of threadMessages(views)) {

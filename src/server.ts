@@ -253,7 +253,12 @@ export async function startServer(options: ServerOptions): Promise<{ url: string
     }
     g.withRequestId(() => void g.yoga(req, res), requestId);
   });
-  server.keepAliveTimeout = 5_000;
+  // Node's keep-alive timer starts when a response has been handed to the kernel, not when the
+  // client has read it: with the 5 s default, clients still reading a large buffered answer (150
+  // GraphiQL loads at once, a 10,000-attachment listing) lost their connection mid-body. 65 s, as
+  // load balancers use; idle connections cost a socket each, and the headers timeout still bounds
+  // connections that never send a request.
+  server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => {

@@ -188,20 +188,22 @@ describe('GraphiQL', () => {
     expect(rebound).not.toContain(DEMO_KEY);
   });
 
-  it('serves 10 concurrent loads over real HTTP compressed, the key only to a loopback Host, and /health answers afterwards', async () => {
+  // The issue's probe: 150 loads at once. Each client reads its 2.4 MB while the others are decoded,
+  // longer than Node's default 5 s keep-alive timer, which used to cut every one of them mid-body.
+  it('serves 150 concurrent loads over real HTTP compressed and whole, the key only to a loopback Host, and /health answers afterwards', async () => {
     const t = await setupGateway(fixture());
     const server = await startServer({ config: t.config, store: t.store, logger: t.logger, secret: t.secret, demoApiKey: DEMO_KEY, providers: () => t.provider });
     try {
       const started = Date.now();
       const loads = await Promise.all(
-        Array.from({ length: 10 }, async () => {
+        Array.from({ length: 150 }, async () => {
           const response = await fetch(`${server.url}/graphql`, { headers: { ...html, 'accept-encoding': 'gzip' } });
           // fetch decodes gzip: the decoded page is the whole GraphiQL.
           return { status: response.status, encoding: response.headers.get('content-encoding'), length: (await response.arrayBuffer()).byteLength };
         }),
       );
       expect(loads.every((l) => l.status === 200 && l.encoding === 'gzip' && l.length > 5_000_000)).toBe(true);
-      expect(Date.now() - started).toBeLessThan(30_000);
+      expect(Date.now() - started).toBeLessThan(90_000);
       // Over the socket too: the key for the loopback Host, none for a rebound name.
       const page = (host: string) =>
         new Promise<string>((resolve, reject) => {

@@ -29,6 +29,7 @@
  * | other 400, 405..499 | PROVIDER_UNAVAILABLE | bad-request / unexpected | no |
  * | 408, 500, 502, 503, 504 | PROVIDER_UNAVAILABLE | server, retryAfter from Retry-After when sent | yes |
  * | ECONNRESET, ECONNREFUSED, timeouts, a cut body (undici `UND_ERR_*`) | PROVIDER_UNAVAILABLE | network | yes |
+ * | a batch answer that cannot be read (cut, part missing, part too large: `batch.ts`) | PROVIDER_UNAVAILABLE | malformed | yes, but not a too-large part |
  *
  * Messages are fixed sentences: never Google's text (it may echo user data), never a token. The
  * `cause` is a short summary (status, Google's reason and status names, the network code), not the
@@ -51,6 +52,7 @@ export type GmailFailureKind =
   | 'bad-request'
   | 'server'
   | 'network'
+  | 'malformed'
   | 'unexpected';
 
 /** Response headers as fetch (`Headers`), gaxios 7 (`Headers`) or the batch parser (a lower-case record) give them. */
@@ -327,4 +329,14 @@ function networkCode(failure: unknown): string | null {
     current = (current as { cause?: unknown }).cause;
   }
   return null;
+}
+
+/**
+ * PROVIDER_UNAVAILABLE of kind `malformed`: an answer of Gmail the gateway cannot read (a batch
+ * answer cut short, a missing or unreadable part, a part over the size limit).
+ * @param message a fixed sentence (shown to clients)
+ * @param retryable whether another try may succeed (false for a part too large to accept)
+ */
+export function malformedAnswer(message: string, retryable: boolean): GmailApiError {
+  return new GmailApiError(ErrorCode.PROVIDER_UNAVAILABLE, message, { kind: 'malformed', status: null, reason: null, retryable, cause: new Error(message) });
 }

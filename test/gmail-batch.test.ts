@@ -214,6 +214,12 @@ describe('parseBatchResponse on the guide’s sample answer', () => {
     expect(seen.map((p) => p.contentId)).toEqual(['response-item1:12930812@barnyard.example.com']);
   });
 
+  it('releases a body it will not read (not multipart)', async () => {
+    const body = Readable.from(chunks('<html>proxy error</html>', 4));
+    await expect(parts('text/html', body)).rejects.toMatchObject({ kind: 'malformed' });
+    expect(body.destroyed).toBe(true);
+  });
+
   it('rejects with the signal’s reason when it aborts mid-stream', async () => {
     const controller = new AbortController();
     const reason = new GatewayError('DEADLINE_EXCEEDED', 'deadline');

@@ -186,6 +186,19 @@ describe('retryUpstream', () => {
     expect(never).not.toHaveBeenCalled();
   });
 
+  it('takes a signal that is not a native AbortSignal (the fetch ponyfill gives such signals)', async () => {
+    const ponyfill = Object.assign(new EventTarget(), { aborted: false, reason: undefined as unknown });
+    const { fn } = script(throttled(5));
+    const result = settle(retryUpstream(fn, { signal: ponyfill as unknown as AbortSignal }));
+    await vi.advanceTimersByTimeAsync(1000);
+    const reason = new Error('client gone');
+    Object.assign(ponyfill, { aborted: true, reason });
+    ponyfill.dispatchEvent(new Event('abort'));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(result.error).toBe(reason);
+    expect(fn).toHaveBeenCalledTimes(1);
+  });
+
   it('looks at the mapped error: mapError turns a raw failure into a retryable one', async () => {
     const raw = Object.assign(new Error('Service Unavailable'), { status: 503 });
     const { fn } = script(raw);

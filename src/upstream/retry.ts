@@ -133,14 +133,19 @@ export async function retryUpstream<T>(fn: (attempt: RetryAttempt) => Promise<T>
     maxDelay: options.maxDelayMs ?? RETRY_DEFAULTS.maxDelayMs,
   });
 
-  signal?.throwIfAborted();
+  if (signal?.aborted) throw signal.reason;
   const deadline = Date.now() + budgetMs;
+  // The tries' signal: the caller's or the budget's, whichever ends first. Combined by hand, not
+  // with AbortSignal.any: the request's signal may come from the fetch ponyfill (see request-signal.ts).
   const budget = new AbortController();
-  const budgetTimer = setTimeout(
-    () => budget.abort(new GatewayError(ErrorCode.PROVIDER_UNAVAILABLE, `The mail provider did not answer within ${budgetMs} ms`)),
-    budgetMs,
-  );
-  const attemptSignal = signal ? AbortSignal.any([signal, budget.signal]) : budget.signal;
+  let budgetSpent = false;
+  const budgetTimer = setTimeout(() => {
+    budgetSpent = true;
+    budget.abort(new GatewayError(ErrorCode.PROVIDER_UNAVAILABLE, `The mail provider did not answer within ${budgetMs} ms`));
+  }, budgetMs);
+  const onCallerAbort = () => budget.abort(signal?.reason);
+  signal?.addEventListener('abort', onCallerAbort, { once: true });
+  const attemptSignal = budget.signal;
   let backoff: IBackoff<unknown> | undefined;
   try {
     for (let attempt = 1; ; attempt++) {
@@ -149,7 +154,7 @@ export async function retryUpstream<T>(fn: (attempt: RetryAttempt) => Promise<T>
         return await untilAborted(fn({ attempt, signal: attemptSignal }), attemptSignal);
       } catch (error) {
         if (signal?.aborted) throw signal.reason;
-        if (budget.signal.aborted) {
+        if (budgetSpent) {
           const reason = budget.signal.reason as GatewayError;
           throw error === reason ? reason : new GatewayError(reason.code, reason.message, { cause: mapError(error) });
         }
@@ -167,6 +172,7 @@ export async function retryUpstream<T>(fn: (attempt: RetryAttempt) => Promise<T>
     }
   } finally {
     clearTimeout(budgetTimer);
+    signal?.removeEventListener('abort', onCallerAbort);
   }
 }
 

@@ -239,6 +239,13 @@ function classify(data: Buffer, at: number): Verdict {
   return { kind: 'no' };
 }
 
+/** Releases a body that will not be read (its connection is freed instead of waiting for GC). */
+function discard(body: BatchBody): void {
+  const b = body as { cancel?: () => Promise<void>; destroy?: () => void };
+  if (typeof b.cancel === 'function') b.cancel().catch(() => {});
+  else if (typeof b.destroy === 'function') b.destroy();
+}
+
 async function* chunksOf(body: BatchBody): AsyncGenerator<Buffer> {
   for await (const chunk of body as AsyncIterable<Uint8Array | string>) {
     yield typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
@@ -256,7 +263,10 @@ async function* chunksOf(body: BatchBody): AsyncGenerator<Buffer> {
  */
 export async function* parseBatchResponse(contentType: string | null, body: BatchBody, options: BatchParseOptions = {}): AsyncGenerator<BatchPart> {
   const boundary = boundaryOf(contentType);
-  if (boundary === null) throw malformedAnswer('Gmail answered a batch with something other than a multipart body', true);
+  if (boundary === null) {
+    discard(body);
+    throw malformedAnswer('Gmail answered a batch with something other than a multipart body', true);
+  }
   const maxPart = options.maxPartBytes ?? BATCH_PARSE_DEFAULTS.maxPartBytes;
   const maxTotal = options.maxTotalBytes ?? BATCH_PARSE_DEFAULTS.maxTotalBytes;
   const delimiter = Buffer.from(`\n--${boundary}`, 'latin1');

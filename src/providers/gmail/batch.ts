@@ -281,9 +281,10 @@ export async function* parseBatchResponse(contentType: string | null, body: Batc
   const source = chunksOf(body);
   try {
     while (!ended) {
-      options.signal?.throwIfAborted();
+      // By hand, not throwIfAborted(): a ponyfill signal may lack it.
+      if (options.signal?.aborted) throw options.signal.reason;
       const next = await source.next();
-      options.signal?.throwIfAborted();
+      if (options.signal?.aborted) throw options.signal.reason;
       let chunk: Buffer;
       if (next.done) {
         ended = true;

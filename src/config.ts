@@ -16,6 +16,7 @@
  * | GRAPHQL_MAX_QUERY_STRING_BYTES | 16384 | largest query string of a GraphQL GET (bytes); longer ones answer 414 |
  * | REQUEST_DEADLINE_MS | 30000 | deadline of one GraphQL request (ms); past it the answer is DEADLINE_EXCEEDED (504) |
  * | API_KEY_CACHE_MS | 10000 | how long an API key lookup is reused (ms); a revoked key stops working within this time |
+ * | GRAPHQL_MAX_CONCURRENT, GRAPHQL_MAX_CONCURRENT_PER_WORKSPACE, GRAPHQL_MAX_QUEUED | 32, 8, 256 | operations executing at once (process, workspace) and waiting; beyond them SERVER_BUSY (503) |
  * | GRAPHQL_FIELD_SUGGESTIONS | false | `true` lets validation errors suggest field names ("Did you mean ...") |
  * | CORS_ORIGINS | (none: CORS off) | comma-separated exact origins (`https://app.example.org`) whose pages may call `/graphql` from a browser |
  * | GRAPHIQL | on with `--demo` or NODE_ENV=development, else off | `true` / `false`: serve GraphiQL at `GET /graphql` (Accept: text/html) |
@@ -65,6 +66,12 @@ export interface Limits {
   deadlineMs: number;
   /** How long an API key lookup is cached, ms (0: no cache). */
   apiKeyCacheMs: number;
+  /** Operations executing at once in the process. */
+  maxConcurrent: number;
+  /** Operations of one workspace executing at once. */
+  maxConcurrentPerWorkspace: number;
+  /** Operations waiting for an execution slot (process-wide, and again per workspace). */
+  maxQueued: number;
   /** Whether validation errors may suggest names ("Did you mean ...?"). */
   fieldSuggestions: boolean;
 }
@@ -80,6 +87,9 @@ export const DEFAULT_LIMITS: Readonly<Limits> = {
   maxQueryStringBytes: 16_384,
   deadlineMs: 30_000,
   apiKeyCacheMs: 10_000,
+  maxConcurrent: 32,
+  maxConcurrentPerWorkspace: 8,
+  maxQueued: 256,
   fieldSuggestions: false,
 };
 
@@ -94,6 +104,9 @@ const LIMIT_VARIABLES: Record<Exclude<keyof Limits, 'fieldSuggestions'>, [name: 
   maxQueryStringBytes: ['GRAPHQL_MAX_QUERY_STRING_BYTES', 256, 1 << 20],
   deadlineMs: ['REQUEST_DEADLINE_MS', 100, 3_600_000],
   apiKeyCacheMs: ['API_KEY_CACHE_MS', 0, 300_000],
+  maxConcurrent: ['GRAPHQL_MAX_CONCURRENT', 1, 10_000],
+  maxConcurrentPerWorkspace: ['GRAPHQL_MAX_CONCURRENT_PER_WORKSPACE', 1, 10_000],
+  maxQueued: ['GRAPHQL_MAX_QUEUED', 0, 100_000],
 };
 
 /** The limits from the environment; bad values are pushed to `problems`. */

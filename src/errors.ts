@@ -64,6 +64,12 @@ export const ERROR_CODES = {
     error: 'gateway_timeout',
     description: 'The request ran longer than its deadline (REQUEST_DEADLINE_MS); its upstream work was stopped. Ask for less, or retry later.',
   },
+  SERVER_BUSY: {
+    status: 503,
+    error: 'service_unavailable',
+    description:
+      'The gateway is executing as many operations as it allows (GRAPHQL_MAX_CONCURRENT, per workspace GRAPHQL_MAX_CONCURRENT_PER_WORKSPACE) and its queue is full; retry after `retryAfter` seconds.',
+  },
   INTERNAL: { status: 500, error: 'internal_error', description: 'An unexpected failure; details are logged by the gateway, never sent.' },
 } as const satisfies Record<string, { status: number; error: string; description: string }>;
 

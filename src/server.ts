@@ -26,6 +26,7 @@ import { useApiKey } from './http/use-api-key.ts';
 import { useBodyLimit } from './http/use-body-limit.ts';
 import { useDeadline } from './http/use-deadline.ts';
 import { useDownloads } from './http/use-downloads.ts';
+import { useExecutionLimit } from './http/use-execution-limit.ts';
 import { useQueryCost } from './http/use-query-cost.ts';
 import { useQueryLimits } from './http/use-query-limits.ts';
 import type { ProviderLookup } from './loaders.ts';
@@ -172,7 +173,8 @@ export function createGateway(deps: GatewayDeps): Gateway {
     // The request hooks run in this order: the HTTP surface (GraphiQL, `/` and unknown paths
     // answer before any API-key check), downloads, CSRF; then for GraphQL the key (before the body
     // is read), the body size, the request signal; tokens while parsing, depth, aliases and
-    // directives while validating, cost and the deadline around execution.
+    // directives while validating; the execution limit (a slot, or a wait for one within the
+    // deadline), cost and the deadline around execution.
     maxRequestBodySize: false,
     plugins: [
       useHttpSurface({ graphiql }),
@@ -180,6 +182,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
       useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf'] }),
       useApiKey({ authenticate }),
       useBodyLimit({ maxBodyBytes: limits.maxBodyBytes, maxQueryStringBytes: limits.maxQueryStringBytes }),
+      useExecutionLimit(limits),
       useDeadline({ deadlineMs: limits.deadlineMs }),
       useQueryLimits(limits),
       useQueryCost({ maxCost: limits.maxCost }),

@@ -416,6 +416,9 @@ describe('configuration', () => {
       GRAPHQL_MAX_QUERY_STRING_BYTES: '2048',
       REQUEST_DEADLINE_MS: '5000',
       API_KEY_CACHE_MS: '0',
+      GRAPHQL_MAX_CONCURRENT: '5',
+      GRAPHQL_MAX_CONCURRENT_PER_WORKSPACE: '2',
+      GRAPHQL_MAX_QUEUED: '7',
       GRAPHQL_FIELD_SUGGESTIONS: 'true',
     });
     expect(limits).toEqual({
@@ -428,6 +431,9 @@ describe('configuration', () => {
       maxQueryStringBytes: 2048,
       deadlineMs: 5000,
       apiKeyCacheMs: 0,
+      maxConcurrent: 5,
+      maxConcurrentPerWorkspace: 2,
+      maxQueued: 7,
       fieldSuggestions: true,
     });
     expect(loadConfig(base).limits).toEqual(DEFAULT_LIMITS);

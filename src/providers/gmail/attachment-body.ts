@@ -280,6 +280,11 @@ export async function openAttachmentBody(response: AttachmentResponse, options: 
   }
   if (!response.body) throw new GatewayError(ErrorCode.PROVIDER_UNAVAILABLE, 'Gmail sent an attachment answer without a body');
   const stream = new AttachmentBodyStream(response.body, { ...options, status: response.status, retryAfter });
+  // Until it is handed over, a failure is this function's rejection, not an unheard 'error'
+  // event (emitted on a later tick, so the listener stays on a stream that failed).
+  const unheard = (): void => {};
+  stream.on('error', unheard);
   await stream.ready();
+  stream.off('error', unheard);
   return stream;
 }

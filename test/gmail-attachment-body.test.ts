@@ -485,20 +485,22 @@ describe('hostile bodies: linear time, bounded memory', () => {
   const tail = `"data":"${padded(data)}","size":1000}`;
   const SIXTEEN = 16 * MIB;
 
-  async function run(chunks: Iterable<Buffer>): Promise<{ outcome: Outcome; ms: number; rssGrowth: number }> {
+  async function run(chunks: Iterable<Buffer>, options: AttachmentBodyOptions = {}): Promise<{ outcome: Outcome; ms: number; rssGrowth: number; pulled: number }> {
     const before = process.memoryUsage().rss;
     let peak = before;
+    let pulled = 0;
     const source = Readable.from(
       (function* () {
         for (const c of chunks) {
           peak = Math.max(peak, process.memoryUsage().rss);
+          pulled += c.length;
           yield c;
         }
       })(),
     );
     const started = performance.now();
-    const outcome = await drain(new AttachmentBodyStream(source, { expectedSize: 1000 }));
-    return { outcome, ms: performance.now() - started, rssGrowth: peak - before };
+    const outcome = await drain(new AttachmentBodyStream(source, { expectedSize: 1000, ...options }));
+    return { outcome, ms: performance.now() - started, rssGrowth: peak - before, pulled };
   }
 
   const cases: [string, () => Iterable<Buffer>][] = [
@@ -509,8 +511,11 @@ describe('hostile bodies: linear time, bounded memory', () => {
   ];
 
   for (const [name, chunks] of cases) {
-    it(`${name} before "data": decoded exactly, without holding the value`, async () => {
-      const { outcome, ms, rssGrowth } = await run(chunks());
+    it(`${name} before "data": refused after 1 MiB by default; with no limit, decoded exactly without holding the value`, async () => {
+      const refused = await run(chunks());
+      expectFailure(refused.outcome, 'PROVIDER_UNAVAILABLE', /more than 1048576 bytes outside "data"/);
+      expect(refused.pulled).toBeLessThan(2 * MIB);
+      const { outcome, ms, rssGrowth } = await run(chunks(), { maxOverheadBytes: Infinity });
       expect(outcome.error).toBeNull();
       expect(outcome.bytes.equals(data)).toBe(true);
       expect(ms).toBeLessThan(20_000);
@@ -520,7 +525,7 @@ describe('hostile bodies: linear time, bounded memory', () => {
   }
 
   it('deeply nested values are refused at the nesting limit, at once', async () => {
-    const { outcome, ms } = await run(generated('{"x":', '[', SIXTEEN, ''));
+    const { outcome, ms } = await run(generated('{"x":', '[', SIXTEEN, ''), { maxOverheadBytes: Infinity });
     expectFailure(outcome, 'PROVIDER_UNAVAILABLE', new RegExp(`nesting deeper than ${MAX_DEPTH}`));
     expect(ms).toBeLessThan(20_000);
     // Up to the limit is fine.

@@ -53,6 +53,8 @@ export interface AttachmentBodyOptions {
   status?: number;
   /** The answer's `Retry-After` header, to map a JSON error body. */
   retryAfter?: string | null;
+  /** Most bytes of the body outside the content of `data`, default 1 MiB (see `AttachmentJsonScanner`). */
+  maxOverheadBytes?: number;
 }
 
 /** A `users.messages.attachments.get` answer, as fetch or gaxios hand it over. */
@@ -143,7 +145,12 @@ export class AttachmentBodyStream extends Readable {
   constructor(body: UpstreamBody, options: AttachmentBodyOptions = {}) {
     super({ highWaterMark: 64 * 1024 });
     this.#source = sourceOf(body);
-    this.#scanner = new AttachmentJsonScanner({ expectedSize: options.expectedSize ?? null, status: options.status ?? 200, retryAfter: options.retryAfter ?? null });
+    this.#scanner = new AttachmentJsonScanner({
+      expectedSize: options.expectedSize ?? null,
+      status: options.status ?? 200,
+      retryAfter: options.retryAfter ?? null,
+      ...(options.maxOverheadBytes === undefined ? {} : { maxOverheadBytes: options.maxOverheadBytes }),
+    });
     this.#idleMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
     let resolve!: () => void;
     let reject!: (error: Error) => void;

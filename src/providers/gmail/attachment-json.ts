@@ -18,7 +18,8 @@
  * {@link MAX_DEPTH} levels of nesting; keys with escapes (`"d\u0061ta"` is `data`). A body
  * without `data` is an empty attachment (proto3 JSON omits empty bytes fields).
  *
- * What it refuses, with a GatewayError that ends the bytes uncleanly: an escape inside `data`
+ * What it refuses, with a GatewayError that ends the bytes uncleanly: more than
+ * `maxOverheadBytes` (1 MiB) outside the content of `data`, an escape inside `data`
  * (base64url has none), a `data` that is not a string, `data` or `size` twice, any JSON syntax
  * error, text after the object, a body that ends before the object closes, a decoded length
  * other than `size` or the caller's expected size (checked as soon as it is exceeded, else at
@@ -33,6 +34,8 @@ import { gmailApiError } from './errors.ts';
 export const MAX_DEPTH = 64;
 /** Largest `error` object read, in bytes (Gmail's are well under 2 KiB). */
 export const MAX_ERROR_BYTES = 64 * 1024;
+/** Default of {@link AttachmentJsonScannerOptions.maxOverheadBytes}. */
+export const DEFAULT_MAX_OVERHEAD_BYTES = 1024 * 1024;
 /** Characters of a top-level key kept for matching (the known keys are shorter). */
 const MAX_KEY = 16;
 
@@ -101,6 +104,12 @@ export interface AttachmentJsonScannerOptions {
   status?: number;
   /** The answer's `Retry-After` header, for mapping an error body. */
   retryAfter?: string | null;
+  /**
+   * Most bytes of the body outside the content of `data` (keys, other members, whitespace),
+   * default {@link DEFAULT_MAX_OVERHEAD_BYTES}; Gmail sends about a hundred. Bounds the work an
+   * answer that never gets to its data can cost.
+   */
+  maxOverheadBytes?: number;
 }
 
 /**
@@ -112,6 +121,11 @@ export class AttachmentJsonScanner {
   readonly #expected: number | null;
   readonly #status: number;
   readonly #retryAfter: string | null;
+  readonly #maxOverhead: number;
+  /** Bytes of the body outside the content of `data` so far. */
+  #overhead = 0;
+  /** Bytes of the current chunk inside `data`. */
+  #dataInChunk = 0;
   #decoding: Base64UrlDecoding | null = null;
   #state = BEFORE;
   /** Bytes of the body seen before the current chunk. */
@@ -139,6 +153,7 @@ export class AttachmentJsonScanner {
     this.#expected = options.expectedSize ?? null;
     this.#status = options.status ?? 200;
     this.#retryAfter = options.retryAfter ?? null;
+    this.#maxOverhead = options.maxOverheadBytes ?? DEFAULT_MAX_OVERHEAD_BYTES;
   }
 
   /** True once the `data` string has begun, or the object ended without one. */
@@ -160,8 +175,11 @@ export class AttachmentJsonScanner {
   write(chunk: Buffer): Buffer[] {
     const out: Buffer[] = [];
     const errorFrom = this.#error ? 0 : -1;
+    this.#dataInChunk = 0;
     this.#scan(chunk, out, errorFrom);
     this.#offset += chunk.length;
+    this.#overhead += chunk.length - this.#dataInChunk;
+    if (this.#overhead > this.#maxOverhead) throw malformedBody(`more than ${this.#maxOverhead} bytes outside "data"`, this.#offset);
     return out;
   }
 
@@ -252,6 +270,7 @@ export class AttachmentJsonScanner {
           const backslash = buf.indexOf(0x5c, i);
           if (backslash >= 0 && backslash < end) throw malformedBody('an escape inside "data"', this.#offset + backslash);
           if (end > i) this.#decoded(this.#decoding!.write(i === 0 && end === n ? buf : buf.subarray(i, end)), out);
+          this.#dataInChunk += end - i;
           if (quote < 0) {
             i = n;
             break;

@@ -6,15 +6,22 @@
  * in linear time and bounded memory.
  */
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isGatewayError } from '../src/errors.ts';
+import { findPart } from '../src/mime/attachments.ts';
+import { decodeTransferEncodingSync } from '../src/mime/decode.ts';
+import { parseMessage } from '../src/mime/parse.ts';
+import type { ParsedPart } from '../src/mime/parse.ts';
 import { AttachmentBodyStream, openAttachmentBody } from '../src/providers/gmail/attachment-body.ts';
 import type { AttachmentBodyOptions } from '../src/providers/gmail/attachment-body.ts';
 import { MAX_DEPTH } from '../src/providers/gmail/attachment-json.ts';
 import { GmailApiError, isInvalidAttachmentId } from '../src/providers/gmail/errors.ts';
+import { corpusDir, expectedAttachments, hasCorpus, loadManifest } from './support/corpus.ts';
 
 const MIB = 1024 * 1024;
 
@@ -531,5 +538,29 @@ describe('hostile bodies: linear time, bounded memory', () => {
     // Up to the limit is fine.
     const ok = await run([Buffer.from(`{"x":${'['.repeat(MAX_DEPTH)}${']'.repeat(MAX_DEPTH)},${tail}`)]);
     expect(ok.outcome.bytes.equals(data)).toBe(true);
+  });
+});
+
+describe.skipIf(!hasCorpus)('the corpus attachments, as Gmail sends them', () => {
+  it('every manifest attachment, wrapped in an attachments.get body and split at random, comes out with its SHA-256', async () => {
+    let checked = 0;
+    for (const entry of loadManifest()) {
+      const raw = fs.readFileSync(path.join(corpusDir, entry.file));
+      const { root } = parseMessage(raw);
+      for (const expected of expectedAttachments(entry)) {
+        const part = findPart(root, expected.partId) as ParsedPart | null;
+        expect(part, `${entry.file} part ${expected.partId}`).not.toBeNull();
+        const bytes = decodeTransferEncodingSync(raw.subarray(part!.bodyStart, part!.bodyEnd), part!.encoding);
+        const sha = (b: Buffer) => crypto.createHash('sha256').update(b).digest('hex');
+        // The reference bytes are the manifest's: the MIME decoding must reproduce them first.
+        expect(sha(bytes), `${entry.file} part ${expected.partId}`).toBe(expected.sha256);
+        const text = body(bytes, { order: ['attachmentId', 'size', 'data'], attachmentId: `ANGjdJ${checked}` });
+        const out = await decode(split(text, () => 1 + rand(9000)), { expectedSize: expected.size }, checked % 2 === 0);
+        expect(out.error, `${entry.file} part ${expected.partId}`).toBeNull();
+        expect(sha(out.bytes), `${entry.file} part ${expected.partId}`).toBe(expected.sha256);
+        checked++;
+      }
+    }
+    expect(checked).toBeGreaterThan(100);
   });
 });

@@ -264,12 +264,13 @@ describe('error answers map to GatewayError codes', () => {
   }
 
   it('by status and reason, with Retry-After, from Node and web bodies', async () => {
-    const cases: { status: number; text: string; headers?: Record<string, string>; code: string; retryAfter?: number; invalidId?: boolean }[] = [
+    // An HTTP-date Retry-After counts from now, in whole seconds: 28 to 30 on a slow machine.
+    const cases: { status: number; text: string; headers?: Record<string, string>; code: string; retryAfter?: number | [number, number]; invalidId?: boolean }[] = [
       { status: 401, text: errorBody(401, 'authError', 'Invalid Credentials', 'UNAUTHENTICATED'), code: 'PROVIDER_AUTH_FAILED' },
       { status: 403, text: errorBody(403, 'insufficientPermissions', 'Insufficient Permission', 'PERMISSION_DENIED'), code: 'PROVIDER_AUTH_FAILED' },
       { status: 403, text: errorBody(403, 'userRateLimitExceeded', 'User Rate Limit Exceeded'), headers: { 'retry-after': '7' }, code: 'PROVIDER_THROTTLED', retryAfter: 7 },
       { status: 403, text: errorBody(403, 'dailyLimitExceeded', 'Daily Limit Exceeded'), code: 'PROVIDER_THROTTLED' },
-      { status: 429, text: errorBody(429, 'rateLimitExceeded', 'Too many requests', 'RESOURCE_EXHAUSTED'), headers: { 'retry-after': new Date(Date.now() + 30_000).toUTCString() }, code: 'PROVIDER_THROTTLED', retryAfter: 30 },
+      { status: 429, text: errorBody(429, 'rateLimitExceeded', 'Too many requests', 'RESOURCE_EXHAUSTED'), headers: { 'retry-after': new Date(Date.now() + 30_000).toUTCString() }, code: 'PROVIDER_THROTTLED', retryAfter: [28, 30] },
       { status: 404, text: errorBody(404, 'notFound', 'Requested entity was not found.', 'NOT_FOUND'), code: 'NOT_FOUND' },
       { status: 400, text: errorBody(400, 'invalidArgument', 'Invalid attachment token', 'INVALID_ARGUMENT'), code: 'NOT_FOUND', invalidId: true },
       { status: 400, text: errorBody(400, 'badRequest', 'Invalid id value'), code: 'PROVIDER_UNAVAILABLE' },
@@ -285,7 +286,10 @@ describe('error answers map to GatewayError codes', () => {
       expect(error, `case ${i}`).toBeInstanceOf(GmailApiError);
       const e = error as GmailApiError;
       expect(e.code, `case ${i}`).toBe(c.code);
-      expect(e.retryAfter, `case ${i}`).toBe(c.retryAfter);
+      if (Array.isArray(c.retryAfter)) {
+        expect(e.retryAfter, `case ${i}`).toBeGreaterThanOrEqual(c.retryAfter[0]);
+        expect(e.retryAfter, `case ${i}`).toBeLessThanOrEqual(c.retryAfter[1]);
+      } else expect(e.retryAfter, `case ${i}`).toBe(c.retryAfter);
       expect(isInvalidAttachmentId(e), `case ${i}`).toBe(c.invalidId ?? false);
       // Upstream words stay out of the client-facing message.
       expect(e.message).not.toMatch(/Invalid Credentials|Backend Error|entity/);
@@ -392,10 +396,13 @@ describe('streaming from an HTTP server on loopback', () => {
     // Read one piece, then nothing for a while: the server must be held back by the socket.
     await new Promise<void>((resolve) => stream.once('readable', resolve));
     expect(stream.read()).not.toBeNull();
-    await new Promise((resolve) => setTimeout(resolve, 600));
-    const heldAt = written;
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    expect(written).toBe(heldAt);
+    // Wait until the server has written nothing for 300 ms (socket and stream buffers full).
+    const deadline = Date.now() + 20_000;
+    for (let last = -1; written !== last && Date.now() < deadline; ) {
+      last = written;
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    }
+    // Without back-pressure the whole 64 MiB answer would be gone over loopback by now.
     expect(written).toBeLessThan(text.length / 2);
     stream.destroy();
     await connectionClosed; // the upstream body was cancelled: the socket is released
@@ -430,6 +437,42 @@ describe('streaming from an HTTP server on loopback', () => {
     const stream = await openAttachmentBody({ status: 200, body: response.body }, { idleTimeoutMs: 200 });
     expectFailure(await drain(stream), 'PROVIDER_UNAVAILABLE', /nothing for 200 ms/);
     expect(Date.now() - started).toBeLessThan(10_000);
+  });
+
+  it('an upstream answer cut after the data string cuts a relayed download with Content-Length: the client never sees a whole file', async () => {
+    const data = crypto.randomBytes(3 * MIB + 1);
+    const text = body(data, { order: ['data', 'size'] });
+    const afterData = text.indexOf('"', text.indexOf('"data"') + 8) + 1; // just past the closing quote
+    routes.set('/cut-after-data', (req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(text.length) });
+      res.write(text.subarray(0, afterData), () => setTimeout(() => req.socket.destroy(), 50));
+    });
+    routes.set('/whole', (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(text);
+    });
+    // A relay like the download route: Content-Length from the expected size, then the stream.
+    const relay = http.createServer((req, res) => {
+      void (async () => {
+        const upstream = await fetch(`${base}${req.url}`);
+        const stream = await openAttachmentBody({ status: upstream.status, body: upstream.body }, { expectedSize: data.length });
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(data.length) });
+        stream.on('error', () => res.destroy());
+        stream.pipe(res);
+      })();
+    });
+    await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+    const relayBase = `http://127.0.0.1:${(relay.address() as AddressInfo).port}`;
+    try {
+      const whole = await fetch(`${relayBase}/whole`);
+      expect(Buffer.from(await whole.arrayBuffer()).equals(data)).toBe(true);
+      const cut = await fetch(`${relayBase}/cut-after-data`);
+      expect(cut.headers.get('content-length')).toBe(String(data.length));
+      await expect(cut.arrayBuffer()).rejects.toThrow();
+    } finally {
+      relay.closeAllConnections();
+      await new Promise((resolve) => relay.close(resolve));
+    }
   });
 
   it('maps an error answer from the server and an answer cut by the server', async () => {

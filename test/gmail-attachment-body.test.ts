@@ -11,6 +11,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { Readable } from 'node:stream';
+import zlib from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isGatewayError } from '../src/errors.ts';
 import { findPart } from '../src/mime/attachments.ts';
@@ -473,6 +474,53 @@ describe('streaming from an HTTP server on loopback', () => {
       relay.closeAllConnections();
       await new Promise((resolve) => relay.close(resolve));
     }
+  });
+
+  it('works as wired through googleapis (responseType stream, validateStatus, retry off): gzip answers, an expired id, destroy closes the connection', async () => {
+    const { google } = await import('googleapis');
+    const data = crypto.randomBytes(MIB + 2);
+    const text = body(data, { order: ['size', 'data'] });
+    const seen: string[] = [];
+    for (const [route, answer] of [
+      ['/gmail/v1/users/me/messages/m1/attachments/fresh', (res: http.ServerResponse) => res.writeHead(200, { 'content-type': 'application/json; charset=UTF-8' }).end(text)],
+      ['/gmail/v1/users/me/messages/m1/attachments/zipped', (res: http.ServerResponse) => res.writeHead(200, { 'content-type': 'application/json; charset=UTF-8', 'content-encoding': 'gzip' }).end(zlib.gzipSync(text))],
+      [
+        '/gmail/v1/users/me/messages/m1/attachments/stale',
+        (res: http.ServerResponse) =>
+          res.writeHead(400, { 'content-type': 'application/json; charset=UTF-8' }).end(JSON.stringify({ error: { code: 400, message: 'Invalid attachment token', errors: [{ message: 'Invalid attachment token', domain: 'global', reason: 'invalidArgument' }], status: 'INVALID_ARGUMENT' } })),
+      ],
+    ] as const) {
+      routes.set(route, (req, res) => {
+        seen.push(`${req.headers.authorization} ${req.url}`);
+        answer(res);
+      });
+    }
+    const auth = new google.auth.OAuth2({ clientId: 'client', clientSecret: 'secret' });
+    auth.setCredentials({ access_token: 'token-1', expiry_date: Date.now() + 3_600_000 });
+    const gmail = google.gmail({ version: 'v1', auth, rootUrl: `${base}/` });
+    const get = async (id: string) => {
+      const res = await gmail.users.messages.attachments.get({ userId: 'me', messageId: 'm1', id }, { responseType: 'stream', validateStatus: () => true, retry: false });
+      return openAttachmentBody({ status: res.status, headers: res.headers as unknown as Headers, body: res.data as unknown as Readable }, { expectedSize: data.length });
+    };
+    for (const id of ['fresh', 'zipped']) expect((await drain(await get(id))).bytes.equals(data), id).toBe(true);
+    const stale = await get('stale').catch((e: unknown) => e);
+    expect(isInvalidAttachmentId(stale)).toBe(true);
+    expect(stale).toMatchObject({ code: 'NOT_FOUND' });
+    expect(seen).toEqual(['fresh', 'zipped', 'stale'].map((id) => `Bearer token-1 /gmail/v1/users/me/messages/m1/attachments/${id}`));
+
+    // Destroying the stream reaches the socket through googleapis' body (node-fetch's PassThrough).
+    let closed!: () => void;
+    const connectionClosed = new Promise<void>((resolve) => (closed = resolve));
+    routes.set('/gmail/v1/users/me/messages/m1/attachments/held', (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json; charset=UTF-8' });
+      res.write(text.subarray(0, 300_000)); // then nothing
+      res.on('close', () => closed());
+    });
+    const held = await get('held');
+    const first = (await held[Symbol.asyncIterator]().next()) as IteratorResult<Buffer>;
+    expect(first.value.equals(data.subarray(0, first.value.length))).toBe(true);
+    held.destroy();
+    await connectionClosed;
   });
 
   it('maps an error answer from the server and an answer cut by the server', async () => {

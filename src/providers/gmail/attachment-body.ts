@@ -22,7 +22,9 @@
  * With googleapis, ask for the raw answer so that one retry policy and one error mapping apply:
  * `gmail.users.messages.attachments.get({ userId, messageId, id }, { responseType: 'stream',
  * validateStatus: () => true, retry: false, signal })` gives `{ status, headers, data }` with
- * `data` a web ReadableStream (gaxios 7 on fetch); pass `{ status, headers, body: data }`.
+ * `headers` a `Headers` and `data` a Node PassThrough (gaxios 7 uses node-fetch on Node, which
+ * also undoes gzip; destroying `data` closes the connection); pass `{ status, headers, body: data }`.
+ * Without `validateStatus`, gaxios reads a whole error body itself, unbounded.
  */
 import { Readable } from 'node:stream';
 import { ErrorCode, GatewayError, isGatewayError } from '../../errors.ts';

@@ -10,8 +10,11 @@
  * - `stream`: fetch + `openAttachmentBody`, what the Gmail provider does; the first run is
  *   checked byte for byte with SHA-256.
  * - `raw`: fetch, bytes counted and dropped: the floor any fetch-based reader stands on.
- * - `buffered`: fetch + `response.json()` + `Buffer.from(data, 'base64url')`, what googleapis
- *   users do (one run).
+ * - `buffered`: fetch + `response.json()` + `Buffer.from(data, 'base64url')` (one run).
+ * - `googleapis`: `gmail.users.messages.attachments.get` with `responseType: 'stream'` (gaxios 7
+ *   on node-fetch) + `openAttachmentBody`: what the Gmail provider will run.
+ * - `googleapis-buffered`: `attachments.get` as users and EmailEngine call it, then
+ *   `Buffer.from(data, 'base64url')` (one run).
  *
  * Every row first downloads 1 MiB to warm fetch up, then reports the median MB/s of decoded
  * bytes over 3 runs and the peak RSS growth (sampled every 5 ms) of each run over the RSS
@@ -26,7 +29,7 @@ import { fileURLToPath } from 'node:url';
 import { AttachmentBodyStream, openAttachmentBody } from '../src/providers/gmail/attachment-body.ts';
 
 const MIB = 1024 * 1024;
-const MODES = ['memory', 'stream', 'raw', 'buffered'] as const;
+const MODES = ['memory', 'stream', 'raw', 'buffered', 'googleapis', 'googleapis-buffered'] as const;
 type Mode = (typeof MODES)[number];
 
 /** Gmail's form of `data`: base64url with `=` padding. */
@@ -66,7 +69,7 @@ async function child(mode: Mode, size: number): Promise<void> {
   const big = jsonBody(payload);
   const small = jsonBody(crypto.randomBytes(MIB));
   const server = http.createServer((req, res) => {
-    const body = req.url === '/small' ? small : big;
+    const body = req.url?.endsWith('/small') ? small : big;
     res.writeHead(200, { 'content-type': 'application/json; charset=UTF-8', 'content-length': String(body.length) });
     let at = 0;
     const pump = (): void => {
@@ -82,9 +85,22 @@ async function child(mode: Mode, size: number): Promise<void> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
 
+  const { google } = await import('googleapis');
+  const auth = new google.auth.OAuth2({ clientId: 'bench', clientSecret: 'bench' });
+  auth.setCredentials({ access_token: 'bench', expiry_date: Date.now() + 3_600_000 });
+  const gmail = google.gmail({ version: 'v1', auth, rootUrl: url });
+
   const once = async (path: string, expected: number, hash: crypto.Hash | null): Promise<void> => {
     let bytes: number;
-    if (mode === 'memory') {
+    if (mode === 'googleapis') {
+      const res = await gmail.users.messages.attachments.get({ userId: 'me', messageId: 'm', id: path }, { responseType: 'stream', validateStatus: () => true, retry: false });
+      bytes = await count(await openAttachmentBody({ status: res.status, headers: res.headers as unknown as Headers, body: res.data as unknown as Readable }, { expectedSize: expected }), hash);
+    } else if (mode === 'googleapis-buffered') {
+      const res = await gmail.users.messages.attachments.get({ userId: 'me', messageId: 'm', id: path });
+      const decoded = Buffer.from(res.data.data ?? '', 'base64url');
+      hash?.update(decoded);
+      bytes = decoded.length;
+    } else if (mode === 'memory') {
       const body = path === 'small' ? small : big;
       const chunks: Buffer[] = [];
       for (let at = 0; at < body.length; at += 64 * 1024) chunks.push(body.subarray(at, at + 64 * 1024));
@@ -107,7 +123,7 @@ async function child(mode: Mode, size: number): Promise<void> {
 
   await once('small', MIB, null);
   const runs: { seconds: number; growth: number }[] = [];
-  for (let run = 0; run < (mode === 'buffered' ? 1 : 3); run++) {
+  for (let run = 0; run < (mode.endsWith('buffered') ? 1 : 3); run++) {
     const hash = run === 0 && mode !== 'raw' ? crypto.createHash('sha256') : null;
     runs.push(await measured(() => once('big', size, hash)));
     if (hash && hash.digest('hex') !== digest) throw new Error(`${mode}: decoded bytes differ from the attachment`);
@@ -118,6 +134,8 @@ async function child(mode: Mode, size: number): Promise<void> {
     stream: 'fetch on loopback -> openAttachmentBody',
     raw: 'fetch on loopback, bytes dropped (no decoding: the floor)',
     buffered: "fetch -> response.json() -> Buffer.from(data, 'base64url')",
+    googleapis: "googleapis attachments.get (responseType 'stream') -> openAttachmentBody",
+    'googleapis-buffered': "googleapis attachments.get -> Buffer.from(data, 'base64url')",
   }[mode];
   const growth = runs.map((r) => (r.growth / MIB).toFixed(1)).join(' / ');
   console.log(`${size / MIB} MiB, ${what}: ${mb(size, median(runs.map((r) => r.seconds)))} MB/s decoded, peak RSS growth ${growth} MiB${runs.length > 1 ? ' (runs 1 / 2 / 3)' : ''}`);

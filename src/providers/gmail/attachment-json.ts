@@ -113,9 +113,10 @@ export interface AttachmentJsonScannerOptions {
 }
 
 /**
- * The scanner of the module docs. {@link write} and {@link end} return the decoded bytes they
- * complete (fresh buffers, possibly empty) and throw a GatewayError for a refused body; after a
- * throw the scanner must not be used again.
+ * The scanner of the module docs. {@link write} returns the decoded bytes each piece completes
+ * (fresh buffers the caller may keep; the last ones come with the closing quote of `data`);
+ * {@link write} and {@link end} throw a GatewayError for a refused body, after which the scanner
+ * must not be used again.
  */
 export class AttachmentJsonScanner {
   readonly #expected: number | null;
@@ -184,12 +185,11 @@ export class AttachmentJsonScanner {
   }
 
   /** Ends the body; throws unless it was one whole, valid object whose sizes agree. */
-  end(): Buffer[] {
+  end(): void {
     if (this.#state !== AFTER) throw malformedBody(this.#sawData && !this.#dataDone ? 'the body ended inside "data"' : 'the body ended before the object closed', this.#offset);
     const decoded = this.decodedBytes;
     if (this.#expected !== null && decoded !== this.#expected) throw this.#sizeError(`${decoded} bytes decoded, ${this.#expected} expected`);
     if (this.#declared !== null && decoded !== this.#declared) throw this.#sizeError(`${decoded} bytes decoded, "size" says ${this.#declared}`);
-    return [];
   }
 
   #sizeError(what: string): GatewayError {

@@ -21,7 +21,7 @@ import type { ParsedPart } from '../src/mime/parse.ts';
 import { AttachmentBodyStream, openAttachmentBody } from '../src/providers/gmail/attachment-body.ts';
 import type { AttachmentBodyOptions } from '../src/providers/gmail/attachment-body.ts';
 import { MAX_DEPTH } from '../src/providers/gmail/attachment-json.ts';
-import { GmailApiError, isInvalidAttachmentId } from '../src/providers/gmail/errors.ts';
+import { GmailApiError, gmailApiError, isInvalidAttachmentId, parseRetryAfter } from '../src/providers/gmail/errors.ts';
 import { corpusDir, expectedAttachments, hasCorpus, loadManifest } from './support/corpus.ts';
 
 const MIB = 1024 * 1024;
@@ -295,6 +295,20 @@ describe('error answers map to GatewayError codes', () => {
       // Upstream words stay out of the client-facing message.
       expect(e.message).not.toMatch(/Invalid Credentials|Backend Error|entity/);
     }
+  });
+
+  it('reads Retry-After as delta-seconds or an HTTP-date, capped at a day, and ignores what it cannot read', () => {
+    const now = Date.parse('2026-12-04T10:00:00Z');
+    expect(parseRetryAfter('120', now)).toBe(120);
+    expect(parseRetryAfter(' 0 ', now)).toBe(0);
+    expect(parseRetryAfter('Fri, 04 Dec 2026 10:01:30 GMT', now)).toBe(90);
+    expect(parseRetryAfter('Fri, 04 Dec 2026 09:00:00 GMT', now)).toBe(0); // in the past
+    expect(parseRetryAfter('9999999999', now)).toBe(86_400);
+    for (const junk of [null, undefined, '', '-5', '1.5', 'soon', 'x'.repeat(100)]) expect(parseRetryAfter(junk, now)).toBeUndefined();
+    // Without a body or with one that is not Gmail's, the status alone decides.
+    expect(gmailApiError(429, null, '5')).toMatchObject({ code: 'PROVIDER_THROTTLED', retryAfter: 5, reason: null });
+    expect(gmailApiError(403, '<html>', null)).toMatchObject({ code: 'PROVIDER_AUTH_FAILED' });
+    expect(gmailApiError(200, { error: { code: 'x' } }, null)).toMatchObject({ code: 'PROVIDER_UNAVAILABLE', status: 200 });
   });
 
   it('reads at most 64 KiB of an error body and cancels the rest', async () => {

@@ -55,7 +55,9 @@ export function parseRetryAfter(value: string | null | undefined, now = Date.now
   if (value == null) return undefined;
   const text = value.trim();
   if (/^\d{1,10}$/.test(text)) return Math.min(Number(text), 86_400);
-  if (text.length > 64) return undefined;
+  // HTTP-dates (IMF-fixdate, RFC 850, asctime) begin with a day name; Date.parse alone would
+  // also take "1.5" or "-5" as dates.
+  if (text.length > 64 || !/^[A-Za-z]{3}/.test(text)) return undefined;
   const at = Date.parse(text);
   if (Number.isNaN(at)) return undefined;
   return Math.min(Math.max(0, Math.ceil((at - now) / 1000)), 86_400);

@@ -6,12 +6,18 @@
  * bodies with junk, padding in the middle and random chunk boundaries.
  *
  * `module` (default `src/mime/decode.ts`) lets one compare another version of the decoder file.
+ *
+ * Then the same for the strict base64url decoder (`src/mime/base64url.ts`, RFC 4648 §5) on 64 MiB
+ * of unbroken, padded base64url (what Gmail's `attachments.get` puts in `data`), beside one
+ * `Buffer.from(text, 'base64url')` of the whole text (the buffered decode it replaces), after a
+ * check against `Buffer.from` on random bodies with random chunk boundaries.
  */
 import { randomBytes, randomInt } from 'node:crypto';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import type { Transform } from 'node:stream';
+import { Base64UrlDecoder } from '../src/mime/base64url.ts';
 
 const MIB = 1024 * 1024;
 const target = process.argv[2] ? pathToFileURL(path.resolve(process.argv[2])).href : new URL('../src/mime/decode.ts', import.meta.url).href;
@@ -85,5 +91,61 @@ async function bench(): Promise<void> {
   }
 }
 
+async function decodeUrlChunks(chunks: Buffer[]): Promise<Buffer[]> {
+  const out: Buffer[] = [];
+  for await (const c of Readable.from(chunks, { objectMode: false }).pipe(new Base64UrlDecoder())) out.push(c as Buffer);
+  return out;
+}
+
+async function checkUrl(): Promise<void> {
+  let failures = 0;
+  for (let round = 0; round < 400; round++) {
+    const data = randomInt(4) === 0 ? Buffer.alloc(randomInt(2000)) : randomBytes(randomInt(2000));
+    let text = data.toString('base64url');
+    if (round % 2 === 0 && text.length % 4 !== 0) text += '='.repeat(4 - (text.length % 4));
+    const max = [1, 3, 7, 100, 5000][round % 5]!;
+    const got = Buffer.concat(await decodeUrlChunks(split(Buffer.from(text, 'latin1'), () => randomInt(1, max + 1))));
+    if (!got.equals(Buffer.from(text, 'base64url'))) failures++;
+  }
+  console.log(failures === 0 ? 'check: 400 random base64url bodies decoded like Buffer.from(s, "base64url")' : `check: ${failures} of 400 base64url bodies decoded wrongly`);
+  if (failures > 0) process.exitCode = 1;
+}
+
+function median(times: number[]): number {
+  times.sort((a, b) => a - b);
+  return times[Math.floor(times.length / 2)]!;
+}
+
+async function benchUrl(): Promise<void> {
+  const payload = randomBytes(48 * MIB);
+  const encoded = Buffer.from(payload.toString('base64url') + '=='.slice(0, (3 - (payload.length % 3)) % 3), 'latin1');
+  for (const chunkSize of [2 * MIB, 64 * 1024]) {
+    const chunks = split(encoded, () => chunkSize);
+    const times: number[] = [];
+    for (let run = 0; run < 6; run++) {
+      const started = process.hrtime.bigint();
+      const out = await decodeUrlChunks(chunks);
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      if (run === 0) {
+        if (!Buffer.concat(out).equals(payload)) throw new Error('wrong base64url output');
+      } else times.push(seconds);
+    }
+    const s = median(times);
+    console.log(`${(encoded.length / MIB).toFixed(0)} MiB base64url in ${chunkSize >= MIB ? `${chunkSize / MIB} MiB` : `${chunkSize / 1024} KiB`} chunks: ${(encoded.length / s / 1e6).toFixed(0)} MB/s encoded, ${(payload.length / s / 1e6).toFixed(0)} MB/s decoded`);
+  }
+  const times: number[] = [];
+  for (let run = 0; run < 6; run++) {
+    const started = process.hrtime.bigint();
+    const whole = Buffer.from(encoded.toString('latin1'), 'base64url');
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    if (run === 0 && !whole.equals(payload)) throw new Error('wrong Buffer.from output');
+    if (run > 0) times.push(seconds);
+  }
+  const s = median(times);
+  console.log(`${(encoded.length / MIB).toFixed(0)} MiB base64url, one Buffer.from of the whole text (buffered): ${(encoded.length / s / 1e6).toFixed(0)} MB/s encoded, ${(payload.length / s / 1e6).toFixed(0)} MB/s decoded`);
+}
+
 await check();
 await bench();
+await checkUrl();
+await benchUrl();

@@ -15,6 +15,10 @@
  * - `x-uuencode`, `uuencode`, `x-uue`, `uue`: the classic `begin` / length-prefixed lines / `end`
  *   format (POSIX uuencode). Text before `begin` and after `end` is dropped.
  * - anything else (`7bit`, `8bit`, `binary`, unknown tokens, absent): identity.
+ *
+ * Base64url (RFC 4648 §5, the `data` of JSON APIs such as Gmail's) is not a transfer encoding and
+ * must not go through the base64 decoder, which skips its `-` and `_` as junk: use the strict
+ * decoder of `base64url.ts`.
  */
 import { PassThrough, Transform } from 'node:stream';
 import type { TransformCallback } from 'node:stream';

@@ -24,42 +24,17 @@ import { createLogger } from '../src/logger.ts';
 import { createImapProviderWith, type ImapProvider } from '../src/providers/imap/provider.ts';
 import { createGateway } from '../src/server.ts';
 import { dovecotAvailable, DOVECOT_MISSING, startDovecot, type DovecotInstance } from '../test/support/dovecot.ts';
+import { mailWithAttachment } from '../test/support/mail.ts';
+import { freePort } from '../test/support/net.ts';
 
 const SIZES_MIB = [1, 25, 100];
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const MIB = 1024 * 1024;
 const repoRoot = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 
-/** A multipart/mixed message with one base64 attachment of `size` random bytes (76-char lines, RFC 2045 §6.8). */
+/** A message with one base64 attachment `blob-<label>.bin` of `size` random bytes, found by the search `bench <label>`. */
 function bigMessage(size: number, label: string): Buffer {
-  const payload = randomBytes(size);
-  const lines: Buffer[] = [];
-  const lineBytes = 57; // 57 bytes → 76 base64 chars
-  for (let at = 0; at < size; at += lineBytes * 4096) {
-    const block = payload.subarray(at, Math.min(size, at + lineBytes * 4096)).toString('base64');
-    lines.push(Buffer.from(block.replace(/(.{76})/g, '$1\r\n').replace(/\r\n$/, '') + '\r\n'));
-  }
-  const head = [
-    'From: Bench Sender <sender@bench.test>',
-    'To: Bench Owner <owner@bench.test>',
-    `Subject: bench ${label}`,
-    `Message-ID: <bench-${label}@bench.test>`,
-    'Date: Tue, 24 Nov 2026 10:00:00 +0000',
-    'MIME-Version: 1.0',
-    'Content-Type: multipart/mixed; boundary="bench-boundary"',
-    '',
-    '--bench-boundary',
-    'Content-Type: text/plain; charset=utf-8',
-    '',
-    `A ${label} attachment.`,
-    '--bench-boundary',
-    `Content-Type: application/octet-stream; name="blob-${label}.bin"`,
-    `Content-Disposition: attachment; filename="blob-${label}.bin"`,
-    'Content-Transfer-Encoding: base64',
-    '',
-    '',
-  ].join('\r\n');
-  return Buffer.concat([Buffer.from(head), ...lines, Buffer.from('--bench-boundary--\r\n')]);
+  return mailWithAttachment({ subject: `bench ${label}`, messageId: `bench-${label}@bench.test`, from: 'Bench Sender <sender@bench.test>', to: 'Bench Owner <owner@bench.test>', filename: `blob-${label}.bin`, bytes: randomBytes(size) });
 }
 
 /** A small thread starter with an attachment, and a reply to it (for the Sent folder). */
@@ -114,17 +89,6 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)]!;
 }
 
-async function freePort(): Promise<number> {
-  const net = await import('node:net');
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
-}
 
 /** imapflow's own streaming download of one part: decoded bytes and seconds. */
 async function directDownload(dovecot: DovecotInstance, uid: number): Promise<{ bytes: number; seconds: number }> {

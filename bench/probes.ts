@@ -12,12 +12,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../src/config.ts';
 import { createStore } from '../src/db/store.ts';
 import { dovecotAvailable, DOVECOT_MISSING, startDovecot, type DovecotInstance } from '../test/support/dovecot.ts';
+import { mailWithAttachment, manyPartsMessage, mboxOf } from '../test/support/mail.ts';
+import { freePort } from '../test/support/net.ts';
 
 const MIB = 1024 * 1024;
 const repoRoot = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
@@ -33,16 +34,6 @@ function cpuSecondsOf(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
-}
 
 /** A port on loopback where nothing listens (a dead mailbox). */
 const closedPort = freePort;
@@ -51,35 +42,11 @@ const closedPort = freePort;
 // Hostile mail
 // ---------------------------------------------------------------------------------------------
 
-function headers(subject: string, id: string, extra: string[] = []): string[] {
-  return ['From: Probe <probe@probe.test>', 'To: Owner <owner@probe.test>', `Subject: ${subject}`, `Message-ID: <${id}@probe.test>`, 'Date: Tue, 01 Dec 2026 10:00:00 +0000', 'MIME-Version: 1.0', ...extra];
-}
-
-/** A received mail with `parts` one-byte attachments (the issue's 10,000-part mail). */
-function manyPartsMail(parts: number): Buffer {
-  const lines = headers(`${parts} parts`, `parts-${parts}`, ['Content-Type: multipart/mixed; boundary="p"', '']);
-  for (let i = 0; i < parts; i++) lines.push('--p', `Content-Type: application/octet-stream; name="p${i}.bin"`, 'Content-Disposition: attachment', '', 'x');
-  lines.push('--p--', '');
-  return Buffer.from(lines.join('\r\n'));
-}
-
 /** `From: a:` followed by `spaces` spaces: the address parser's worst case in the issue. */
 function hostileFromMail(spaces: number): Buffer {
   const lines = [`From: a:${' '.repeat(spaces)}`, 'To: Owner <owner@probe.test>', 'Subject: hostile from', '<hostile-from@probe.test>'.replace(/^/, 'Message-ID: '), 'Date: Tue, 01 Dec 2026 11:00:00 +0000', 'MIME-Version: 1.0'];
   lines.push('Content-Type: multipart/mixed; boundary="h"', '', '--h', 'Content-Type: text/plain', '', 'body', '--h', 'Content-Type: text/csv; name="h.csv"', '', 'a,b', '--h--', '');
   return Buffer.from(lines.join('\r\n'));
-}
-
-/** A mail with one base64 attachment of `size` random bytes, for the slow-reader probes. */
-function bigMail(size: number, label: string): Buffer {
-  const body = randomBytes(size).toString('base64').replace(/(.{76})/g, '$1\r\n');
-  const lines = headers(`big ${label}`, `big-${label}`, ['Content-Type: multipart/mixed; boundary="b"', '', '--b', 'Content-Type: text/plain', '', 'big', '--b']);
-  lines.push(`Content-Type: application/octet-stream; name="${label}.bin"`, 'Content-Transfer-Encoding: base64', '', body, '--b--', '');
-  return Buffer.from(lines.join('\r\n'));
-}
-
-function mbox(messages: Buffer[]): Buffer {
-  return Buffer.concat(messages.flatMap((m) => [Buffer.from('From probe@probe.test Tue Dec  1 10:00:00 2026\n'), Buffer.from(m.toString('latin1').replace(/\r\n/g, '\n').replace(/^From /gm, '>From '), 'latin1'), Buffer.from('\n')]));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -137,13 +104,13 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   try {
     await dovecot.appendMany([
-      { folder: 'INBOX', raw: bigMail(48 * MIB, 'slow') },
+      { folder: 'INBOX', raw: mailWithAttachment({ subject: 'big slow', filename: 'slow.bin', bytes: randomBytes(48 * MIB) }) },
       { folder: 'INBOX', raw: hostileFromMail(131_072) },
-      { folder: 'INBOX', raw: manyPartsMail(10_000) },
+      { folder: 'INBOX', raw: Buffer.from(manyPartsMessage(10_000, '10000 parts')) },
     ]);
     const storeDir = path.join(dataDir, 'stores');
     fs.mkdirSync(storeDir, { mode: 0o700 });
-    fs.writeFileSync(path.join(storeDir, 'hostile.mbox'), mbox([manyPartsMail(10_000), hostileFromMail(131_072)]));
+    fs.writeFileSync(path.join(storeDir, 'hostile.mbox'), mboxOf([manyPartsMessage(10_000, '10000 parts'), hostileFromMail(131_072).toString('latin1')]), 'latin1');
 
     await store.migrate();
     const workspace = await store.createWorkspace('probes');

@@ -18,6 +18,7 @@ import { createLogger } from '../src/logger.ts';
 import { startServer } from '../src/server.ts';
 import { cliInProcess as cli, cliProcess, repoRoot } from './support/cli.ts';
 import { createTestDatabase, type TestDatabase } from './support/postgres.ts';
+import { freePort as closedPort } from './support/net.ts';
 
 const PASSWORD = 'Pa55-w0rd-that-must-never-leak';
 const STDIN_PASSWORD = 'another-Secret-from-stdin';
@@ -355,14 +356,6 @@ describe('CLI files', () => {
   });
 });
 
-/** A TCP port nothing listens on (bound once by the OS, then released). */
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 describe('configuration and database errors: one line on stderr, no stack, no password', () => {
   const run = (args: string[], env: Record<string, string>) => cli(args, { LOG_LEVEL: 'warn', ...env });

@@ -19,6 +19,7 @@ import { imapflowTransportOptions, isLoopbackHost } from '../../src/providers/im
 import { cliInProcess as cli, type CliResult } from '../support/cli.ts';
 import { DOVECOT_MISSING, dovecotAvailable, startDovecot, type DovecotInstance } from '../support/dovecot.ts';
 import { silentLogger } from '../support/logger.ts';
+import { freePort as closedPort } from '../support/net.ts';
 
 if (!dovecotAvailable()) console.warn(`\n*** ${DOVECOT_MISSING} ***\n`);
 
@@ -225,11 +226,3 @@ describe('a local --path must hold a message', () => {
   });
 });
 
-/** A TCP port nothing listens on (bound once by the OS, then released). */
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}

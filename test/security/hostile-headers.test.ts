@@ -21,7 +21,7 @@ import type { RawValue } from '../../src/providers/imap/raw.ts';
 import { indexMessageBytes } from '../../src/providers/local/indexer.ts';
 import { msgIds } from '../../src/mime/text.ts';
 import { baseSubject, threadMessages } from '../../src/threading/index.ts';
-import { mboxOf } from '../support/big-mail.ts';
+import { mboxOf } from '../support/mail.ts';
 import { startE2eGateway, type E2eGateway } from '../support/gateway-e2e.ts';
 
 /**

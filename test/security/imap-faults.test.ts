@@ -28,52 +28,14 @@ import { createImapProviderWith, type ImapProviderOptions } from '../../src/prov
 import { DOVECOT_MISSING, dovecotAvailable, startDovecot, type DovecotInstance } from '../support/dovecot.ts';
 import { startE2eGateway, type E2eGateway } from '../support/gateway-e2e.ts';
 import { silentLogger } from '../support/logger.ts';
+import { mailWithAttachment } from '../support/mail.ts';
+import { freePort as closedPort } from '../support/net.ts';
 
 if (!dovecotAvailable()) console.warn(`\n*** ${DOVECOT_MISSING} ***\n`);
 
 /** Size of the big attachment: far more than loopback socket buffers hold, so a reader that stops really stalls. */
 const BIG_BYTES = 48 * 1024 * 1024;
 
-function mail(subject: string, attachment: { name: string; bytes: Buffer }): Buffer {
-  const base64 = attachment.bytes.toString('base64').replace(/.{76}/g, '$&\r\n');
-  return Buffer.from(
-    [
-      'From: Alice <alice@example.test>',
-      'To: Bob <bob@example.test>',
-      `Subject: ${subject}`,
-      `Message-ID: <${subject.replace(/\W/g, '')}@example.test>`,
-      'Date: Tue, 01 Dec 2026 10:00:00 +0000',
-      'MIME-Version: 1.0',
-      'Content-Type: multipart/mixed; boundary="b"',
-      '',
-      '--b',
-      'Content-Type: text/plain',
-      '',
-      'see attached',
-      '--b',
-      `Content-Type: application/octet-stream; name="${attachment.name}"`,
-      `Content-Disposition: attachment; filename="${attachment.name}"`,
-      'Content-Transfer-Encoding: base64',
-      '',
-      base64,
-      '--b--',
-      '',
-    ].join('\r\n'),
-  );
-}
-
-/** A loopback port nothing listens on. */
-async function closedPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** A download client that reads nothing: resolves with the response (paused) once headers arrive. */
 function stalledClient(url: string): Promise<IncomingMessage> {
@@ -211,8 +173,8 @@ describe.skipIf(!dovecotAvailable())('IMAP faults: slow clients, frozen and rest
   beforeAll(async () => {
     dovecot = await startDovecot();
     await dovecot.appendMany([
-      { folder: 'INBOX', raw: mail('Big one', { name: 'big.bin', bytes: randomBytes(BIG_BYTES) }) },
-      { folder: 'INBOX', raw: mail('Small one', { name: 'small.txt', bytes: Buffer.from('small bytes') }) },
+      { folder: 'INBOX', raw: mailWithAttachment({ subject: 'Big one', filename: 'big.bin', bytes: randomBytes(BIG_BYTES) }) },
+      { folder: 'INBOX', raw: mailWithAttachment({ subject: 'Small one', filename: 'small.txt', bytes: Buffer.from('small bytes') }) },
     ]);
   });
 

@@ -5,23 +5,11 @@
  * `conversations` is null with ONE error whose extensions name it (its GraphQL ID and provider)
  * beside the stable PROVIDER_UNAVAILABLE code. Before the fix the whole answer was `data: null`.
  */
-import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { corpusMbox, hasCorpus } from '../support/corpus.ts';
 import { startE2eGateway, type E2eGateway } from '../support/gateway-e2e.ts';
+import { freePort as closedPort } from '../support/net.ts';
 
-/** A loopback port that nothing listens on (taken, then released). */
-async function closedPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 const QUERY = `{
   mailboxes {

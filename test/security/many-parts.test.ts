@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MIME_LIMITS } from '../../src/mime/limits.ts';
-import { deepMessage, manyPartsMessage, mboxOf } from '../support/big-mail.ts';
+import { deepMessage, manyPartsMessage, mboxOf } from '../support/mail.ts';
 import { DOVECOT_MISSING, dovecotAvailable, startDovecot, type DovecotInstance } from '../support/dovecot.ts';
 import { startE2eGateway, type E2eGateway } from '../support/gateway-e2e.ts';
 

@@ -12,7 +12,7 @@ import { MIME_LIMITS } from '../../src/mime/limits.ts';
 import { parseMessage } from '../../src/mime/parse.ts';
 import { mapBodyStructure, SERVER_PART_LIMIT } from '../../src/providers/imap/bodystructure.ts';
 import type { RawValue } from '../../src/providers/imap/raw.ts';
-import { deepMessage, manyPartsMessage } from '../support/big-mail.ts';
+import { deepMessage, manyPartsMessage } from '../support/mail.ts';
 
 /** Small limits, so that the edges are cheap to reach. */
 const SMALL: MimeLimits = { maxParts: 6, maxDepth: 3, maxAttachments: 4, maxParsedBytes: 1 << 20 };

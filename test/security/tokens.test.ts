@@ -17,6 +17,7 @@ import { createDownloadSigner, deriveDownloadKey } from '../../src/signing.ts';
 import { DOVECOT_MISSING, dovecotAvailable, startDovecot, type DovecotInstance } from '../support/dovecot.ts';
 import { fakeAttachment, fakeMessage, setupGateway } from '../support/fake-provider.ts';
 import { startE2eGateway, type E2eGateway } from '../support/gateway-e2e.ts';
+import { mailWithAttachment } from '../support/mail.ts';
 
 if (!dovecotAvailable()) console.warn(`\n*** ${DOVECOT_MISSING} ***\n`);
 
@@ -38,30 +39,16 @@ describe.skipIf(!dovecotAvailable())('a URL for an attachment in a real IMAP fol
   beforeAll(async () => {
     dovecot = await startDovecot({ sentFolder: FOLDER });
     const raw = (n: number) =>
-      Buffer.from(
-        [
-          'From: Carol <carol@acme.example>',
-          'To: owner@example.test',
-          `Subject: Invoice ${n}`,
-          `Message-ID: <invoice-${n}@acme.example>`,
-          'Date: Mon, 02 Dec 2024 10:00:00 +0000',
-          'MIME-Version: 1.0',
-          'Content-Type: multipart/mixed; boundary="b"',
-          '',
-          '--b',
-          'Content-Type: text/plain',
-          '',
-          'See the attachment.',
-          '--b',
-          'Content-Type: application/pdf; name="acme-invoice-2024.pdf"',
-          'Content-Disposition: attachment; filename="acme-invoice-2024.pdf"',
-          'Content-Transfer-Encoding: base64',
-          '',
-          PDF.toString('base64').replace(/.{76}/g, '$&\r\n'),
-          '--b--',
-          '',
-        ].join('\r\n'),
-      );
+      mailWithAttachment({
+        subject: `Invoice ${n}`,
+        messageId: `invoice-${n}@acme.example`,
+        from: 'Carol <carol@acme.example>',
+        to: 'owner@example.test',
+        date: 'Mon, 02 Dec 2024 10:00:00 +0000',
+        filename: 'acme-invoice-2024.pdf',
+        contentType: 'application/pdf',
+        bytes: PDF,
+      });
     // Several messages, so the UID is not 1 (a digit that any text contains).
     const uids = await dovecot.appendMany([1, 2, 3, 4, 5, 6, 7].map((n) => ({ folder: FOLDER, raw: raw(n) })));
     uid = uids.at(-1)!;

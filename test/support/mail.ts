@@ -1,7 +1,58 @@
 /**
- * Builders of hostile MIME structures for the robustness tests: a message with many parts and one
- * nested very deep, as raw RFC 5322 bytes, and an mboxrd file holding several of them.
+ * Builders of test mail as raw RFC 5322 bytes: an ordinary message with one base64 attachment,
+ * hostile MIME structures for the robustness tests (a message with many parts, one nested very
+ * deep), and an mboxrd file holding several messages.
  */
+
+/** Options of {@link mailWithAttachment}. */
+export interface MailWithAttachment {
+  subject: string;
+  /** The attachment's filename (Content-Type `name` and Content-Disposition `filename`). */
+  filename: string;
+  bytes: Buffer;
+  /** Default `application/octet-stream`. */
+  contentType?: string;
+  /** Default `<subject without non-word characters>@example.test`, angle brackets added. */
+  messageId?: string;
+  /** Default `Alice <alice@example.test>`. */
+  from?: string;
+  /** Default `Bob <bob@example.test>`. */
+  to?: string;
+  /** The Date header; default `Tue, 01 Dec 2026 10:00:00 +0000`. */
+  date?: string;
+}
+
+/**
+ * A multipart/mixed message: a short text part, then one attachment in base64 with 76-character
+ * lines (RFC 2045 §6.8), CRLF line ends.
+ */
+export function mailWithAttachment(options: MailWithAttachment): Buffer {
+  const base64 = options.bytes.toString('base64').replace(/.{76}/g, '$&\r\n');
+  return Buffer.from(
+    [
+      `From: ${options.from ?? 'Alice <alice@example.test>'}`,
+      `To: ${options.to ?? 'Bob <bob@example.test>'}`,
+      `Subject: ${options.subject}`,
+      `Message-ID: <${options.messageId ?? `${options.subject.replace(/\W/g, '')}@example.test`}>`,
+      `Date: ${options.date ?? 'Tue, 01 Dec 2026 10:00:00 +0000'}`,
+      'MIME-Version: 1.0',
+      'Content-Type: multipart/mixed; boundary="b"',
+      '',
+      '--b',
+      'Content-Type: text/plain',
+      '',
+      'See the attachment.',
+      '--b',
+      `Content-Type: ${options.contentType ?? 'application/octet-stream'}; name="${options.filename}"`,
+      `Content-Disposition: attachment; filename="${options.filename}"`,
+      'Content-Transfer-Encoding: base64',
+      '',
+      base64,
+      '--b--',
+      '',
+    ].join('\r\n'),
+  );
+}
 
 /** A message whose multipart/mixed body holds a text part and `parts` one-byte attachments named `p<i>.bin`. */
 export function manyPartsMessage(parts: number, subject: string): string {

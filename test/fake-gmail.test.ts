@@ -20,6 +20,7 @@ const OTHER = 'colleague@fake-gmail.test';
 let fake: FakeGmail;
 let gmail: gmail_v1.Gmail;
 let refreshToken: string;
+let big: Buffer;
 const corpusIds = new Map<string, StoredMessage>();
 
 function eml(lines: string[]): Buffer {
@@ -49,6 +50,43 @@ async function failure(p: Promise<unknown>): Promise<{ status: number; body: { e
     return { status: r.status, body: r.data as never, headers: r.headers };
   }
   throw new Error('expected the call to fail');
+}
+
+/** An OAuth error a google-auth-library call rejected with: HTTP status and `{error, error_description}`. */
+async function oauthFailure(p: Promise<unknown>): Promise<{ status: number; body: { error: string; error_description: string } }> {
+  try {
+    await p;
+  } catch (e) {
+    const r = (e as { response?: { status: number; data: unknown } }).response;
+    if (!r) throw e;
+    return { status: r.status, body: r.data as never };
+  }
+  throw new Error('expected the call to fail');
+}
+
+function header(h: Headers | Record<string, string>, name: string): string | null {
+  return typeof h.get === 'function' ? (h as Headers).get(name) : ((h as Record<string, string>)[name] ?? null);
+}
+
+/** Splits a multipart/mixed batch answer into its parts: Content-ID, inner status, headers, body. */
+function parseBatchAnswer(contentType: string, text: string): { contentId: string; status: number; headers: Record<string, string>; body: string }[] {
+  const boundary = /boundary=([^;]+)/.exec(contentType)![1]!;
+  return text
+    .split(`--${boundary}`)
+    .slice(1)
+    .filter((p) => !p.startsWith('--'))
+    .map((p) => {
+      const [outer, inner, ...rest] = p.replace(/^\r\n/, '').split('\r\n\r\n');
+      const lines = inner!.split('\r\n');
+      const headers = Object.fromEntries(lines.slice(1).map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]));
+      return { contentId: /Content-ID: (.*)/i.exec(outer!)![1]!.trim(), status: Number(lines[0]!.split(' ')[1]), headers, body: rest.join('\r\n\r\n').trim() };
+    });
+}
+
+function batchBody(boundary: string, calls: { id?: string; line: string; headers?: string[] }[]): string {
+  return (
+    calls.map((c) => [`--${boundary}`, 'Content-Type: application/http', ...(c.id ? [`Content-ID: <${c.id}>`] : []), '', c.line, ...(c.headers ?? []), '', ''].join('\r\n')).join('') + `--${boundary}--\r\n`
+  );
 }
 
 /** Maps the IMAP part numbers of a Gmail payload to its parts (enclosed messages included). */
@@ -95,6 +133,15 @@ beforeAll(async () => {
     ]),
     internalDate: day + 10_000_000,
   });
+  // 300 KiB of random bytes as a base64 attachment (cut-body tests), dated outside the other searches.
+  big = crypto.randomBytes(300 * 1024);
+  fake.add({
+    raw: eml([
+      'From: c@x.test', 'Subject: Big file', 'MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary="q"', '',
+      '--q', 'Content-Type: application/octet-stream; name="big.bin"', 'Content-Transfer-Encoding: base64', '', ...(big.toString('base64').match(/.{1,76}/g) ?? []), '--q--', '',
+    ]),
+    internalDate: Date.UTC(2024, 0, 1),
+  });
   if (hasCorpus) {
     for (const entry of loadManifest()) {
       corpusIds.set(entry.file, fake.add({ raw: fs.readFileSync(path.join(corpusDir, entry.file)), internalDate: Date.UTC(2025, 0, 1) + corpusIds.size * 60_000 }));
@@ -110,7 +157,7 @@ describe('resources through googleapis', () => {
   it('profile and labels', async () => {
     const profile = await gmail.users.getProfile({ userId: 'me' });
     expect(profile.data.emailAddress).toBe(OWNER);
-    expect(profile.data.messagesTotal).toBe(5 + corpusIds.size);
+    expect(profile.data.messagesTotal).toBe(6 + corpusIds.size);
     const byAddress = await gmail.users.getProfile({ userId: OWNER.toUpperCase() });
     expect(byAddress.data.emailAddress).toBe(OWNER);
     const denied = await failure(gmail.users.getProfile({ userId: OTHER }));
@@ -168,7 +215,7 @@ describe('resources through googleapis', () => {
     expect(sentByLabel.data.messages).toEqual(sent.data.messages);
     const after = await gmail.users.messages.list({ userId: 'me', q: `after:${Date.UTC(2026, 10, 2, 13) / 1000}` });
     expect(after.data.messages).toHaveLength(4);
-    const dates = await gmail.users.messages.list({ userId: 'me', q: 'after:2026/11/01 before:2026/11/03 -' .slice(0, -2) });
+    const dates = await gmail.users.messages.list({ userId: 'me', q: 'after:2026/11/01 before:2026/11/03' });
     expect(dates.data.messages).toHaveLength(5);
     const withFiles = await gmail.users.messages.list({ userId: 'me', q: 'has:attachment after:2026/01/01' });
     expect(withFiles.data.messages).toHaveLength(1);
@@ -182,7 +229,7 @@ describe('resources through googleapis', () => {
       expect(bad.body.error).toMatchObject({ code: 400, status: 'INVALID_ARGUMENT', errors: [{ reason: 'invalidArgument', domain: 'global' }] });
     }
     const tooMany = await gmail.users.messages.list({ userId: 'me', maxResults: 100000 });
-    expect(tooMany.data.messages!.length).toBe(Math.min(500, 5 + corpusIds.size));
+    expect(tooMany.data.messages!.length).toBe(Math.min(500, 6 + corpusIds.size));
   });
 
   it('messages.get in every format, metadataHeaders and fields masks', async () => {
@@ -324,5 +371,251 @@ describe('ephemeral attachment ids', () => {
     } finally {
       fake.attachmentIds.policy = {};
     }
+  });
+});
+
+describe('batch endpoint', () => {
+  it('answers in order with Content-ID <response-…> and each part its own status (a 429 inside a 200), counted per inner call', async () => {
+    const auth = oauthClient();
+    auth.setCredentials({ refresh_token: refreshToken });
+    const { token } = await auth.getAccessToken();
+    const id = fake.mailbox().allMessages()[0]!.id;
+    fake.faults.add({ path: '/gmail/v1/users/me/profile', inBatch: true }, { error: 'rateLimitExceeded', retryAfter: 3 });
+    const before = fake.apiCalls().length;
+    const res = await fetch(fake.batchUrl, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'multipart/mixed; boundary=batch_abc' },
+      body: batchBody('batch_abc', [
+        { id: 'item1', line: `GET /gmail/v1/users/me/messages/${id}?format=metadata&metadataHeaders=Subject&fields=id,payload/headers` },
+        { id: 'item2', line: 'GET /gmail/v1/users/me/messages/18c2f0a0deadbeef' },
+        { id: 'item3', line: 'GET /gmail/v1/users/me/profile' },
+        { id: 'item4', line: 'GET /gmail/v1/users/me/labels HTTP/1.1', headers: ['Authorization: Bearer not-a-token'] },
+        { line: 'GET /gmail/v1/users/me/profile' },
+      ]),
+    });
+    expect(res.status).toBe(200);
+    const parts = parseBatchAnswer(res.headers.get('content-type')!, await res.text());
+    expect(parts.map((p) => p.contentId)).toEqual(['<response-item1>', '<response-item2>', '<response-item3>', '<response-item4>', '<response-5>']);
+    expect(parts.map((p) => p.status)).toEqual([200, 404, 429, 401, 200]);
+    expect(JSON.parse(parts[0]!.body)).toEqual({ id, payload: { headers: [expect.objectContaining({ name: 'Subject' })] } });
+    expect(parts[2]!.headers['retry-after']).toBe('3');
+    expect(JSON.parse(parts[2]!.body).error).toMatchObject({ code: 429, errors: [{ reason: 'rateLimitExceeded', domain: 'usageLimits' }], status: 'RESOURCE_EXHAUSTED' });
+    expect(JSON.parse(parts[4]!.body).emailAddress).toBe(OWNER);
+    const outer = fake.requests.at(-1)!;
+    expect(outer.path).toBe('/batch/gmail/v1');
+    expect(outer.inner!.map((r) => r.status)).toEqual([200, 404, 429, 401, 200]);
+    expect(outer.inner![0]!.query.format).toBe('metadata');
+    expect(fake.apiCalls().length - before).toBe(5);
+  });
+
+  it('refuses more than 100 calls, and a body that is not multipart/mixed, with a Google 400', async () => {
+    const calls = Array.from({ length: 101 }, () => ({ line: 'GET /gmail/v1/users/me/profile' }));
+    const res = await fetch(fake.batchUrl, { method: 'POST', headers: { 'content-type': 'multipart/mixed; boundary=x' }, body: batchBody('x', calls) });
+    expect(res.status).toBe(400);
+    expect((await res.json()).error).toMatchObject({ code: 400, status: 'INVALID_ARGUMENT' });
+    const ok = await fetch(fake.batchUrl, { method: 'POST', headers: { 'content-type': 'multipart/mixed; boundary=x' }, body: batchBody('x', calls.slice(1)) });
+    expect(ok.status).toBe(200);
+    expect(parseBatchAnswer(ok.headers.get('content-type')!, await ok.text())).toHaveLength(100);
+    const json = await fetch(fake.batchUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    expect(json.status).toBe(400);
+  });
+
+  it('a delay, a cut and a hang inside a batch act on the batch answer at that part', async () => {
+    const token = fake.oauth.issueAccessToken({ address: OWNER, scopes: ['https://www.googleapis.com/auth/gmail.readonly'] });
+    const send = (signal?: AbortSignal) =>
+      fetch(fake.batchUrl, {
+        method: 'POST',
+        signal,
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'multipart/mixed; boundary=y' },
+        body: batchBody('y', [{ line: 'GET /gmail/v1/users/me/profile' }, { line: 'GET /gmail/v1/users/me/labels' }]),
+      });
+    fake.faults.add({ path: '/gmail/v1/users/me/labels', inBatch: true }, { delayMs: 300 });
+    let started = Date.now();
+    const delayed = await send();
+    expect(parseBatchAnswer(delayed.headers.get('content-type')!, await delayed.text()).map((p) => p.status)).toEqual([200, 200]);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(290);
+    fake.faults.add({ path: '/gmail/v1/users/me/labels', inBatch: true }, { cutAfterBytes: 20 });
+    const cut = await send();
+    await expect(cut.text()).rejects.toThrow();
+    fake.faults.add({ path: '/gmail/v1/users/me/labels', inBatch: true }, { hang: true });
+    started = Date.now();
+    await expect(send(AbortSignal.timeout(300)).then((r) => r.text())).rejects.toThrow();
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+});
+
+describe('faults as googleapis sees them', () => {
+  it('injected errors keep Google’s body and Retry-After; with retry off one call is one request', async () => {
+    const cases = [
+      { error: 'rateLimitExceeded', status: 429, reason: 'rateLimitExceeded', domain: 'usageLimits' },
+      { error: 'userRateLimitExceeded', status: 403, reason: 'userRateLimitExceeded', domain: 'usageLimits' },
+      { error: 'insufficientPermissions', status: 403, reason: 'insufficientPermissions', domain: 'global' },
+      { error: 'backendError', status: 500, reason: 'backendError', domain: 'global' },
+      { error: 'unavailable', status: 503, reason: 'backendError', domain: 'global' },
+    ] as const;
+    for (const c of cases) {
+      const rule = fake.faults.add({ method: 'GET', path: '/gmail/v1/users/*/profile' }, { error: c.error, retryAfter: 7 });
+      const before = fake.requests.length;
+      const f = await failure(gmail.users.getProfile({ userId: 'me' }));
+      expect(f.status).toBe(c.status);
+      expect(f.body.error).toMatchObject({ code: c.status, errors: [{ reason: c.reason, domain: c.domain }] });
+      expect(header(f.headers, 'retry-after')).toBe('7');
+      expect(rule.hits).toBe(1);
+      expect(fake.requests.slice(before).filter((r) => r.path.endsWith('/profile'))).toHaveLength(1);
+    }
+    const custom = fake.faults.add({ path: /\/profile$/ }, { status: 502, body: 'upstream broke' });
+    expect((await failure(gmail.users.getProfile({ userId: 'me' }))).status).toBe(502);
+    expect(custom.hits).toBe(1);
+    expect((await gmail.users.getProfile({ userId: 'me' })).data.emailAddress).toBe(OWNER);
+  });
+
+  it('gaxios retries 5xx by itself when retry is left on (what the provider must turn off)', async () => {
+    const auth = oauthClient();
+    auth.setCredentials({ refresh_token: refreshToken });
+    const retrying = google.gmail({ version: 'v1', auth, rootUrl: fake.rootUrl });
+    fake.faults.add({ path: '/gmail/v1/users/me/profile' }, { error: 'unavailable' }, 2);
+    const before = fake.requests.filter((r) => r.path === '/gmail/v1/users/me/profile').length;
+    expect((await retrying.users.getProfile({ userId: 'me' })).data.emailAddress).toBe(OWNER);
+    expect(fake.requests.filter((r) => r.path === '/gmail/v1/users/me/profile').length - before).toBe(3);
+  });
+
+  it('a delay slows the answer; a hang is ended by the caller’s signal; a cut body fails the call instead of giving short data', async () => {
+    fake.faults.add({ path: '/gmail/v1/users/me/labels' }, { delayMs: 300 });
+    let started = Date.now();
+    await gmail.users.labels.list({ userId: 'me' });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(290);
+
+    fake.faults.add({ path: '/gmail/v1/users/me/labels' }, { hang: true });
+    started = Date.now();
+    await expect(gmail.users.labels.list({ userId: 'me' }, { signal: AbortSignal.timeout(300) })).rejects.toThrow();
+    expect(Date.now() - started).toBeLessThan(5_000);
+
+    const msg = fake.mailbox().allMessages().find((m) => m.subject === 'Big file')!;
+    const part = (await gmail.users.messages.get({ userId: 'me', id: msg.id })).data.payload!.parts![0]!;
+    expect(part.body!.size).toBe(big.length);
+    const whole = await gmail.users.messages.attachments.get({ userId: 'me', messageId: msg.id, id: part.body!.attachmentId! });
+    expect(Buffer.from(whole.data.data!, 'base64url').equals(big)).toBe(true);
+    fake.faults.add({ path: `/gmail/v1/users/me/messages/${msg.id}/attachments/*` }, { cutAfterBytes: 100_000 });
+    await expect(gmail.users.messages.attachments.get({ userId: 'me', messageId: msg.id, id: part.body!.attachmentId! })).rejects.toThrow();
+    expect(fake.requests.at(-1)!.status).toBe(0);
+  });
+});
+
+describe('OAuth', () => {
+  it('refresh_token grant; an expired access token is a 401 with Google’s body; a revoked refresh token is invalid_grant', async () => {
+    const auth = oauthClient();
+    const rt = fake.refreshToken();
+    auth.setCredentials({ refresh_token: rt });
+    const client = gmailFor(auth);
+    expect((await client.users.getProfile({ userId: 'me' })).data.emailAddress).toBe(OWNER);
+    const creds = auth.credentials;
+    expect(creds.access_token).toMatch(/^ya29\./);
+    expect(creds.expiry_date! - Date.now()).toBeGreaterThan(3_500_000);
+
+    fake.oauth.expireAccessTokens();
+    const expired = await failure(client.users.getProfile({ userId: 'me' }));
+    expect(expired.status).toBe(401);
+    expect(expired.body.error).toMatchObject({ code: 401, status: 'UNAUTHENTICATED', errors: [{ reason: 'authError', domain: 'global', location: 'Authorization' }] });
+    expect(header(expired.headers, 'www-authenticate')).toContain('invalid_token');
+    auth.forceRefreshOnFailure = true;
+    expect((await client.users.getProfile({ userId: 'me' })).data.emailAddress).toBe(OWNER);
+
+    // Revoking the refresh token also kills its access tokens: the 401 makes the client refresh,
+    // and the refresh is refused.
+    expect(fake.oauth.revoke(rt)).toBe(true);
+    expect(await oauthFailure(client.users.getProfile({ userId: 'me' }))).toEqual({ status: 400, body: { error: 'invalid_grant', error_description: 'Token has been expired or revoked.' } });
+    auth.setCredentials({ refresh_token: rt });
+    const revoked = await oauthFailure(client.users.getProfile({ userId: 'me' }));
+    expect(revoked).toEqual({ status: 400, body: { error: 'invalid_grant', error_description: 'Token has been expired or revoked.' } });
+
+    const wrongSecret = new google.auth.OAuth2({ clientId: fake.client.clientId, clientSecret: 'nope', endpoints: { oauth2TokenUrl: fake.tokenUrl } });
+    wrongSecret.setCredentials({ refresh_token: fake.refreshToken() });
+    expect((await oauthFailure(wrongSecret.getAccessToken())).body.error).toBe('invalid_client');
+  });
+
+  it('consent + authorization_code with PKCE S256: redirect with code and state, exchange, refresh token; wrong verifier, reused code, other redirect_uri and denial fail', async () => {
+    const auth = oauthClient();
+    const consent = async (extra: Record<string, string> = {}) => {
+      const { codeVerifier, codeChallenge } = await auth.generateCodeVerifierAsync();
+      const url = auth.generateAuthUrl({
+        access_type: 'offline',
+        prompt: 'consent',
+        scope: ['https://www.googleapis.com/auth/gmail.readonly'],
+        state: 'st-42',
+        code_challenge: codeChallenge,
+        code_challenge_method: 'S256' as never,
+        ...extra,
+      });
+      expect(url.startsWith(fake.authUrl)).toBe(true);
+      const res = await fetch(url, { redirect: 'manual' });
+      expect(res.status).toBe(302);
+      const back = new URL(res.headers.get('location')!);
+      expect(back.origin + back.pathname).toBe(REDIRECT);
+      expect(back.searchParams.get('state')).toBe('st-42');
+      return { code: back.searchParams.get('code'), error: back.searchParams.get('error'), codeVerifier };
+    };
+    const { code, codeVerifier } = await consent();
+    const { tokens } = await auth.getToken({ code: code!, codeVerifier });
+    expect(tokens.refresh_token).toMatch(/^1\/\/0/);
+    expect(tokens.scope).toBe('https://www.googleapis.com/auth/gmail.readonly');
+    auth.setCredentials(tokens);
+    expect((await gmailFor(auth).users.getProfile({ userId: 'me' })).data.emailAddress).toBe(OWNER);
+    const again = await oauthFailure(auth.getToken({ code: code!, codeVerifier }));
+    expect(again.body.error).toBe('invalid_grant');
+
+    const second = await consent();
+    const wrong = await oauthFailure(auth.getToken({ code: second.code!, codeVerifier: `${second.codeVerifier}x` }));
+    expect(wrong.body).toEqual({ error: 'invalid_grant', error_description: 'Invalid code verifier.' });
+    const third = await consent();
+    const missing = await oauthFailure(auth.getToken({ code: third.code! }));
+    expect(missing.body.error_description).toBe('Missing code verifier.');
+    const fourth = await consent();
+    const redirect = await oauthFailure(auth.getToken({ code: fourth.code!, codeVerifier: fourth.codeVerifier, redirect_uri: 'http://127.0.0.1:9/elsewhere' }));
+    expect(redirect.body.error).toBe('redirect_uri_mismatch');
+
+    fake.oauth.consent = { decision: 'deny' };
+    try {
+      const denied = await consent();
+      expect(denied).toMatchObject({ code: null, error: 'access_denied' });
+    } finally {
+      fake.oauth.consent = { decision: 'approve' };
+    }
+    const unregistered = await fetch(`${fake.authUrl}?client_id=${encodeURIComponent(fake.client.clientId)}&redirect_uri=${encodeURIComponent('http://evil.test/cb')}&response_type=code&scope=x`, { redirect: 'manual' });
+    expect(unregistered.status).toBe(400);
+  });
+
+  it('JWT bearer grant with a service account key of the fake: subject = mailbox; bad signature, audience, subject and undelegated scopes fail', async () => {
+    const key = fake.oauth.createServiceAccount();
+    const jwtClient = (k: { email: string; key: string }, subject: string, opts: { aud?: string; scopes?: string[] } = {}) => {
+      const jwt = new google.auth.JWT({ ...k, subject, scopes: opts.scopes ?? ['https://www.googleapis.com/auth/gmail.readonly'], additionalClaims: { aud: opts.aud ?? fake.tokenUrl } });
+      // gtoken posts to Google's token URL whatever is configured: point it at the fake.
+      jwt.transporter.interceptors.request.add({
+        resolved: async (config) => {
+          if (String(config.url) === 'https://oauth2.googleapis.com/token') config.url = new URL(fake.tokenUrl);
+          return config;
+        },
+      });
+      return jwt;
+    };
+    const good = jwtClient({ email: key.client_email, key: key.private_key }, OTHER);
+    expect((await gmailFor(good).users.getProfile({ userId: 'me' })).data.emailAddress).toBe(OTHER);
+    expect(fake.requests.filter((r) => r.path === '/token').length).toBeGreaterThan(0);
+
+    const impostor = fake.oauth.createServiceAccount();
+    const forged = jwtClient({ email: key.client_email, key: impostor.private_key }, OTHER);
+    expect((await oauthFailure(forged.authorize())).body).toEqual({ error: 'invalid_grant', error_description: 'Invalid JWT Signature.' });
+    const audience = jwtClient({ email: key.client_email, key: key.private_key }, OTHER, { aud: 'https://oauth2.googleapis.com/token' });
+    expect((await oauthFailure(audience.authorize())).body.error_description).toContain('audience');
+    const stranger = jwtClient({ email: key.client_email, key: key.private_key }, 'nobody@fake-gmail.test');
+    expect((await oauthFailure(stranger.authorize())).body.error).toBe('invalid_grant');
+    const limited = fake.oauth.createServiceAccount(['https://www.googleapis.com/auth/gmail.metadata']);
+    const undelegated = jwtClient({ email: limited.client_email, key: limited.private_key }, OTHER);
+    expect(await oauthFailure(undelegated.authorize())).toMatchObject({ status: 401, body: { error: 'unauthorized_client' } });
+    const metadata = jwtClient({ email: limited.client_email, key: limited.private_key }, OTHER, { scopes: ['https://www.googleapis.com/auth/gmail.metadata'] });
+    const client = gmailFor(metadata);
+    const id = fake.mailbox(OTHER).allMessages()[0]?.id ?? 'none';
+    expect((await failure(client.users.messages.list({ userId: 'me', q: 'x' }))).status).toBe(403);
+    expect((await failure(client.users.messages.get({ userId: 'me', id, format: 'full' }))).status).toBe(403);
+    expect((await client.users.getProfile({ userId: 'me' })).data.emailAddress).toBe(OTHER);
   });
 });

@@ -2,7 +2,7 @@
  * Scripted faults and the request log of the fake Gmail server.
  *
  * A fault rule matches requests (outer HTTP requests and the calls inside a batch) by method, path
- * (string: exact path or prefix ending in `*`; or RegExp) and query values, for a number of hits,
+ * (string: exact path where `*` stands for one segment and a trailing `*` for any rest; or RegExp) and query values, for a number of hits,
  * and then does one thing: answer an error (a {@link GmailErrors} preset or any status and body,
  * with `Retry-After`), delay the real answer, cut the answer's body after K bytes (the socket is
  * destroyed: the client sees a body shorter than its Content-Length), or hang (never answer
@@ -14,7 +14,7 @@ import type { GmailErrorName } from './errors.ts';
 /** Which requests a rule applies to. */
 export interface FaultMatch {
   method?: string;
-  /** Exact path, `prefix*`, or a RegExp over the path (no query). */
+  /** Exact path where `*` stands for one segment's characters and a trailing `*` for any rest, or a RegExp over the path (no query). */
   path?: string | RegExp;
   /** Query values that must be present with these values. */
   query?: Record<string, string>;
@@ -86,13 +86,26 @@ export class Faults {
   }
 }
 
+const globs = new Map<string, RegExp>();
+
+/** `*` inside a path stands for one segment's characters; a trailing `*` for any rest. */
+function globToRegExp(glob: string): RegExp {
+  let re = globs.get(glob);
+  if (!re) {
+    const body = glob.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*$/, '\u0000').replace(/\*/g, '[^/]*').replace('\u0000', '.*');
+    re = new RegExp(`^${body}$`);
+    globs.set(glob, re);
+  }
+  return re;
+}
+
 function matches(m: FaultMatch, req: { method: string; path: string; query: Record<string, string>; inBatch: boolean }): boolean {
   if (m.method && m.method.toUpperCase() !== req.method) return false;
   if (m.inBatch !== undefined && m.inBatch !== req.inBatch) return false;
   if (m.path instanceof RegExp) {
     if (!m.path.test(req.path)) return false;
   } else if (m.path !== undefined) {
-    if (m.path.endsWith('*') ? !req.path.startsWith(m.path.slice(0, -1)) : m.path !== req.path) return false;
+    if (!globToRegExp(m.path).test(req.path)) return false;
   }
   for (const [k, v] of Object.entries(m.query ?? {})) if (req.query[k] !== v) return false;
   return true;

@@ -267,6 +267,10 @@ describe('resources through googleapis', () => {
     expect(badMask.body.error.errors[0]!.reason).toBe('invalidParameter');
     const badFormat = await failure(gmail.users.messages.get({ userId: 'me', id, format: 'everything' }));
     expect(badFormat.status).toBe(400);
+    expect((await failure(gmail.users.threads.get({ userId: 'me', id: minimal.data.threadId!, format: 'raw' }))).status).toBe(400);
+    const anonymous = await fetch(`${fake.origin}/gmail/v1/users/me/messages/${id}`);
+    expect(anonymous.status).toBe(401);
+    expect((await anonymous.json()).error.errors[0].reason).toBe('authError');
     const missing = await failure(gmail.users.messages.get({ userId: 'me', id: '18c2f0a0deadbeef' }));
     expect(missing.status).toBe(404);
     expect(missing.body.error).toEqual({ code: 404, message: 'Requested entity was not found.', errors: [{ message: 'Requested entity was not found.', domain: 'global', reason: 'notFound' }], status: 'NOT_FOUND' });
@@ -437,6 +441,11 @@ describe('batch endpoint', () => {
     fake.faults.add({ path: '/gmail/v1/users/me/labels', inBatch: true }, { cutAfterBytes: 20 });
     const cut = await send();
     await expect(cut.text()).rejects.toThrow();
+    fake.faults.add({ path: '/batch/gmail/v1', inBatch: false }, { cutAfterBytes: 150 });
+    const outerCut = await send();
+    await expect(outerCut.text()).rejects.toThrow();
+    // Cut inside the first part's body: the second call was never run.
+    expect(fake.requests.at(-1)!.inner!.map((r) => r.status)).toEqual([200]);
     fake.faults.add({ path: '/gmail/v1/users/me/labels', inBatch: true }, { hang: true });
     started = Date.now();
     await expect(send(AbortSignal.timeout(300)).then((r) => r.text())).rejects.toThrow();

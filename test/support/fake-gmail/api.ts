@@ -130,6 +130,8 @@ function route(rest: string[], q: URLSearchParams, mailbox: FakeMailbox, ctx: Ap
     return renderMessage(msg, format, ctx.attachmentIds, headers);
   }
   if (collection === 'threads' && rest.length === 2) {
+    // threads.get knows full, metadata and minimal only.
+    if (format === 'raw') throw new Refusal(GmailErrors.invalidArgument(`Invalid value at 'format' (TYPE_ENUM), "raw"`));
     const messages = mailbox.thread(id!);
     if (messages.length === 0) throw new Refusal(GmailErrors.notFound());
     return { id, historyId: messages.map((m) => m.historyId).sort().at(-1), messages: messages.map((m) => renderMessage(m, format, ctx.attachmentIds, headers)) };

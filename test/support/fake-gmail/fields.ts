@@ -62,6 +62,7 @@ export function parseFieldMask(text: string): FieldMask {
       while (text[pos] === '/') {
         pos++;
         path.push(parseName());
+        if (path.length > MAX_DEPTH) fail('nested too deeply');
       }
       let leaf: FieldMask | true = true;
       if (text[pos] === '(') {

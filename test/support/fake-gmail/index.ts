@@ -97,7 +97,11 @@ export async function startFakeGmail(options: FakeGmailOptions = {}): Promise<Fa
     });
 
   /** Applies a fault action, or answers for real through `real`. */
-  async function withFaults(call: { method: string; path: string; query: Record<string, string> }, inBatch: boolean, real: () => Promise<Reply> | Reply): Promise<Reply> {
+  async function withFaults(
+    call: { method: string; path: string; query: Record<string, string> },
+    inBatch: boolean,
+    real: (cutAfter?: number) => Promise<Reply> | Reply,
+  ): Promise<Reply> {
     const action: FaultAction | undefined = faults.take({ ...call, inBatch });
     if (!action) return real();
     if ('error' in action) {
@@ -116,7 +120,7 @@ export async function startFakeGmail(options: FakeGmailOptions = {}): Promise<Fa
       return real();
     }
     if ('hang' in action) return { status: 0, headers: {}, body: Buffer.alloc(0), hang: true };
-    return { ...(await real()), cutAfter: action.cutAfterBytes };
+    return { ...(await real(action.cutAfterBytes)), cutAfter: action.cutAfterBytes };
   }
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -125,13 +129,22 @@ export async function startFakeGmail(options: FakeGmailOptions = {}): Promise<Fa
     const entry: LoggedRequest = { method: req.method ?? 'GET', path: url.pathname, query: Object.fromEntries(url.searchParams), headers, status: 0 };
     const index = requests.push(entry) - 1;
     const body = await readBody(req);
-    const reply = await withFaults(entry, false, () => route(req, url, headers, body, entry, index, res));
+    const reply = await withFaults(entry, false, (cutAfter) => route(req, url, headers, body, entry, index, res, cutAfter));
     if (reply.status === -1) return; // streamed by the batch writer
     entry.status = reply.hang || reply.cutAfter !== undefined ? 0 : reply.status;
     await send(res, reply);
   }
 
-  async function route(req: http.IncomingMessage, url: URL, headers: Record<string, string>, body: Buffer | null, entry: LoggedRequest, index: number, res: http.ServerResponse): Promise<Reply> {
+  async function route(
+    req: http.IncomingMessage,
+    url: URL,
+    headers: Record<string, string>,
+    body: Buffer | null,
+    entry: LoggedRequest,
+    index: number,
+    res: http.ServerResponse,
+    cutAfter?: number,
+  ): Promise<Reply> {
     if (body === null) return jsonReply(413, apiError(413, 'Request too large', 'uploadTooLarge').body);
     const method = req.method ?? 'GET';
     if (url.pathname === '/token' && method === 'POST') {
@@ -147,11 +160,15 @@ export async function startFakeGmail(options: FakeGmailOptions = {}): Promise<Fa
       if (answer.status === 302) return { status: 302, headers: { location: answer.location }, body: Buffer.alloc(0) };
       return { status: answer.status, headers: { 'content-type': 'text/plain; charset=UTF-8' }, body: Buffer.from(answer.text) };
     }
-    if (url.pathname === '/batch/gmail/v1' && method === 'POST') return batch(headers, body, entry, index, res);
+    if (url.pathname === '/batch/gmail/v1' && method === 'POST') return batch(headers, body, entry, index, res, cutAfter);
     return handleApi({ method, path: url.pathname, query: url.searchParams, headers }, ctx);
   }
 
-  async function batch(headers: Record<string, string>, body: Buffer, entry: LoggedRequest, index: number, res: http.ServerResponse): Promise<Reply> {
+  /**
+   * Answers a batch, streaming part after part. A cut of the whole batch (`outerCut`) or of one
+   * part destroys the socket after that many bytes of the batch body or of that part's body.
+   */
+  async function batch(headers: Record<string, string>, body: Buffer, entry: LoggedRequest, index: number, res: http.ServerResponse, outerCut?: number): Promise<Reply> {
     const boundary = boundaryOf(headers['content-type']);
     if (!boundary) return errorReply(apiError(400, 'Invalid batch request: Content-Type must be multipart/mixed with a boundary', 'badRequest'));
     let parts;
@@ -167,6 +184,18 @@ export async function startFakeGmail(options: FakeGmailOptions = {}): Promise<Fa
     entry.status = 200;
     const outBoundary = `batch_${Math.random().toString(36).slice(2)}${Date.now().toString(36)}`;
     res.writeHead(200, { 'content-type': `multipart/mixed; boundary=${outBoundary}`, vary: 'Origin, X-Origin, Referer' });
+    let budget = outerCut ?? Infinity;
+    const done: Reply = { status: -1, headers: {}, body: Buffer.alloc(0) };
+    /** Writes within the outer cut's budget; false once the batch is cut or the client is gone. */
+    const put = async (chunk: Buffer | StreamBody, partCut?: number): Promise<boolean> => {
+      const limit = Math.min(budget, partCut ?? Infinity);
+      const size = Buffer.isBuffer(chunk) ? chunk.length : chunk.length;
+      if (limit === Infinity) return writeBody(res, chunk);
+      budget -= Math.min(size, limit);
+      if (size <= limit && partCut === undefined) return writeBody(res, chunk);
+      await writeBody(res, chunk, limit);
+      return false;
+    };
     const shared = Object.fromEntries(Object.entries(headers).filter(([k]) => !k.startsWith('content-') && k !== 'host' && k !== 'transfer-encoding'));
     for (const [i, part] of parts.entries()) {
       const url = new URL(part.target, origin);
@@ -175,15 +204,14 @@ export async function startFakeGmail(options: FakeGmailOptions = {}): Promise<Fa
       const logged: LoggedRequest = { method: call.method, path: call.path, query: Object.fromEntries(url.searchParams), headers: innerHeaders, batchOf: index, status: 0 };
       entry.inner.push(logged);
       const reply = await withFaults(logged, true, () => (url.pathname.startsWith('/gmail/v1/') ? handleApi(call, ctx) : errorReply(apiError(404, 'Not Found', 'notFound'))));
-      if (reply.hang) return { status: -1, headers: {}, body: Buffer.alloc(0) };
+      if (reply.hang) return done;
       logged.status = reply.cutAfter !== undefined ? 0 : reply.status;
-      if (!(await write(res, responsePartHead(outBoundary, part.contentId ?? String(i + 1), reply.status, reply.headers)))) break;
-      const ok = await writeBody(res, reply.body, reply.cutAfter);
-      if (!ok || reply.cutAfter !== undefined) return { status: -1, headers: {}, body: Buffer.alloc(0) };
-      await write(res, Buffer.from('\r\n'));
+      if (!(await put(responsePartHead(outBoundary, part.contentId ?? String(i + 1), reply.status, reply.headers)))) return done;
+      if (!(await put(reply.body, reply.cutAfter))) return done;
+      if (!(await put(Buffer.from('\r\n')))) return done;
     }
-    res.end(`--${outBoundary}--\r\n`);
-    return { status: -1, headers: {}, body: Buffer.alloc(0) };
+    if (await put(Buffer.from(`--${outBoundary}--\r\n`))) res.end();
+    return done;
   }
 
   const server = http.createServer((req, res) => {

@@ -133,6 +133,7 @@ beforeAll(async () => {
     ]),
     internalDate: day + 10_000_000,
   });
+  fake.add(eml(['From: a@x.test', 'To: colleague@fake-gmail.test', 'Subject: For the colleague', '', 'hello']), OTHER);
   // 300 KiB of random bytes as a base64 attachment (cut-body tests), dated outside the other searches.
   big = crypto.randomBytes(300 * 1024);
   fake.add({
@@ -268,6 +269,8 @@ describe('resources through googleapis', () => {
     const badFormat = await failure(gmail.users.messages.get({ userId: 'me', id, format: 'everything' }));
     expect(badFormat.status).toBe(400);
     expect((await failure(gmail.users.threads.get({ userId: 'me', id: minimal.data.threadId!, format: 'raw' }))).status).toBe(400);
+    const malformed = await failure(gmail.users.messages.get({ userId: 'me', id: 'not-an-id' }));
+    expect(malformed.body.error).toMatchObject({ code: 400, message: 'Invalid id value', status: 'INVALID_ARGUMENT' });
     const anonymous = await fetch(`${fake.origin}/gmail/v1/users/me/messages/${id}`);
     expect(anonymous.status).toBe(401);
     expect((await anonymous.json()).error.errors[0].reason).toBe('authError');
@@ -622,9 +625,11 @@ describe('OAuth', () => {
     expect(await oauthFailure(undelegated.authorize())).toMatchObject({ status: 401, body: { error: 'unauthorized_client' } });
     const metadata = jwtClient({ email: limited.client_email, key: limited.private_key }, OTHER, { scopes: ['https://www.googleapis.com/auth/gmail.metadata'] });
     const client = gmailFor(metadata);
-    const id = fake.mailbox(OTHER).allMessages()[0]?.id ?? 'none';
+    const id = fake.mailbox(OTHER).allMessages()[0]!.id;
     expect((await failure(client.users.messages.list({ userId: 'me', q: 'x' }))).status).toBe(403);
-    expect((await failure(client.users.messages.get({ userId: 'me', id, format: 'full' }))).status).toBe(403);
+    expect((await failure(client.users.messages.get({ userId: 'me', id, format: 'full' }))).body.error.message).toBe("Metadata scope doesn't allow format FULL");
+    const meta = await client.users.messages.get({ userId: 'me', id, format: 'metadata', metadataHeaders: ['subject'] });
+    expect(meta.data.payload!.headers).toEqual([{ name: 'Subject', value: 'For the colleague' }]);
     expect((await client.users.getProfile({ userId: 'me' })).data.emailAddress).toBe(OTHER);
   });
 });

@@ -96,6 +96,7 @@ export function handleApi(call: ApiCall, ctx: ApiContext): ApiReply {
     const rest = m[2]!.split('/').map((s) => decodeURIComponent(s));
     const attachment = rest[0] === 'messages' && rest.length === 4 && rest[2] === 'attachments';
     if (attachment && metadataOnly) throw new Refusal(GmailErrors.insufficientPermissions());
+    if (attachment && !/^[0-9a-f]{1,16}$/i.test(rest[1]!)) throw new Refusal(GmailErrors.invalidArgument('Invalid id value'));
     if (attachment && !mask) return attachmentStream(mailbox, rest[1]!, rest[3]!, ctx, pretty);
     const value = route(rest, call.query, mailbox, ctx, metadataOnly);
     return jsonReply(200, mask ? applyFieldMask(value, mask) : value, pretty);
@@ -121,6 +122,8 @@ function route(rest: string[], q: URLSearchParams, mailbox: FakeMailbox, ctx: Ap
     if (!hit) throw new Refusal(GmailErrors.notFound());
     return hit;
   }
+  // Gmail ids are hex numbers; anything else is refused before any lookup.
+  if ((collection === 'messages' || collection === 'threads') && id !== undefined && !/^[0-9a-f]{1,16}$/i.test(id)) throw new Refusal(GmailErrors.invalidArgument('Invalid id value'));
   const format = readFormat(q, metadataOnly);
   const headers = q.getAll('metadataHeaders').flatMap((h) => h.split(','));
   if ((collection === 'messages' || collection === 'threads') && rest.length === 1) return list(collection, q, mailbox, metadataOnly);

@@ -90,8 +90,7 @@ export class FakeMailbox {
   /** Adds one message and returns its stored form (ids assigned, thread joined). */
   add(input: MessageInput): StoredMessage {
     const parsed = parseMessage(input.raw);
-    const text = input.raw.toString('latin1');
-    const payload = buildPart(input.raw, text, parsed.root, '', 0);
+    const payload = buildPart(input.raw, parsed.root, '', 0);
     const topHeaders = payload.headers;
     const header = (name: string) => topHeaders.find((h) => h.name.toLowerCase() === name)?.value ?? null;
     const subject = header('subject') ?? '';
@@ -186,31 +185,32 @@ function flatten(part: StoredPart): StoredPart[] {
   return out;
 }
 
-/** Headers of one header block, names as written, values unfolded; 8-bit bytes decoded. */
-function readRawHeaders(raw: Buffer, text: string, start: number, end: number): GmailHeader[] {
+/** Headers of one header block (`raw[start, end)`), names as written, values unfolded; 8-bit bytes decoded. */
+function readRawHeaders(raw: Buffer, start: number, end: number): GmailHeader[] {
+  // Only the header block becomes a string: a body of any size is never copied here.
+  const text = raw.toString('latin1', start, end);
   const headers: GmailHeader[] = [];
-  let pos = start;
-  if (start === 0 && text.startsWith('From ')) pos = text.indexOf('\n') + 1 || end;
-  let current: { name: string; start: number; end: number; extra: [number, number][] } | null = null;
+  let pos = 0;
+  let current: { name: string; pieces: [number, number][] } | null = null;
   const flush = () => {
     if (!current) return;
-    const pieces = [raw.subarray(current.start, current.end), ...current.extra.map(([s, e]) => raw.subarray(s, e))];
-    headers.push({ name: current.name, value: decodeRawHeaderBytes(Buffer.concat(pieces)).trim() });
+    const bytes = Buffer.concat(current.pieces.map(([s, e]) => raw.subarray(start + s, start + e)));
+    headers.push({ name: current.name, value: decodeRawHeaderBytes(bytes).trim() });
     current = null;
   };
-  while (pos < end) {
+  while (pos < text.length) {
     let nl = text.indexOf('\n', pos);
-    if (nl < 0 || nl >= end) nl = end;
+    if (nl < 0) nl = text.length;
     const lineEnd = nl > pos && text.charCodeAt(nl - 1) === 13 ? nl - 1 : nl;
     if (lineEnd === pos) break;
     const c0 = text.charCodeAt(pos);
     if (c0 === 32 || c0 === 9) {
-      if (current) (current as { extra: [number, number][] }).extra.push([pos, lineEnd]);
+      if (current) (current as { pieces: [number, number][] }).pieces.push([pos, lineEnd]);
     } else {
       const colon = text.indexOf(':', pos);
       if (colon < 0 || colon >= lineEnd) break;
       flush();
-      current = { name: text.slice(pos, colon).trim(), start: colon + 1, end: lineEnd, extra: [] };
+      current = { name: text.slice(pos, colon).trim(), pieces: [[colon + 1, lineEnd]] };
     }
     pos = nl + 1;
   }
@@ -218,8 +218,8 @@ function readRawHeaders(raw: Buffer, text: string, start: number, end: number): 
   return headers;
 }
 
-function buildPart(raw: Buffer, text: string, node: ParsedPart, partId: string, depth: number): StoredPart {
-  const headers = readRawHeaders(raw, text, node.headerStart, node.bodyStart);
+function buildPart(raw: Buffer, node: ParsedPart, partId: string, depth: number): StoredPart {
+  const headers = readRawHeaders(raw, node.headerStart, node.bodyStart);
   const filename = node.dispositionParameters.filename ?? node.parameters.name ?? '';
   const multipart = !!node.childNodes;
   const part: StoredPart = {
@@ -232,10 +232,10 @@ function buildPart(raw: Buffer, text: string, node: ParsedPart, partId: string, 
     parts: [],
   };
   if (node.childNodes) {
-    part.parts = node.childNodes.map((c, i) => buildPart(raw, text, c, partId === '' ? String(i) : `${partId}.${i}`, depth + 1));
+    part.parts = node.childNodes.map((c, i) => buildPart(raw, c, partId === '' ? String(i) : `${partId}.${i}`, depth + 1));
   } else if (node.type === 'message/rfc822' && depth < 50 && part.bytes.length > 0) {
     const inner = parseMessage(part.bytes);
-    part.parts = [buildPart(part.bytes, part.bytes.toString('latin1'), inner.root, partId === '' ? '0' : `${partId}.0`, depth + 1)];
+    part.parts = [buildPart(part.bytes, inner.root, partId === '' ? '0' : `${partId}.0`, depth + 1)];
   }
   part.external = !multipart && part.bytes.length > 0 && (filename !== '' || !node.type.startsWith('text/') || part.bytes.length > INLINE_LIMIT);
   return part;

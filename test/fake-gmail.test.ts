@@ -206,6 +206,8 @@ describe('resources through googleapis', () => {
       }
     } while (pageToken);
     expect(new Set(seen).size).toBe(seen.length);
+    // Newest activity first: the first listed thread holds the newest message.
+    expect(seen[0]).toBe(fake.mailbox().allMessages()[0]!.threadId);
     expect(seen.length).toBe(fake.mailbox().threadIds().length);
   });
 
@@ -543,6 +545,23 @@ describe('OAuth', () => {
     const wrongSecret = new google.auth.OAuth2({ clientId: fake.client.clientId, clientSecret: 'nope', endpoints: { oauth2TokenUrl: fake.tokenUrl } });
     wrongSecret.setCredentials({ refresh_token: fake.refreshToken() });
     expect((await oauthFailure(wrongSecret.getAccessToken())).body.error).toBe('invalid_client');
+  });
+
+  it('token endpoint faults: google-auth-library retries a failing refresh by itself (POST included), then rejects', async () => {
+    const auth = oauthClient();
+    auth.setCredentials({ refresh_token: fake.refreshToken() });
+    const rule = fake.faults.add({ path: '/token' }, { error: 'unavailable' }, Infinity);
+    try {
+      const before = fake.requests.filter((r) => r.path === '/token').length;
+      const f = await oauthFailure(auth.getAccessToken());
+      expect(f.status).toBe(503);
+      const tries = fake.requests.filter((r) => r.path === '/token').length - before;
+      expect(tries).toBe(rule.hits);
+      // gaxios' default: 3 retries of the refresh POST (1 + 3 requests).
+      expect(tries).toBe(4);
+    } finally {
+      rule.remaining = 0;
+    }
   });
 
   it('consent + authorization_code with PKCE S256: redirect with code and state, exchange, refresh token; wrong verifier, reused code, other redirect_uri and denial fail', async () => {

@@ -6,7 +6,22 @@
  *
  * Routes: `/gmail/v1/users/{userId}/…` (`./api.ts`), `POST /batch/gmail/v1` (`./batch.ts`),
  * `POST /token`, `GET /o/oauth2/v2/auth` and `POST /revoke` (`./oauth.ts`). Scripted faults and
- * the request log: `./faults.ts`. The mailbox model: `./mailbox.ts`.
+ * the request log: `./faults.ts`. The mailbox model: `./mailbox.ts`. In a child process (for
+ * memory measurements): `./process.ts`.
+ *
+ * Checked against the API reference (developers.google.com/gmail/api/reference/rest/v1:
+ * users.messages, users.threads, users.messages.attachments, users.labels, users.getProfile,
+ * Format), guides/batch, guides/handle-errors, guides/performance (partial response), and the
+ * identity guides named in `./oauth.ts`. Not documented by Google, taken from what clients report
+ * (and marked so where used): the 400 "Invalid attachment token" for a stale attachmentId
+ * (dust-tt/dust PR 27314 and 22105), 400 "Invalid id value" for a malformed id, "Metadata scope
+ * doesn't allow format FULL"; the exact wording of the 400 past 100 batch calls and of
+ * "Invalid field selection" is the fake's own.
+ *
+ * google-auth-library's JWT client (gtoken 8) posts to https://oauth2.googleapis.com/token and
+ * signs `aud` with it whatever the configuration: against this fake give it
+ * `additionalClaims: {aud: fake.tokenUrl}` and redirect that URL with a gaxios request interceptor
+ * on `jwt.transporter` (see the JWT test), or sign the assertion yourself.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';

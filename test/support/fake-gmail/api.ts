@@ -102,6 +102,8 @@ export function handleApi(call: ApiCall, ctx: ApiContext): ApiReply {
     return jsonReply(200, mask ? applyFieldMask(value, mask) : value, pretty);
   } catch (e) {
     if (e instanceof Refusal) return errorReply(e.apiError, pretty);
+    // A bug of the fake, not a scripted fault: say so loudly, then answer as Google's backend would.
+    console.error('fake Gmail: unexpected error', e);
     return errorReply(GmailErrors.backendError(), pretty);
   }
 }
@@ -155,7 +157,7 @@ function label(id: string, type: 'system' | 'user', mailbox: FakeMailbox) {
     id: type === 'user' ? `Label_${id}` : id,
     name: id,
     type,
-    ...(type === 'user' || !hidden ? { messageListVisibility: 'show', labelListVisibility: type === 'user' ? 'labelShow' : 'labelShow' } : {}),
+    ...(type === 'user' || !hidden ? { messageListVisibility: 'show', labelListVisibility: 'labelShow' } : {}),
     messagesTotal: msgs.length,
     messagesUnread: unreadMsgs.length,
     threadsTotal: threads.size,

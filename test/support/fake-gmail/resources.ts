@@ -128,7 +128,7 @@ export function renderMessage(m: StoredMessage, format: MessageFormat, ids: Atta
 export function findStoredPart(root: StoredPart, partId: string): StoredPart | null {
   if (root.partId === partId) return root;
   for (const c of root.parts) {
-    if (partId === c.partId || partId.startsWith(`${c.partId}.`) || c.partId === '') {
+    if (partId === c.partId || partId.startsWith(`${c.partId}.`)) {
       const hit = findStoredPart(c, partId);
       if (hit) return hit;
     }

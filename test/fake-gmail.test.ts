@@ -483,6 +483,33 @@ describe('faults as googleapis sees them', () => {
     expect((await gmail.users.getProfile({ userId: 'me' })).data.emailAddress).toBe(OWNER);
   });
 
+  it('the per-user quota in units: 5 per messages.get, 10 per threads.get; past it userRateLimitExceeded, also inside a batch', async () => {
+    const id = fake.mailbox().allMessages()[0]!.id;
+    fake.quota.unitsPerMinute = 20;
+    try {
+      await gmail.users.messages.get({ userId: 'me', id, format: 'minimal' });
+      await gmail.users.threads.get({ userId: 'me', id: fake.mailbox().allMessages()[0]!.threadId, format: 'minimal' });
+      await gmail.users.getProfile({ userId: 'me' });
+      const over = await failure(gmail.users.messages.get({ userId: 'me', id, format: 'minimal' }));
+      expect(over.status).toBe(429);
+      expect(over.body.error).toMatchObject({ code: 429, status: 'RESOURCE_EXHAUSTED', errors: [{ reason: 'userRateLimitExceeded', domain: 'usageLimits' }] });
+      expect(over.body.error.message).toMatch(/^User-rate limit exceeded\. {2}Retry after \d{4}-\d\d-\d\dT/);
+      // 10 units: two 5-unit calls of a batch fit, the third is refused on its own.
+      fake.quota.reset();
+      fake.quota.unitsPerMinute = 10;
+      const token = fake.oauth.issueAccessToken({ address: OWNER, scopes: ['https://www.googleapis.com/auth/gmail.readonly'] });
+      const res = await fetch(fake.batchUrl, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'multipart/mixed; boundary=q' },
+        body: batchBody('q', [0, 1, 2].map(() => ({ line: `GET /gmail/v1/users/me/messages/${id}?format=minimal` }))),
+      });
+      expect(parseBatchAnswer(res.headers.get('content-type')!, await res.text()).map((p) => p.status)).toEqual([200, 200, 429]);
+    } finally {
+      fake.quota.unitsPerMinute = null;
+      fake.quota.reset();
+    }
+  });
+
   it('gaxios retries 5xx by itself when retry is left on (what the provider must turn off)', async () => {
     const auth = oauthClient();
     auth.setCredentials({ refresh_token: refreshToken });

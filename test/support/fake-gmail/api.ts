@@ -3,7 +3,7 @@
  * `GET /gmail/v1/users/{userId}/` + `profile`, `labels`, `labels/{id}`, `threads`,
  * `threads/{id}`, `messages`, `messages/{id}`, `messages/{messageId}/attachments/{id}`.
  *
- * Every call checks the bearer token (401 `authError`), the scope (403
+ * Every call checks the bearer token (401 `authError`), the per-user quota (`./quota.ts`), the scope (403
  * `insufficientPermissions`; the metadata scope refuses `format=full|raw` and `q`) and the userId
  * (`me` or the token's address, case-insensitive; another one is 403 "Delegation denied").
  * Standard parameters: `fields` (partial response, `./fields.ts`), `prettyPrint` (default true:
@@ -16,6 +16,7 @@ import { SYSTEM_LABELS, type FakeMailbox, type StoredMessage } from './mailbox.t
 import type { Grant } from './oauth.ts';
 import { METADATA_SCOPE, READ_SCOPES } from './oauth.ts';
 import { compileQuery, QueryError } from './query.ts';
+import { unitsOf, type Quota } from './quota.ts';
 import { base64urlPadded, findStoredPart, renderMessage, type AttachmentIds, type MessageFormat } from './resources.ts';
 
 /** One API call (outer or inside a batch). */
@@ -44,6 +45,7 @@ export interface ApiContext {
   mailboxOf(address: string): FakeMailbox | undefined;
   authenticate(authorization: string | undefined): Grant | 'unauthenticated';
   attachmentIds: AttachmentIds;
+  quota: Quota;
 }
 
 const JSON_HEADERS = { 'content-type': 'application/json; charset=UTF-8', vary: 'Origin, X-Origin, Referer' };
@@ -94,6 +96,8 @@ export function handleApi(call: ApiCall, ctx: ApiContext): ApiReply {
     const mailbox = ctx.mailboxOf(grant.address);
     if (!mailbox) throw new Refusal(GmailErrors.failedPrecondition('Mail service not enabled'));
     const rest = m[2]!.split('/').map((s) => decodeURIComponent(s));
+    const refused = ctx.quota.charge(mailbox.address, unitsOf(rest));
+    if (refused) throw new Refusal(refused);
     const attachment = rest[0] === 'messages' && rest.length === 4 && rest[2] === 'attachments';
     if (attachment && metadataOnly) throw new Refusal(GmailErrors.insufficientPermissions());
     if (attachment && !/^[0-9a-f]{1,16}$/i.test(rest[1]!)) throw new Refusal(GmailErrors.invalidArgument('Invalid id value'));

@@ -31,6 +31,7 @@ import { apiError, GmailErrors } from './errors.ts';
 import { Faults, type FaultAction, type LoggedRequest } from './faults.ts';
 import { FakeMailbox, type MessageInput, type StoredMessage } from './mailbox.ts';
 import { OAuthServer, type OAuthClient, type OAuthOptions } from './oauth.ts';
+import { Quota } from './quota.ts';
 import { AttachmentIds, type AttachmentIdPolicy } from './resources.ts';
 
 export { GmailErrors } from './errors.ts';
@@ -66,6 +67,8 @@ export interface FakeGmail {
   oauth: OAuthServer;
   faults: Faults;
   attachmentIds: AttachmentIds;
+  /** The per-user rate limit in quota units (off by default; set `unitsPerMinute`). */
+  quota: Quota;
   /** Every outer request, in arrival order (batch entries list their inner calls). */
   requests: LoggedRequest[];
   /** The API calls Gmail would count against quota: outer non-batch API requests and each call inside a batch. */
@@ -100,7 +103,8 @@ export async function startFakeGmail(options: FakeGmailOptions = {}): Promise<Fa
     options.oauth,
   );
   const client = oauth.addClient({ redirectUris: options.redirectUris ?? [] });
-  const ctx = { mailboxOf: (a: string) => mailboxes.get(a.toLowerCase()), authenticate: (h: string | undefined) => oauth.authenticate(h), attachmentIds };
+  const quota = new Quota();
+  const ctx = { mailboxOf: (a: string) => mailboxes.get(a.toLowerCase()), authenticate: (h: string | undefined) => oauth.authenticate(h), attachmentIds, quota };
 
   const sleep = (ms: number) =>
     new Promise<void>((resolve) => {
@@ -255,6 +259,7 @@ export async function startFakeGmail(options: FakeGmailOptions = {}): Promise<Fa
     oauth,
     faults,
     attachmentIds,
+    quota,
     requests,
     apiCalls: () => requests.flatMap((r) => (r.inner ? r.inner : r.path.startsWith('/gmail/v1/') ? [r] : [])),
     mailbox: mailboxOf,

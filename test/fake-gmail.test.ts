@@ -11,6 +11,7 @@ import path from 'node:path';
 import { google, type gmail_v1 } from 'googleapis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { corpusDir, expectedAttachments, hasCorpus, loadManifest } from './support/corpus.ts';
+import { applyFieldMask, parseFieldMask } from './support/fake-gmail/fields.ts';
 import { startFakeGmail, type FakeGmail, type StoredMessage } from './support/fake-gmail/index.ts';
 
 const REDIRECT = 'http://127.0.0.1:9/oauth/callback';
@@ -152,6 +153,26 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await fake?.close();
+});
+
+describe('partial response masks', () => {
+  const message = { id: 'a', labelIds: ['X'], payload: { mimeType: 'm', headers: [{ name: 'n', value: 'v' }], parts: [{ partId: '0', body: { size: 1, data: 'AA==' } }, { partId: '1', body: { size: 0 } }] } };
+  it.each([
+    ['id', { id: 'a' }],
+    ['id,labelIds', { id: 'a', labelIds: ['X'] }],
+    ['payload/mimeType', { payload: { mimeType: 'm' } }],
+    ['payload(mimeType,headers/name)', { payload: { mimeType: 'm', headers: [{ name: 'n' }] } }],
+    ['payload/parts/body/size', { payload: { parts: [{ body: { size: 1 } }, { body: { size: 0 } }] } }],
+    ['payload/parts(partId),payload/parts/body(data)', { payload: { parts: [{ partId: '0', body: { data: 'AA==' } }, { partId: '1', body: {} }] } }],
+    ['payload/parts,payload/parts/partId', { payload: { parts: message.payload.parts } }],
+    ['*', message],
+    ['payload(*)', { payload: message.payload }],
+  ])('%s', (mask, expected) => {
+    expect(applyFieldMask(message, parseFieldMask(mask))).toEqual(expected);
+  });
+  it.each(['', 'id,', 'id)', 'payload(id', 'nosuchfield', 'payload/', 'a b'])('refuses %j', (mask) => {
+    expect(() => parseFieldMask(mask)).toThrow(/Invalid field selection/);
+  });
 });
 
 describe('resources through googleapis', () => {
@@ -568,6 +589,13 @@ describe('OAuth', () => {
     auth.setCredentials({ refresh_token: rt });
     const revoked = await oauthFailure(client.users.getProfile({ userId: 'me' }));
     expect(revoked).toEqual({ status: 400, body: { error: 'invalid_grant', error_description: 'Token has been expired or revoked.' } });
+
+    const viaEndpoint = fake.refreshToken();
+    const revokeRes = await fetch(`${fake.revokeUrl}?token=${encodeURIComponent(viaEndpoint)}`, { method: 'POST' });
+    expect(revokeRes.status).toBe(200);
+    const revokedAuth = oauthClient();
+    revokedAuth.setCredentials({ refresh_token: viaEndpoint });
+    expect((await oauthFailure(revokedAuth.getAccessToken())).body.error).toBe('invalid_grant');
 
     const wrongSecret = new google.auth.OAuth2({ clientId: fake.client.clientId, clientSecret: 'nope', endpoints: { oauth2TokenUrl: fake.tokenUrl } });
     wrongSecret.setCredentials({ refresh_token: fake.refreshToken() });

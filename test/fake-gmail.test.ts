@@ -134,6 +134,7 @@ beforeAll(async () => {
     ]),
     internalDate: day + 10_000_000,
   });
+  fake.add({ raw: eml(['From: spam@x.test', 'Subject: Cheap pills', 'Message-ID: <spam@x>', '', 'buy now']), labelIds: ['SPAM'], internalDate: Date.UTC(2023, 0, 1) });
   fake.add(eml(['From: a@x.test', 'To: colleague@fake-gmail.test', 'Subject: For the colleague', '', 'hello']), OTHER);
   // 300 KiB of random bytes as a base64 attachment (cut-body tests), dated outside the other searches.
   big = crypto.randomBytes(300 * 1024);
@@ -179,7 +180,7 @@ describe('resources through googleapis', () => {
   it('profile and labels', async () => {
     const profile = await gmail.users.getProfile({ userId: 'me' });
     expect(profile.data.emailAddress).toBe(OWNER);
-    expect(profile.data.messagesTotal).toBe(6 + corpusIds.size);
+    expect(profile.data.messagesTotal).toBe(7 + corpusIds.size);
     const byAddress = await gmail.users.getProfile({ userId: OWNER.toUpperCase() });
     expect(byAddress.data.emailAddress).toBe(OWNER);
     const denied = await failure(gmail.users.getProfile({ userId: OTHER }));
@@ -229,7 +230,11 @@ describe('resources through googleapis', () => {
     expect(new Set(seen).size).toBe(seen.length);
     // Newest activity first: the first listed thread holds the newest message.
     expect(seen[0]).toBe(fake.mailbox().allMessages()[0]!.threadId);
-    expect(seen.length).toBe(fake.mailbox().threadIds().length);
+    expect(seen.length).toBe(fake.mailbox().threadIds(fake.mailbox().allMessages().filter((m) => !m.labelIds.includes('SPAM'))).length);
+    // SPAM and TRASH only with includeSpamTrash (or in:spam).
+    expect((await gmail.users.threads.list({ userId: 'me', q: 'cheap pills' })).data.threads).toBeUndefined();
+    expect((await gmail.users.threads.list({ userId: 'me', q: 'cheap pills', includeSpamTrash: true })).data.threads).toHaveLength(1);
+    expect((await gmail.users.messages.list({ userId: 'me', q: 'in:spam' })).data.messages).toHaveLength(1);
   });
 
   it('search: in:sent, has:attachment, after/before (epoch and dates), filename:, labelIds; unsupported operators are a 400', async () => {

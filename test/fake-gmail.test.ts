@@ -301,6 +301,8 @@ describe('resources through googleapis', () => {
     expect(malformed.body.error).toMatchObject({ code: 400, message: 'Invalid id value', status: 'INVALID_ARGUMENT' });
     const anonymous = await fetch(`${fake.origin}/gmail/v1/users/me/messages/${id}`);
     expect(anonymous.status).toBe(401);
+    expect(fake.requests.at(-1)!.gzip).toBe(false); // fetch's User-Agent does not say gzip
+    expect(anonymous.headers.get('content-length')).not.toBeNull();
     expect((await anonymous.json()).error.errors[0].reason).toBe('authError');
     const missing = await failure(gmail.users.messages.get({ userId: 'me', id: '18c2f0a0deadbeef' }));
     expect(missing.status).toBe(404);
@@ -356,6 +358,10 @@ describe.skipIf(!hasCorpus)('corpus through attachments.get', () => {
         checked++;
       }
     }
+    // Google gzips for clients that ask with Accept-Encoding and a User-Agent saying gzip: googleapis does.
+    const downloads = fake.requests.filter((r) => r.path.includes('/attachments/'));
+    expect(downloads.length).toBeGreaterThan(350);
+    expect(downloads.every((r) => r.gzip === true && r.headers['accept-encoding']?.includes('gzip'))).toBe(true);
     expect(checked).toBeGreaterThan(400);
     expect(fetched).toBeGreaterThan(350);
     console.info(`fake Gmail corpus: ${checked} attachments checked, ${fetched} through attachments.get, ${inline} inline data`);

@@ -52,6 +52,8 @@ export interface LoggedRequest {
   inner?: LoggedRequest[];
   /** Final HTTP status (the part's status for inner calls); 0 when cut or hung. */
   status: number;
+  /** Outer requests: whether the answer was gzip-compressed. */
+  gzip?: boolean;
 }
 
 /** The rule list of one server. */

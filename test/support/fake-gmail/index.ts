@@ -24,6 +24,7 @@
  * on `jwt.transporter` (see the JWT test), or sign the assertion yourself.
  */
 import http from 'node:http';
+import zlib from 'node:zlib';
 import type { AddressInfo } from 'node:net';
 import { handleApi, errorReply, jsonReply, type ApiCall, type ApiReply, type StreamBody } from './api.ts';
 import { boundaryOf, BatchFormatError, MAX_BATCH_CALLS, parseBatch, responsePartHead } from './batch.ts';
@@ -50,6 +51,11 @@ export interface FakeGmailOptions {
   oauth?: OAuthOptions;
   /** Redirect URIs of the default OAuth client. */
   redirectUris?: string[];
+  /**
+   * Gzip answers as Google does when the request has `Accept-Encoding: gzip` and a User-Agent
+   * containing `gzip` (googleapis sends both): default level 1; false never compresses.
+   */
+  gzip?: false | { level: number };
 }
 
 /** A running fake. */
@@ -95,6 +101,7 @@ export async function startFakeGmail(options: FakeGmailOptions = {}): Promise<Fa
   const attachmentIds = new AttachmentIds(options.attachmentIds);
   const requests: LoggedRequest[] = [];
   const timers = new Set<NodeJS.Timeout>();
+  const gzipLevel = options.gzip === false ? null : (options.gzip?.level ?? 1);
   let origin = '';
   const oauth = new OAuthServer(
     () => `${origin}/token`,
@@ -148,10 +155,12 @@ export async function startFakeGmail(options: FakeGmailOptions = {}): Promise<Fa
     const entry: LoggedRequest = { method: req.method ?? 'GET', path: url.pathname, query: Object.fromEntries(url.searchParams), headers, status: 0 };
     const index = requests.push(entry) - 1;
     const body = await readBody(req);
-    const reply = await withFaults(entry, false, (cutAfter) => route(req, url, headers, body, entry, index, res, cutAfter));
+    const out = new Out(res, gzipLevel !== null && /\bgzip\b/i.test(headers['accept-encoding'] ?? '') && /gzip/i.test(headers['user-agent'] ?? '') ? gzipLevel : null);
+    entry.gzip = out.gzip;
+    const reply = await withFaults(entry, false, (cutAfter) => route(req, url, headers, body, entry, index, out, cutAfter));
     if (reply.status === -1) return; // streamed by the batch writer
     entry.status = reply.hang || reply.cutAfter !== undefined ? 0 : reply.status;
-    await send(res, reply);
+    await send(out, reply);
   }
 
   async function route(
@@ -161,7 +170,7 @@ export async function startFakeGmail(options: FakeGmailOptions = {}): Promise<Fa
     body: Buffer | null,
     entry: LoggedRequest,
     index: number,
-    res: http.ServerResponse,
+    out: Out,
     cutAfter?: number,
   ): Promise<Reply> {
     if (body === null) return jsonReply(413, apiError(413, 'Request too large', 'uploadTooLarge').body);
@@ -179,7 +188,7 @@ export async function startFakeGmail(options: FakeGmailOptions = {}): Promise<Fa
       if (answer.status === 302) return { status: 302, headers: { location: answer.location }, body: Buffer.alloc(0) };
       return { status: answer.status, headers: { 'content-type': 'text/plain; charset=UTF-8' }, body: Buffer.from(answer.text) };
     }
-    if (url.pathname === '/batch/gmail/v1' && method === 'POST') return batch(headers, body, entry, index, res, cutAfter);
+    if (url.pathname === '/batch/gmail/v1' && method === 'POST') return batch(headers, body, entry, index, out, cutAfter);
     return handleApi({ method, path: url.pathname, query: url.searchParams, headers }, ctx);
   }
 
@@ -187,7 +196,7 @@ export async function startFakeGmail(options: FakeGmailOptions = {}): Promise<Fa
    * Answers a batch, streaming part after part. A cut of the whole batch (`outerCut`) or of one
    * part destroys the socket after that many bytes of the batch body or of that part's body.
    */
-  async function batch(headers: Record<string, string>, body: Buffer, entry: LoggedRequest, index: number, res: http.ServerResponse, outerCut?: number): Promise<Reply> {
+  async function batch(headers: Record<string, string>, body: Buffer, entry: LoggedRequest, index: number, out: Out, outerCut?: number): Promise<Reply> {
     const boundary = boundaryOf(headers['content-type']);
     if (!boundary) return errorReply(apiError(400, 'Invalid batch request: Content-Type must be multipart/mixed with a boundary', 'badRequest'));
     let parts;
@@ -202,17 +211,17 @@ export async function startFakeGmail(options: FakeGmailOptions = {}): Promise<Fa
     entry.inner = [];
     entry.status = 200;
     const outBoundary = `batch_${Math.random().toString(36).slice(2)}${Date.now().toString(36)}`;
-    res.writeHead(200, { 'content-type': `multipart/mixed; boundary=${outBoundary}`, vary: 'Origin, X-Origin, Referer' });
+    out.head(200, { 'content-type': `multipart/mixed; boundary=${outBoundary}`, vary: 'Origin, X-Origin, Referer' }, null);
     let budget = outerCut ?? Infinity;
     const done: Reply = { status: -1, headers: {}, body: Buffer.alloc(0) };
     /** Writes within the outer cut's budget; false once the batch is cut or the client is gone. */
     const put = async (chunk: Buffer | StreamBody, partCut?: number): Promise<boolean> => {
       const limit = Math.min(budget, partCut ?? Infinity);
       const size = Buffer.isBuffer(chunk) ? chunk.length : chunk.length;
-      if (limit === Infinity) return writeBody(res, chunk);
+      if (limit === Infinity) return writeBody(out, chunk);
       budget -= Math.min(size, limit);
-      if (size <= limit && partCut === undefined) return writeBody(res, chunk);
-      await writeBody(res, chunk, limit);
+      if (size <= limit && partCut === undefined) return writeBody(out, chunk);
+      await writeBody(out, chunk, limit);
       return false;
     };
     const shared = Object.fromEntries(Object.entries(headers).filter(([k]) => !k.startsWith('content-') && k !== 'host' && k !== 'transfer-encoding'));
@@ -229,7 +238,7 @@ export async function startFakeGmail(options: FakeGmailOptions = {}): Promise<Fa
       if (!(await put(reply.body, reply.cutAfter))) return done;
       if (!(await put(Buffer.from('\r\n')))) return done;
     }
-    if (await put(Buffer.from(`--${outBoundary}--\r\n`))) res.end();
+    if (await put(Buffer.from(`--${outBoundary}--\r\n`))) await out.end();
     return done;
   }
 
@@ -284,45 +293,84 @@ async function readBody(req: http.IncomingMessage): Promise<Buffer | null> {
   return Buffer.concat(chunks);
 }
 
-/** Writes with backpressure; false when the connection is gone. */
-function write(res: http.ServerResponse, chunk: Buffer): Promise<boolean> {
-  if (res.destroyed) return Promise.resolve(false);
-  if (res.write(chunk)) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const done = (ok: boolean) => {
-      res.off('drain', onDrain);
-      res.off('close', onClose);
-      resolve(ok);
-    };
-    const onDrain = () => done(true);
-    const onClose = () => done(false);
-    res.on('drain', onDrain);
-    res.on('close', onClose);
-  });
+/**
+ * The bytes of one answer on their way to the socket: gzip-compressed when chosen, written with
+ * backpressure, and cut (socket destroyed) on demand.
+ */
+class Out {
+  private readonly gz: zlib.Gzip | null;
+  readonly gzip: boolean;
+
+  constructor(
+    private readonly res: http.ServerResponse,
+    level: number | null,
+  ) {
+    this.gzip = level !== null;
+    this.gz = level === null ? null : zlib.createGzip({ level });
+    this.gz?.on('error', () => res.destroy());
+  }
+
+  /** Sends the status line and headers; Content-Length only when the bytes go uncompressed. */
+  head(status: number, headers: Record<string, string>, length: number | null): void {
+    const h: Record<string, string> = { ...headers };
+    if (this.gz) h['content-encoding'] = 'gzip';
+    else if (length !== null) h['content-length'] = String(length);
+    this.res.writeHead(status, h);
+    if (this.gz) this.gz.pipe(this.res);
+  }
+
+  /** Writes one chunk; false when the connection is gone. */
+  write(chunk: Buffer): Promise<boolean> {
+    const target = this.gz ?? this.res;
+    if (this.res.destroyed) return Promise.resolve(false);
+    if (target.write(chunk)) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = (ok: boolean) => {
+        target.off('drain', onDrain);
+        this.res.off('close', onClose);
+        resolve(ok);
+      };
+      const onDrain = () => done(true);
+      const onClose = () => done(false);
+      target.on('drain', onDrain);
+      this.res.on('close', onClose);
+    });
+  }
+
+  /** Ends the answer. */
+  async end(): Promise<void> {
+    if (this.gz) this.gz.end();
+    else this.res.end();
+  }
+
+  /** Lets the bytes written so far leave, then destroys the socket: the client sees a short body. */
+  async cut(): Promise<void> {
+    if (this.gz) await new Promise<void>((resolve) => this.gz!.flush(zlib.constants.Z_SYNC_FLUSH, () => resolve()));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    this.res.destroy();
+  }
 }
 
-/** Writes a body, destroying the socket after `cutAfter` bytes when set. False when cut or gone. */
-async function writeBody(res: http.ServerResponse, body: Buffer | StreamBody, cutAfter?: number): Promise<boolean> {
+/** Writes a body, cutting the connection after `cutAfter` body bytes (before compression) when set. False when cut or gone. */
+async function writeBody(out: Out, body: Buffer | StreamBody, cutAfter?: number): Promise<boolean> {
   let left = cutAfter ?? Infinity;
   const chunks = Buffer.isBuffer(body) ? [body] : body.chunks();
   for (const chunk of chunks) {
     const piece = chunk.length > left ? chunk.subarray(0, left) : chunk;
-    if (piece.length > 0 && !(await write(res, piece))) return false;
+    if (piece.length > 0 && !(await out.write(piece))) return false;
     left -= piece.length;
     if (left <= 0) break;
   }
   if (cutAfter !== undefined) {
-    // Let the bytes written so far leave before the reset, so the client sees a short body.
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    res.destroy();
+    await out.cut();
     return false;
   }
   return true;
 }
 
-async function send(res: http.ServerResponse, reply: Reply): Promise<void> {
+async function send(out: Out, reply: Reply): Promise<void> {
   if (reply.hang) return; // never answered; the client's deadline or close() ends it
   const length = Buffer.isBuffer(reply.body) ? reply.body.length : reply.body.length;
-  res.writeHead(reply.status, { ...reply.headers, 'content-length': String(length) });
-  if (await writeBody(res, reply.body, reply.cutAfter)) res.end();
+  out.head(reply.status, reply.headers, length);
+  if (await writeBody(out, reply.body, reply.cutAfter)) await out.end();
 }

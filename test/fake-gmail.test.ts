@@ -367,6 +367,13 @@ describe.skipIf(!hasCorpus)('corpus through attachments.get', () => {
     console.info(`fake Gmail corpus: ${checked} attachments checked, ${fetched} through attachments.get, ${inline} inline data`);
   });
 
+  it('the RFC 2822 A.2 reply chain is one Gmail thread, oldest message first', async () => {
+    const ids = [1, 2, 3].map((n) => corpusIds.get(`eml/ruby-mail-rfc2822-thread-${n}.eml`)!);
+    expect(new Set(ids.map((m) => m.threadId)).size).toBe(1);
+    const thread = await gmail.users.threads.get({ userId: 'me', id: ids[0]!.threadId, format: 'minimal' });
+    expect(thread.data.messages!.map((m) => m.id)).toEqual(ids.map((m) => m.id));
+  });
+
   it('an enclosed message/rfc822 part has its own attachmentId and one child for the enclosed top part', async () => {
     const msg = corpusIds.get('eml/ruby-mail-attachment-message-rfc822.eml')!;
     const full = await gmail.users.messages.get({ userId: 'me', id: msg.id });

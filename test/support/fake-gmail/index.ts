@@ -24,14 +24,14 @@
  * on `jwt.transporter` (see the JWT test), or sign the assertion yourself.
  */
 import http from 'node:http';
-import zlib from 'node:zlib';
 import type { AddressInfo } from 'node:net';
-import { handleApi, errorReply, jsonReply, type ApiCall, type ApiReply, type StreamBody } from './api.ts';
+import { handleApi, errorReply, jsonReply, type ApiCall, type StreamBody } from './api.ts';
 import { boundaryOf, BatchFormatError, MAX_BATCH_CALLS, parseBatch, responsePartHead } from './batch.ts';
 import { apiError, GmailErrors } from './errors.ts';
 import { Faults, type FaultAction, type LoggedRequest } from './faults.ts';
 import { FakeMailbox, type MessageInput, type StoredMessage } from './mailbox.ts';
 import { OAuthServer, type OAuthClient, type OAuthOptions } from './oauth.ts';
+import { Out, send, wantsGzip, writeBody, type Reply } from './output.ts';
 import { Quota } from './quota.ts';
 import { AttachmentIds, type AttachmentIdPolicy } from './resources.ts';
 
@@ -88,8 +88,6 @@ export interface FakeGmail {
   /** Stops the server, dropping open and hung connections. */
   close(): Promise<void>;
 }
-
-type Reply = ApiReply & { cutAfter?: number; hang?: boolean };
 
 const MAX_BODY = 16 * 1024 * 1024;
 
@@ -155,7 +153,7 @@ export async function startFakeGmail(options: FakeGmailOptions = {}): Promise<Fa
     const entry: LoggedRequest = { method: req.method ?? 'GET', path: url.pathname, query: Object.fromEntries(url.searchParams), headers, status: 0 };
     const index = requests.push(entry) - 1;
     const body = await readBody(req);
-    const out = new Out(res, gzipLevel !== null && /\bgzip\b/i.test(headers['accept-encoding'] ?? '') && /gzip/i.test(headers['user-agent'] ?? '') ? gzipLevel : null);
+    const out = new Out(res, gzipLevel !== null && wantsGzip(headers) ? gzipLevel : null);
     entry.gzip = out.gzip;
     const reply = await withFaults(entry, false, (cutAfter) => route(req, url, headers, body, entry, index, out, cutAfter));
     if (reply.status === -1) return; // streamed by the batch writer
@@ -291,86 +289,4 @@ async function readBody(req: http.IncomingMessage): Promise<Buffer | null> {
     chunks.push(chunk);
   }
   return Buffer.concat(chunks);
-}
-
-/**
- * The bytes of one answer on their way to the socket: gzip-compressed when chosen, written with
- * backpressure, and cut (socket destroyed) on demand.
- */
-class Out {
-  private readonly gz: zlib.Gzip | null;
-  readonly gzip: boolean;
-
-  constructor(
-    private readonly res: http.ServerResponse,
-    level: number | null,
-  ) {
-    this.gzip = level !== null;
-    this.gz = level === null ? null : zlib.createGzip({ level });
-    this.gz?.on('error', () => res.destroy());
-  }
-
-  /** Sends the status line and headers; Content-Length only when the bytes go uncompressed. */
-  head(status: number, headers: Record<string, string>, length: number | null): void {
-    const h: Record<string, string> = { ...headers };
-    if (this.gz) h['content-encoding'] = 'gzip';
-    else if (length !== null) h['content-length'] = String(length);
-    this.res.writeHead(status, h);
-    if (this.gz) this.gz.pipe(this.res);
-  }
-
-  /** Writes one chunk; false when the connection is gone. */
-  write(chunk: Buffer): Promise<boolean> {
-    const target = this.gz ?? this.res;
-    if (this.res.destroyed) return Promise.resolve(false);
-    if (target.write(chunk)) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const done = (ok: boolean) => {
-        target.off('drain', onDrain);
-        this.res.off('close', onClose);
-        resolve(ok);
-      };
-      const onDrain = () => done(true);
-      const onClose = () => done(false);
-      target.on('drain', onDrain);
-      this.res.on('close', onClose);
-    });
-  }
-
-  /** Ends the answer. */
-  async end(): Promise<void> {
-    if (this.gz) this.gz.end();
-    else this.res.end();
-  }
-
-  /** Lets the bytes written so far leave, then destroys the socket: the client sees a short body. */
-  async cut(): Promise<void> {
-    if (this.gz) await new Promise<void>((resolve) => this.gz!.flush(zlib.constants.Z_SYNC_FLUSH, () => resolve()));
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    this.res.destroy();
-  }
-}
-
-/** Writes a body, cutting the connection after `cutAfter` body bytes (before compression) when set. False when cut or gone. */
-async function writeBody(out: Out, body: Buffer | StreamBody, cutAfter?: number): Promise<boolean> {
-  let left = cutAfter ?? Infinity;
-  const chunks = Buffer.isBuffer(body) ? [body] : body.chunks();
-  for (const chunk of chunks) {
-    const piece = chunk.length > left ? chunk.subarray(0, left) : chunk;
-    if (piece.length > 0 && !(await out.write(piece))) return false;
-    left -= piece.length;
-    if (left <= 0) break;
-  }
-  if (cutAfter !== undefined) {
-    await out.cut();
-    return false;
-  }
-  return true;
-}
-
-async function send(out: Out, reply: Reply): Promise<void> {
-  if (reply.hang) return; // never answered; the client's deadline or close() ends it
-  const length = Buffer.isBuffer(reply.body) ? reply.body.length : reply.body.length;
-  out.head(reply.status, reply.headers, length);
-  if (await writeBody(out, reply.body, reply.cutAfter)) await out.end();
 }

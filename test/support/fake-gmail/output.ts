@@ -29,7 +29,7 @@ export class Out {
     level: number | null,
   ) {
     this.gzip = level !== null;
-    this.gz = level === null ? null : zlib.createGzip({ level });
+    this.gz = level === null ? null : zlib.createGzip({ level, chunkSize: 128 * 1024 });
     this.gz?.on('error', () => res.destroy());
   }
 

@@ -302,6 +302,11 @@ describe('resources through googleapis', () => {
     const anonymous = await fetch(`${fake.origin}/gmail/v1/users/me/messages/${id}`);
     expect(anonymous.status).toBe(401);
     expect(fake.requests.at(-1)!.gzip).toBe(false); // fetch's User-Agent does not say gzip
+    const token = fake.oauth.issueAccessToken({ address: OWNER, scopes: ['https://www.googleapis.com/auth/gmail.readonly'] });
+    const badEscape = await fetch(`${fake.origin}/gmail/v1/users/%E0%A4%A/profile`, { headers: { authorization: `Bearer ${token}` } });
+    expect(badEscape.status).toBe(400);
+    const badBasic = await fetch(fake.tokenUrl, { method: 'POST', headers: { authorization: `Basic ${Buffer.from('%zz:%zz').toString('base64')}` }, body: 'grant_type=refresh_token&refresh_token=x' });
+    expect(badBasic.status).toBe(401);
     expect(anonymous.headers.get('content-length')).not.toBeNull();
     expect((await anonymous.json()).error.errors[0].reason).toBe('authError');
     const missing = await failure(gmail.users.messages.get({ userId: 'me', id: '18c2f0a0deadbeef' }));
@@ -466,6 +471,12 @@ describe('batch endpoint', () => {
     expect(parseBatchAnswer(ok.headers.get('content-type')!, await ok.text())).toHaveLength(100);
     const json = await fetch(fake.batchUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
     expect(json.status).toBe(400);
+    for (const line of ['GET http://[bad/x HTTP/1.1', 'not a request line']) {
+      const bad = await fetch(fake.batchUrl, { method: 'POST', headers: { 'content-type': 'multipart/mixed; boundary=x' }, body: batchBody('x', [{ line }]) });
+      expect(bad.status).toBe(400);
+    }
+    const absolute = await fetch(fake.batchUrl, { method: 'POST', headers: { 'content-type': 'multipart/mixed; boundary=x' }, body: batchBody('x', [{ line: `GET ${fake.origin}/gmail/v1/users/me/profile HTTP/1.1` }]) });
+    expect(parseBatchAnswer(absolute.headers.get('content-type')!, await absolute.text()).map((p) => p.status)).toEqual([401]);
   });
 
   it('a delay, a cut and a hang inside a batch act on the batch answer at that part', async () => {

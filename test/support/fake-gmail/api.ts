@@ -66,6 +66,15 @@ class Refusal extends Error {
   }
 }
 
+/** A path segment decoded; a malformed escape is a 400, not a crash. */
+function decodePath(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new Refusal(GmailErrors.invalidArgument('Invalid path'));
+  }
+}
+
 const FORMATS = new Set(['full', 'metadata', 'minimal', 'raw']);
 
 /** Answers one Gmail API call. Never throws. */
@@ -91,11 +100,11 @@ export function handleApi(call: ApiCall, ctx: ApiContext): ApiReply {
     const full = grant.scopes.some((s) => READ_SCOPES.includes(s));
     const metadataOnly = !full && grant.scopes.includes(METADATA_SCOPE);
     if (!full && !metadataOnly) throw new Refusal(GmailErrors.insufficientPermissions());
-    const userId = decodeURIComponent(m[1]!);
+    const userId = decodePath(m[1]!);
     if (userId !== 'me' && userId.toLowerCase() !== grant.address.toLowerCase()) throw new Refusal(GmailErrors.delegationDenied(userId));
     const mailbox = ctx.mailboxOf(grant.address);
     if (!mailbox) throw new Refusal(GmailErrors.failedPrecondition('Mail service not enabled'));
-    const rest = m[2]!.split('/').map((s) => decodeURIComponent(s));
+    const rest = m[2]!.split('/').map(decodePath);
     const refused = ctx.quota.charge(mailbox.address, unitsOf(rest));
     if (refused) throw new Refusal(refused);
     const attachment = rest[0] === 'messages' && rest.length === 4 && rest[2] === 'attachments';

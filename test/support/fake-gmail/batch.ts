@@ -63,7 +63,13 @@ export function parseBatch(body: string, boundary: string): BatchPart[] {
     const m = /^([A-Z]+)\s+(\S+)(?:\s+HTTP\/\d(?:\.\d)?)?$/.exec(requestLine.trim());
     if (!m) throw new BatchFormatError(`Failed to parse batch request, error: request line "${requestLine.slice(0, 100)}"`);
     const inner = readHeaderBlock(lines, outer.next + 1);
-    const target = m[2]!.startsWith('http') ? (() => { const u = new URL(m[2]!); return u.pathname + u.search; })() : m[2]!;
+    // Google wants a path; a full URL is reduced to its path and query, a malformed one refused.
+    let target = m[2]!;
+    if (!target.startsWith('/')) {
+      if (!URL.canParse(target)) throw new BatchFormatError(`Failed to parse batch request, error: bad URL "${target.slice(0, 100)}"`);
+      const u = new URL(target);
+      target = u.pathname + u.search;
+    }
     const cid = outer.headers['content-id'];
     parts.push({
       contentId: cid ? cid.replace(/^<|>$/g, '') : null,

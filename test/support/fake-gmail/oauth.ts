@@ -227,8 +227,12 @@ export class OAuthServer {
     const basic = /^Basic\s+(\S+)$/i.exec(authorization ?? '');
     if (basic) {
       const [u, p] = Buffer.from(basic[1]!, 'base64').toString('utf8').split(':');
-      id = decodeURIComponent(u ?? '');
-      secret = decodeURIComponent(p ?? '');
+      try {
+        id = decodeURIComponent(u ?? '');
+        secret = decodeURIComponent(p ?? '');
+      } catch {
+        return oauthError('invalid_client', 'The OAuth client was not found.');
+      }
     }
     const client = this.clients.get(id ?? '');
     if (!client) return oauthError('invalid_client', 'The OAuth client was not found.');

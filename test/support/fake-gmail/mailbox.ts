@@ -9,7 +9,11 @@
  * - Headers are each part's own, names as written, values unfolded (8-bit bytes as UTF-8 when
  *   valid, else windows-1252; encoded words left as they are, as Gmail does).
  * - Bodies are decoded with the gateway's transfer decoders (`src/mime/decode.ts`: base64,
- *   quoted-printable, x-uuencode), so the bytes are those the corpus manifest records.
+ *   quoted-printable, x-uuencode), so the bytes are those the corpus manifest records. This checks
+ *   nothing in a circle: Gmail undoes transfer encodings itself, a Gmail provider never runs them.
+ *   Whether real Gmail decodes x-uuencode bodies is not documented; the fake does.
+ * - Text parts without a name carry their body inline (`data`); named, non-text and message/rfc822
+ *   parts, and text bodies over 1 MiB (the fake's choice), get an attachmentId.
  * - Threads: a message joins the thread of a message it names in References/In-Reply-To when the
  *   normalised subjects (reply prefixes stripped, case folded) are equal; else it starts a thread
  *   whose id is its own id.

@@ -12,7 +12,7 @@
  * Each download is repeated (ROUNDS, alternating direct and gateway) and the median taken, since
  * these machines are noisy. Exits 1 when a target is missed.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -26,11 +26,11 @@ import { createGateway } from '../src/server.ts';
 import { dovecotAvailable, DOVECOT_MISSING, startDovecot, type DovecotInstance } from '../test/support/dovecot.ts';
 import { mailWithAttachment } from '../test/support/mail.ts';
 import { freePort } from '../test/support/net.ts';
+import { rssOf, startGatewayProcess } from './gateway-process.ts';
 
 const SIZES_MIB = [1, 25, 100];
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const MIB = 1024 * 1024;
-const repoRoot = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 
 /** A message with one base64 attachment `blob-<label>.bin` of `size` random bytes, found by the search `bench <label>`. */
 function bigMessage(size: number, label: string): Buffer {
@@ -76,12 +76,6 @@ function smallThread(i: number): { first: Buffer; reply: Buffer } {
     '',
   ].join('\r\n');
   return { first: Buffer.from(first), reply: Buffer.from(reply) };
-}
-
-function rssOf(pid: number): number {
-  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = /VmRSS:\s+(\d+) kB/.exec(status);
-  return kb ? Number(kb[1]) * 1024 : 0;
 }
 
 function median(values: number[]): number {
@@ -186,16 +180,9 @@ async function main(): Promise<void> {
     });
 
     // The gateway under test runs as its own process, as users run it, so its RSS is its own.
-    child = spawn(process.execPath, [path.join(repoRoot, 'bin/attachment-gateway.js'), 'serve'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
-    const baseUrl = `http://127.0.0.1:${port}`;
-    for (let i = 0; ; i++) {
-      try {
-        if ((await fetch(`${baseUrl}/health`)).ok) break;
-      } catch {
-        if (i > 150) throw new Error('the gateway did not start');
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    const started = await startGatewayProcess(env);
+    child = started.child;
+    const baseUrl = started.baseUrl;
 
     // Idle baseline: started, IMAP connection open, schema and database warm; no download yet.
     await signedUrlFor(baseUrl, key, `${SIZES_MIB[0]}MiB`);

@@ -8,7 +8,7 @@
  * probe | answer | seconds | RSS before → peak → after (MiB). Exits 1 when a probe's answer is not the
  * expected one or the gateway stops answering.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -19,14 +19,9 @@ import { createStore } from '../src/db/store.ts';
 import { dovecotAvailable, DOVECOT_MISSING, startDovecot, type DovecotInstance } from '../test/support/dovecot.ts';
 import { mailWithAttachment, manyPartsMessage, mboxOf } from '../test/support/mail.ts';
 import { freePort } from '../test/support/net.ts';
+import { rssOf, startGatewayProcess } from './gateway-process.ts';
 
 const MIB = 1024 * 1024;
-const repoRoot = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
-
-function rssOf(pid: number): number {
-  const kb = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return kb ? Number(kb[1]) * 1024 : 0;
-}
 
 /** CPU seconds (user + system) the process has used so far, from /proc/PID/stat. */
 function cpuSecondsOf(pid: number): number {
@@ -126,17 +121,10 @@ async function main(): Promise<void> {
     });
     const local = await store.addMailbox({ workspaceId: workspace.id, provider: 'LOCAL', address: 'owner@probe.test', displayName: 'hostile mbox', settings: { path: path.join(storeDir, 'hostile.mbox') }, credentials: null });
 
-    child = spawn(process.execPath, [path.join(repoRoot, 'bin/attachment-gateway.js'), 'serve'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+    const started = await startGatewayProcess(env);
+    child = started.child;
+    const baseUrl = started.baseUrl;
     const pid = child.pid!;
-    const baseUrl = `http://127.0.0.1:${port}`;
-    for (let i = 0; ; i++) {
-      try {
-        if ((await fetch(`${baseUrl}/health`)).ok) break;
-      } catch {
-        if (i > 150) throw new Error('the gateway did not start');
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
     const idOf = async (mailboxId: string): Promise<string> => {
       const answer = JSON.parse((await post(baseUrl, JSON.stringify({ query: '{ mailboxes { id displayName } }' }), auth)).body) as { data: { mailboxes: { id: string; displayName: string }[] } };
       const name = mailboxId === imap.id ? 'dovecot' : mailboxId === local.id ? 'hostile mbox' : 'dead';

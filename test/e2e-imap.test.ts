@@ -51,13 +51,7 @@ describe.skipIf(!hasCorpus || !dovecotAvailable())('IMAP end to end (Dovecot, Gr
       hasCr.set(item.file, item.raw.includes(13));
     });
     gateway = await startE2eGateway();
-    await gateway.addMailbox({
-      provider: 'IMAP',
-      address: 'owner@example.test',
-      displayName: 'dovecot',
-      settings: { host: dovecot.host, port: dovecot.port, user: dovecot.user, tls: false },
-      credentials: { password: dovecot.password },
-    });
+    await gateway.addDovecotMailbox(dovecot);
     const listed = await gateway.graphql<{ mailboxes: { id: string }[] }>('{ mailboxes { id } }');
     messages = await collectMessages(gateway, listed.data!.mailboxes[0]!.id);
   });

@@ -23,6 +23,7 @@ import type { AttachmentBodyOptions } from '../src/providers/gmail/attachment-bo
 import { MAX_DEPTH } from '../src/providers/gmail/attachment-json.ts';
 import { GmailApiError, isGmailFailure } from '../src/providers/gmail/errors.ts';
 import { corpusDir, expectedAttachments, hasCorpus, loadManifest } from './support/corpus.ts';
+import { split } from './support/chunks.ts';
 
 const MIB = 1024 * 1024;
 
@@ -55,16 +56,6 @@ function body(data: Buffer, options: { order?: string[]; space?: number; size?: 
   const order = options.order ?? ['size', 'data'];
   const parts = order.map((k) => members[k]!).filter((m) => m !== '');
   return Buffer.from(`${s}{${s}${parts.join(`${s},${s}`)}${s}}${s}`, 'latin1');
-}
-
-function split(input: Buffer, size: () => number): Buffer[] {
-  const chunks: Buffer[] = [];
-  for (let at = 0; at < input.length; ) {
-    const n = Math.max(1, size());
-    chunks.push(input.subarray(at, at + n));
-    at += n;
-  }
-  return chunks;
 }
 
 /** A web ReadableStream over `chunks` that records whether it was cancelled. */

@@ -8,16 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { Base64UrlDecoder, MalformedBase64UrlError, decodeBase64Url } from '../src/mime/base64url.ts';
 import { createTransferDecoder } from '../src/mime/decode.ts';
 import { isGatewayError } from '../src/errors.ts';
-
-function split(input: Buffer, size: () => number): Buffer[] {
-  const chunks: Buffer[] = [];
-  for (let at = 0; at < input.length; ) {
-    const n = Math.max(1, size());
-    chunks.push(input.subarray(at, at + n));
-    at += n;
-  }
-  return chunks;
-}
+import { split } from './support/chunks.ts';
 
 /** Decodes `chunks` through a Base64UrlDecoder; resolves with the bytes, or rejects with the stream's error. */
 async function decodeChunks(chunks: Buffer[]): Promise<Buffer> {

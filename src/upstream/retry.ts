@@ -28,6 +28,7 @@
  */
 import { ExponentialBackoff, decorrelatedJitterGenerator, type IBackoff } from 'cockatiel';
 import { ErrorCode, GatewayError, isGatewayError } from '../errors.ts';
+import { untilAborted } from '../request-signal.ts';
 
 /** The policy numbers (see the module docstring). */
 export const RETRY_DEFAULTS = {
@@ -195,21 +196,3 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
   });
 }
 
-/** `promise`, or its signal's reason as soon as that aborts (a try that ignores its signal cannot hold the caller). */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason as Error);
-    if (signal.aborted) onAbort();
-    else signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error as Error);
-      },
-    );
-  });
-}

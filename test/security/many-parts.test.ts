@@ -217,13 +217,7 @@ describe.skipIf(!dovecotAvailable())('IMAP (Dovecot): many parts through BODYSTR
       { folder: 'INBOX', raw: Buffer.from(deepMessage(1_000, 'thousand levels')) },
     ]);
     gateway = await startE2eGateway();
-    await gateway.addMailbox({
-      provider: 'IMAP',
-      address: 'owner@example.test',
-      displayName: 'dovecot',
-      settings: { host: dovecot.host, port: dovecot.port, user: dovecot.user, tls: false },
-      credentials: { password: dovecot.password },
-    });
+    await gateway.addDovecotMailbox(dovecot);
     const [, first] = await timed(() => gateway.graphql<CountsAnswer>(COUNTS_QUERY));
     const [result, ms] = await timed(() => gateway.graphql<CountsAnswer>(COUNTS_QUERY));
     figures.push(`IMAP: first listing (index, part headers, sizes) of 9,000 + 10,000 + deep: ${first.toFixed(0)} ms; again: ${ms.toFixed(0)} ms`);

@@ -60,13 +60,7 @@ describe.skipIf(!dovecotAvailable())('a URL for an attachment in a real IMAP fol
       await client.logout();
     }
     gateway = await startE2eGateway();
-    await gateway.addMailbox({
-      provider: 'IMAP',
-      address: 'owner@example.test',
-      displayName: 'dovecot',
-      settings: { host: dovecot.host, port: dovecot.port, user: dovecot.user, tls: false },
-      credentials: { password: dovecot.password },
-    });
+    await gateway.addDovecotMailbox(dovecot);
   });
   afterAll(async () => {
     await gateway?.close();

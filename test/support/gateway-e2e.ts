@@ -14,6 +14,7 @@ import type { NewMailbox, Store } from '../../src/store/types.ts';
 import { startServer } from '../../src/server.ts';
 import { print } from 'graphql';
 import { E2eMailboxPageDocument, type E2eMailboxPageQuery } from '../generated/graphql.ts';
+import type { DovecotInstance } from './dovecot.ts';
 
 /** A running gateway with a workspace and its key. */
 export interface E2eGateway {
@@ -23,6 +24,8 @@ export interface E2eGateway {
   store: Store;
   /** Adds a mailbox to the test workspace; returns its (store) id. */
   addMailbox(input: Omit<NewMailbox, 'workspaceId'>): Promise<string>;
+  /** Adds the IMAP mailbox of a private Dovecot (plain text on loopback), owner `owner@example.test`, named `dovecot`; returns its id. */
+  addDovecotMailbox(dovecot: DovecotInstance): Promise<string>;
   /** POSTs a GraphQL operation with the key; throws on transport errors, returns the JSON body. */
   graphql<T = unknown>(query: string, variables?: Record<string, unknown>, apiKey?: string): Promise<{ data?: T; errors?: { message: string; extensions?: { code?: string } }[] }>;
   close(): Promise<void>;
@@ -55,6 +58,16 @@ export async function startE2eGateway(env: Record<string, string> = {}): Promise
     workspaceId: workspace.id,
     store,
     async addMailbox(input) {
+      return (await store.addMailbox({ ...input, workspaceId: workspace.id })).id;
+    },
+    async addDovecotMailbox(dovecot) {
+      const input = {
+        provider: 'IMAP' as const,
+        address: 'owner@example.test',
+        displayName: 'dovecot',
+        settings: { host: dovecot.host, port: dovecot.port, user: dovecot.user, tls: false },
+        credentials: { password: dovecot.password },
+      };
       return (await store.addMailbox({ ...input, workspaceId: workspace.id })).id;
     },
     graphql,

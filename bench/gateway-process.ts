@@ -1,0 +1,35 @@
+/**
+ * The gateway under test as its own process, as users run it (`attachment-gateway serve`), so the
+ * RSS a benchmark reads is the gateway's alone.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+
+const repoRoot = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+
+/** Resident set size of process `pid`, bytes (VmRSS of /proc/PID/status). */
+export function rssOf(pid: number): number {
+  const kb = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return kb ? Number(kb[1]) * 1024 : 0;
+}
+
+/**
+ * Starts `serve` with `env` (its PORT must be set) and waits until `/health` answers.
+ * @throws Error when the gateway does not answer within 15 s
+ */
+export async function startGatewayProcess(env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; baseUrl: string }> {
+  const child = spawn(process.execPath, [path.join(repoRoot, 'bin/attachment-gateway.js'), 'serve'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+  const baseUrl = `http://127.0.0.1:${env.PORT}`;
+  for (let i = 0; ; i++) {
+    try {
+      if ((await fetch(`${baseUrl}/health`)).ok) return { child, baseUrl };
+    } catch {
+      if (i > 150) {
+        child.kill();
+        throw new Error('the gateway did not start');
+      }
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

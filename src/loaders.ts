@@ -14,7 +14,8 @@
 import DataLoader from 'dataloader';
 import { notFound } from './errors.ts';
 import { attribute, attributeErrors } from './providers/attribution.ts';
-import type { AttachmentInfo, CallOptions, ConversationInfo, MailboxConfig, MailProvider, MessageInfo } from './providers/types.ts';
+import type { AttachmentInfo, ConversationInfo, MessageInfo } from './domain/mail.ts';
+import type { CallOptions, MailboxConfig, MailProvider } from './providers/types.ts';
 import type { MailboxSummary, Store } from './store/types.ts';
 
 /** Finds the long-lived provider of a mailbox (a {@link ProviderRegistry} in production, a fake in tests). */

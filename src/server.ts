@@ -30,7 +30,7 @@ import { useExecutionLimit } from './http/use-execution-limit.ts';
 import { useQueryCost } from './http/use-query-cost.ts';
 import { useQueryLimits } from './http/use-query-limits.ts';
 import type { ProviderLookup } from './loaders.ts';
-import type { Logger } from './providers/types.ts';
+import type { Logger } from './domain/logger.ts';
 import { schema } from './schema/index.ts';
 import { createDownloadSigner } from './signing.ts';
 import type { Store } from './store/types.ts';

@@ -8,102 +8,15 @@
  * (downloads), never a crash.
  */
 import type { Readable } from 'node:stream';
+import type { ConversationInfo, MessageInfo } from '../domain/mail.ts';
+import type { Logger, Progress } from '../domain/logger.ts';
+import type { Page } from '../domain/page.ts';
 import type { ImapProviderOptions } from './imap/provider.ts';
 
 /** The provider behind a mailbox. Values are the GraphQL enum values. */
 export type ProviderKind = 'GMAIL' | 'MICROSOFT_GRAPH' | 'IMAP' | 'LOCAL';
 
-/** An RFC 5322 mailbox: display name (decoded, RFC 2047) and addr-spec. */
-export interface Address {
-  name: string | null;
-  address: string | null;
-}
-
-/** How the part is meant to be shown, from Content-Disposition (RFC 2183) or the provider's flag. */
-export type AttachmentDisposition = 'ATTACHMENT' | 'INLINE';
-
-/**
- * What an attachment is: FILE (bytes: a MIME part, a Gmail part, a Graph fileAttachment), ITEM (an
- * attached message: message/rfc822, a Graph itemAttachment) or REFERENCE (a link to a file kept
- * elsewhere: a Graph referenceAttachment; not downloadable as bytes).
- */
-export type AttachmentKind = 'FILE' | 'ITEM' | 'REFERENCE';
-
-/** Whether a message was received or sent by the mailbox owner (Sent folder, SENT label, ...). */
-export type MessageDirection = 'RECEIVED' | 'SENT';
-
-/** One attachment of a message, as the provider lists it. */
-export interface AttachmentInfo {
-  /** Provider-native stable key of the part within its message: the IMAP/MIME part number ("2", "1.3"), Gmail's partId, Graph's attachment id. */
-  partId: string;
-  /** Decoded Unicode filename (RFC 2231 / RFC 2047 undone), or null when the part names none. */
-  filename: string | null;
-  /** Lower-case media type, e.g. `application/pdf`. */
-  contentType: string;
-  /** Decoded size in bytes (after the Content-Transfer-Encoding is undone), or null when unknown. */
-  size: number | null;
-  /** True when {@link size} is exact; false when it is the provider's estimate. */
-  sizeExact: boolean;
-  /** Content-ID without angle brackets (RFC 2392), or null. */
-  contentId: string | null;
-  disposition: AttachmentDisposition;
-  kind: AttachmentKind;
-  /** False when the bytes cannot be served (a reference attachment). */
-  downloadable: boolean;
-}
-
-/** One message, with the header facts the schema shows and its attachments in MIME order. */
-export interface MessageInfo {
-  /** Provider-native stable key of the message within its mailbox (IMAP: folder, UIDVALIDITY and UID). */
-  key: string;
-  /** Key of the conversation (thread) the message belongs to; see {@link ConversationInfo.key}. */
-  conversationKey: string;
-  subject: string | null;
-  from: Address | null;
-  to: Address[];
-  cc: Address[];
-  /** The Date header (or the provider's received time when absent). */
-  date: Date | null;
-  /** The Message-ID header with its angle brackets, as written. */
-  messageIdHeader: string | null;
-  /** The first msg-id of In-Reply-To, with angle brackets. */
-  inReplyTo: string | null;
-  /** The msg-ids of References, oldest first, with angle brackets. */
-  references: string[];
-  direction: MessageDirection;
-  /** The attachments in MIME order, at most the listing limit (`src/mime/limits.ts`, 10,000 by default). */
-  attachments: AttachmentInfo[];
-  /**
-   * How many attachments the provider found in the message (inline parts included). Equals
-   * `attachments.length` unless {@link attachmentsTruncated}; then it also counts those past the
-   * listing limit, and is a lower bound when the MIME structure itself was cut.
-   */
-  attachmentCount: number;
-  /**
-   * True when {@link attachments} is not the whole list: more attachments than the listing limit,
-   * or a MIME structure with more parts or deeper nesting than the limits (`src/mime/limits.ts`),
-   * whose parts past the limits were not read. Never a silent drop.
-   */
-  attachmentsTruncated: boolean;
-}
-
-/** A conversation (thread): messages received and sent that belong together. */
-export interface ConversationInfo {
-  /** Provider-native stable key: the same messages give the same key in every request. */
-  key: string;
-  /** Subject of the first message, reply prefixes kept as written. */
-  subject: string | null;
-  /** Distinct senders and recipients, in order of first appearance. */
-  participants: Address[];
-  /** Date of the newest message. */
-  lastMessageAt: Date | null;
-  /** Keys of the messages, oldest first. */
-  messageKeys: string[];
-  /** True when any message has an attachment (inline parts included). */
-  hasAttachments: boolean;
-}
-
-/** Filter of {@link MailProvider.listConversations}. Every field is optional; all given ones must hold. */
+/** Filter of. Every field is optional; all given ones must hold. */
 export interface ConversationFilter {
   hasAttachments?: boolean | null;
   /** Only conversations with a message at or after this time. */
@@ -119,14 +32,6 @@ export interface ConversationFilter {
  */
 export interface CallOptions {
   signal?: AbortSignal;
-}
-
-/** One page of a list, with an opaque provider cursor for the next one. */
-export interface Page<T> {
-  items: T[];
-  /** Pass as `after` to get the next page; null when there is none. */
-  endCursor: string | null;
-  hasNextPage: boolean;
 }
 
 /** The bytes of an attachment, decoded, streamed from the provider on demand. */
@@ -178,13 +83,6 @@ export interface MailProvider {
   close(): Promise<void>;
 }
 
-/** Progress of long operator work: `done` of `total` (null when unknown) in `unit`. */
-export interface Progress {
-  done: number;
-  total: number | null;
-  unit: 'bytes' | 'messages';
-}
-
 /** A mailbox as stored, with its credentials decrypted; what a provider factory is given. */
 export interface MailboxConfig {
   id: string;
@@ -206,16 +104,6 @@ export interface ProviderDeps {
   logger: Logger;
   /** Limits and deadlines of IMAP mailboxes (`src/config-upstream.ts`); defaults when absent. */
   imap?: ImapProviderOptions;
-}
-
-/** The pino-compatible subset of a logger the core uses. */
-export interface Logger {
-  trace(obj: object | string, msg?: string): void;
-  debug(obj: object | string, msg?: string): void;
-  info(obj: object | string, msg?: string): void;
-  warn(obj: object | string, msg?: string): void;
-  error(obj: object | string, msg?: string): void;
-  child(bindings: Record<string, unknown>): Logger;
 }
 
 /** Builds the provider of one mailbox. Must not connect yet: connecting happens on first use. */

@@ -11,15 +11,9 @@ import SqliteDatabase from 'better-sqlite3';
 import { afterAll, onTestFinished } from 'vitest';
 import { GatewayError, NotDownloadableError, notFound } from '../../src/errors.ts';
 import { silentLogger } from './logger.ts';
-import type {
-  AttachmentContent,
-  AttachmentInfo,
-  ConversationFilter,
-  ConversationInfo,
-  MailProvider,
-  MessageInfo,
-  Page,
-} from '../../src/providers/types.ts';
+import type { AttachmentInfo, ConversationInfo, MessageInfo } from '../../src/domain/mail.ts';
+import type { Page } from '../../src/domain/page.ts';
+import type { AttachmentContent, ConversationFilter, MailProvider } from '../../src/providers/types.ts';
 
 /** An attachment with its bytes. */
 export interface FakeAttachment extends AttachmentInfo {
@@ -179,7 +173,7 @@ export function fakeMessage(key: string, conversationKey: string, date: string, 
     to: [{ name: null, address: 'bob@example.org' }],
     cc: [],
     date: new Date(date),
-    messageIdHeader: `<${key}@example.org>`,
+    messageId: `<${key}@example.org>`,
     inReplyTo: null,
     references: [],
     direction: 'RECEIVED',

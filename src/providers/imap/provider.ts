@@ -18,19 +18,9 @@
  * one call is let through, and its success closes the breaker again.
  */
 import { BrokenCircuitError, CircuitState, ConsecutiveBreaker, circuitBreaker, handleWhen, type CircuitBreakerPolicy } from 'cockatiel';
-import type {
-  AttachmentContent,
-  AttachmentInfo,
-  CallOptions,
-  ConversationFilter,
-  ConversationInfo,
-  MailboxConfig,
-  MailProvider,
-  MessageInfo,
-  Page,
-  ProviderDeps,
-  ProviderFactory,
-} from '../types.ts';
+import type { AttachmentInfo, ConversationInfo, MessageInfo } from '../../domain/mail.ts';
+import type { Page } from '../../domain/page.ts';
+import type { AttachmentContent, CallOptions, ConversationFilter, MailboxConfig, MailProvider, ProviderDeps, ProviderFactory } from '../types.ts';
 import { GatewayError, NotDownloadableError, badInput, isGatewayError, notFound } from '../../errors.ts';
 import { attachmentListing, describeAttachment, findPart, selectAttachmentParts } from '../../mime/attachments.ts';
 import { transferEncodingFamily } from '../../mime/decode.ts';
@@ -313,7 +303,7 @@ class ImapProviderImpl implements ImapProvider {
       to: s.to,
       cc: s.cc,
       date: s.date,
-      messageIdHeader: s.messageId,
+      messageId: s.messageId,
       inReplyTo: s.inReplyTo,
       references: s.references,
       direction: s.direction,

@@ -17,20 +17,10 @@ import fsp, { type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream';
 import { PassThrough } from 'node:stream';
-import type {
-  AttachmentContent,
-  CallOptions,
-  AttachmentInfo,
-  ConversationFilter,
-  ConversationInfo,
-  MailboxConfig,
-  MailProvider,
-  MessageInfo,
-  Page,
-  Progress,
-  ProviderDeps,
-  ProviderFactory,
-} from '../types.ts';
+import type { AttachmentInfo, ConversationInfo, MessageInfo } from '../../domain/mail.ts';
+import type { Progress } from '../../domain/logger.ts';
+import type { Page } from '../../domain/page.ts';
+import type { AttachmentContent, CallOptions, ConversationFilter, MailboxConfig, MailProvider, ProviderDeps, ProviderFactory } from '../types.ts';
 import { GatewayError, badInput, notFound } from '../../errors.ts';
 import { createTransferDecoder } from '../../mime/decode.ts';
 import { untilAborted } from '../../request-signal.ts';
@@ -145,7 +135,7 @@ class LocalProvider implements MailProvider {
       to: m.to,
       cc: m.cc,
       date: m.date == null ? null : new Date(m.date),
-      messageIdHeader: m.messageId,
+      messageId: m.messageId,
       inReplyTo: m.inReplyTo,
       references: m.references,
       direction: this.#direction(m),

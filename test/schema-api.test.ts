@@ -18,7 +18,10 @@ function fixture(): FakeMessage[] {
     fakeMessage('m2', 'c1', '2024-01-03T10:00:00Z', [fakeAttachment('2', 'reply.txt', Buffer.from('thanks'))], { direction: 'SENT' }),
     fakeMessage('m3', 'c1', '2024-01-02T10:00:00Z', [fakeAttachment('1.2', 'notes.txt', Buffer.from('notes'))]),
     ...[2, 3, 4, 5, 6].map((n) => fakeMessage(`m${n}0`, `c${n}`, `2024-02-0${n}T10:00:00Z`, [fakeAttachment('2', `file${n}.bin`, Buffer.alloc(n, n))])),
-    fakeMessage('m70', 'c7', '2023-12-01T10:00:00Z', [fakeAttachment('2', 'link', Buffer.alloc(0), { kind: 'REFERENCE', downloadable: false })]),
+    fakeMessage('m70', 'c7', '2023-12-01T10:00:00Z', [
+      fakeAttachment('2', 'link', Buffer.alloc(0), { kind: 'REFERENCE', downloadable: false, linkUrl: 'https://files.example.org/d/Q3%20plan.xlsx', providerRef: { attachmentId: 'AAMk-1' } }),
+      fakeAttachment('3', 'bad link', Buffer.alloc(0), { kind: 'REFERENCE', downloadable: false, linkUrl: 'javascript:alert(1)' }),
+    ]),
     fakeMessage('m80', 'c8', '2023-11-01T10:00:00Z', []),
   ];
 }
@@ -281,9 +284,26 @@ describe('attachments and indexes', () => {
     const ref = await t.gql('query($id: ID!) { node(id: $id) { ... on Conversation { attachments { kind downloadable downloadUrl { url } } } } }', {
       id: encodeNodeId('Conversation', [t.mailboxA.id, 'c7']),
     });
-    expect(ref.data.node.attachments).toEqual([{ kind: 'REFERENCE', downloadable: false, downloadUrl: null }]);
-    expect(ref.errors).toHaveLength(1);
+    expect(ref.data.node.attachments).toEqual([
+      { kind: 'REFERENCE', downloadable: false, downloadUrl: null },
+      { kind: 'REFERENCE', downloadable: false, downloadUrl: null },
+    ]);
+    expect(ref.errors).toHaveLength(2);
     expect(ref.errors?.[0]).toMatchObject({ path: ['node', 'attachments', 0, 'downloadUrl'], extensions: { code: 'NOT_DOWNLOADABLE' } });
+  });
+
+  it('shows linkUrl for a link attachment only: http(s) links as given, other schemes and files null; providerRef never shown', async () => {
+    const t = await setupGateway(fixture());
+    const q = 'query($id: ID!) { node(id: $id) { ... on Conversation { attachments { kind linkUrl } } } }';
+    const ref = await t.gql(q, { id: encodeNodeId('Conversation', [t.mailboxA.id, 'c7']) });
+    expect(ref.errors).toBeUndefined();
+    expect(ref.data.node.attachments).toEqual([
+      { kind: 'REFERENCE', linkUrl: 'https://files.example.org/d/Q3%20plan.xlsx' },
+      { kind: 'REFERENCE', linkUrl: null },
+    ]);
+    expect(JSON.stringify(ref.body)).not.toContain('AAMk-1');
+    const files = await t.gql(q, { id: encodeNodeId('Conversation', [t.mailboxA.id, 'c1']) });
+    expect(files.data.node.attachments.map((a: { linkUrl: unknown }) => a.linkUrl)).toEqual([null, null, null, null]);
   });
 
   it.each([0, 3601])('refuses downloadUrl(expiresIn: %i) with BAD_USER_INPUT', async (expiresIn) => {

@@ -411,10 +411,32 @@ describe('dataloader batching', () => {
       counts.push([calls.listConversations, calls.loadConversations.length, calls.loadMessages.length]);
     }
     expect(counts[0]).toEqual(counts[1]);
-    // One page, one batch of conversations, and message batches bounded by the query depth, not by N.
+    // One page, no conversation load (the listing primes the loader), and message batches bounded by the query depth, not by N.
     expect(counts[1]![0]).toBe(1);
-    expect(counts[1]![1]).toBeLessThanOrEqual(1);
+    expect(counts[1]![1]).toBe(0);
     expect(counts[1]![2]).toBeLessThanOrEqual(2);
+  });
+
+  it('splits batches to the provider batchLimit: n keys cost ceil(n / limit) calls of at most limit keys', async () => {
+    const t = await setupGateway(fixture(), { batchLimit: 3 });
+    const ids = ['c1', 'c2', 'c3', 'c4', 'c5', 'c6', 'c7', 'c8'].map((c) => encodeNodeId('Conversation', [t.mailboxA.id, c]));
+    const r = await t.gql('query($ids: [ID!]!) { nodes(ids: $ids) { ... on Conversation { subject messages(first: 10) { edges { node { subject } } } } } }', { ids });
+    expect(r.errors).toBeUndefined();
+    expect(r.data.nodes.map((n: { subject: string }) => n.subject)).toEqual(['c1', 'c2', 'c3', 'c4', 'c5', 'c6', 'c7', 'c8'].map((c) => `Subject of ${c}`));
+    const { loadConversations, loadMessages } = t.provider.calls;
+    // 8 conversation keys at 3 a call: 3 calls; 10 message keys: 4 calls.
+    expect(loadConversations.map((keys) => keys.length)).toEqual([3, 3, 2]);
+    expect(loadConversations.flat().sort()).toEqual(['c1', 'c2', 'c3', 'c4', 'c5', 'c6', 'c7', 'c8']);
+    expect(loadMessages.map((keys) => keys.length)).toEqual([3, 3, 3, 1]);
+    expect(loadMessages.flat()).toHaveLength(10);
+  });
+
+  it('sends one batch call for many keys when the provider declares no limit', async () => {
+    const t = await setupGateway(fixture());
+    const ids = ['c1', 'c2', 'c3', 'c4', 'c5', 'c6', 'c7', 'c8'].map((c) => encodeNodeId('Conversation', [t.mailboxA.id, c]));
+    const r = await t.gql('query($ids: [ID!]!) { nodes(ids: $ids) { ... on Conversation { subject } } }', { ids });
+    expect(r.errors).toBeUndefined();
+    expect(t.provider.calls.loadConversations.map((keys) => keys.length)).toEqual([8]);
   });
 
   it('loads each message once per request even when reached by several paths', async () => {

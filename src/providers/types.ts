@@ -54,6 +54,14 @@ export interface MailProvider {
   readonly kind: ProviderKind;
 
   /**
+   * Most keys one {@link loadConversations} / {@link loadMessages} call may get; the loaders split
+   * bigger batches into ⌈n / batchLimit⌉ calls (`src/loaders.ts`). Set it to the upstream's batch
+   * size: Gmail 50 (its batch endpoint takes 100 calls, Google advises at most 50), Microsoft
+   * Graph 20 (`$batch` limit). Absent (IMAP, local): unbounded, one call per tick.
+   */
+  readonly batchLimit?: number;
+
+  /**
    * Conversations, newest activity first.
    * @param args.first page size, 1..100
    * @param args.after cursor from a previous page's `endCursor`

@@ -69,6 +69,8 @@ builder.node(MailboxRef, {
         const provider = await ctx.loaders.provider(mailbox.id);
         const page = await provider.listConversations({ first: Math.min(MAX_PAGE_SIZE, skip + first), after: providerAfter, filter });
         const items = page.items.slice(skip, skip + first);
+        // The listing already holds each conversation whole: its fields must not load it again.
+        await ctx.loaders.primeConversations(mailbox.id, items);
         const edges = items.map((info, i) => {
           const consumed = skip + i + 1;
           // The provider's own cursor can only resume after the last item of its page.

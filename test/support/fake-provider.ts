@@ -37,6 +37,8 @@ export interface FakeCalls {
 
 /** The fake provider, with its counters and switches. */
 export interface FakeProvider extends MailProvider {
+  /** The declared batch limit (`MailProvider.batchLimit`); set before the first request. */
+  batchLimit?: number;
   calls: FakeCalls;
   /** Thrown by the next openAttachment calls when set. */
   failOpen: unknown;
@@ -49,8 +51,11 @@ export interface FakeProvider extends MailProvider {
   resetCalls(): void;
 }
 
-/** Builds a provider over `messages`; conversations are derived from their `conversationKey`. */
-export function createFakeProvider(messages: FakeMessage[]): FakeProvider {
+/**
+ * Builds a provider over `messages`; conversations are derived from their `conversationKey`.
+ * With `batchLimit`, it declares that limit and refuses (throws) a batch call with more keys.
+ */
+export function createFakeProvider(messages: FakeMessage[], options: { batchLimit?: number } = {}): FakeProvider {
   const byKey = new Map(messages.map((m) => [m.key, m]));
   const conversationKeys = [...new Set(messages.map((m) => m.conversationKey))];
 
@@ -81,8 +86,12 @@ export function createFakeProvider(messages: FakeMessage[]): FakeProvider {
     attachmentsTruncated: m.attachmentsTruncated ?? false,
   });
 
+  const checkBatch = (keys: readonly string[]): void => {
+    if (provider.batchLimit !== undefined && keys.length > provider.batchLimit) throw new Error(`batch of ${keys.length} keys over the limit of ${provider.batchLimit}`);
+  };
   const provider: FakeProvider = {
     kind: 'LOCAL',
+    ...(options.batchLimit === undefined ? {} : { batchLimit: options.batchLimit }),
     calls: { listConversations: 0, loadConversations: [], loadMessages: [], openAttachment: 0 },
     failOpen: null,
     opened: [],
@@ -110,10 +119,12 @@ export function createFakeProvider(messages: FakeMessage[]): FakeProvider {
     },
     async loadConversations(keys) {
       provider.calls.loadConversations.push([...keys]);
+      checkBatch(keys);
       return keys.map((k) => conversationOf(k));
     },
     async loadMessages(keys) {
       provider.calls.loadMessages.push([...keys]);
+      checkBatch(keys);
       return keys.map((k) => {
         const m = byKey.get(k);
         return m ? toInfo(m) : null;
@@ -197,7 +208,7 @@ afterAll(async () => {
  * yet, and tests need a mailbox that vanishes; `sql` runs any statement that way (revoking a key,
  * deleting a workspace). `keyIdA`/`keyIdB` are the ids of the two API keys.
  */
-export async function setupGateway(messages: FakeMessage[], options: { secret?: string; demoApiKey?: string; keyStatusTtlMs?: number } = {}) {
+export async function setupGateway(messages: FakeMessage[], options: { secret?: string; demoApiKey?: string; keyStatusTtlMs?: number; batchLimit?: number } = {}) {
   const { loadConfig } = await import('../../src/config.ts');
   const { createStore } = await import('../../src/db/store.ts');
   const { createGateway } = await import('../../src/server.ts');
@@ -241,7 +252,7 @@ export async function setupGateway(messages: FakeMessage[], options: { secret?: 
   const { key: keyB, id: keyIdB } = await store.createApiKey(wsB.id);
   const mailboxA = await store.addMailbox({ workspaceId: wsA.id, provider: 'LOCAL', address: 'me@example.org', displayName: 'Mine', settings: {}, credentials: null });
   const mailboxB = await store.addMailbox({ workspaceId: wsB.id, provider: 'IMAP', address: 'other@example.org', displayName: 'Theirs', settings: {}, credentials: null });
-  const provider = createFakeProvider(messages);
+  const provider = createFakeProvider(messages, options.batchLimit === undefined ? {} : { batchLimit: options.batchLimit });
   const providerB = createFakeProvider(messages);
   const logger = silentLogger();
   const gateway = createGateway({

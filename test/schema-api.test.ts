@@ -133,6 +133,26 @@ describe('workspace isolation', () => {
   });
 });
 
+describe('re-consent', () => {
+  it('shows needsReconsent and its reason on Mailbox (list and node) once a provider marks it, and clears them with new credentials', async () => {
+    const t = await setupGateway(fixture());
+    const q = '{ mailboxes { id needsReconsent reconsentReason } }';
+    expect((await t.gql(q)).data.mailboxes).toEqual([{ id: expect.any(String), needsReconsent: false, reconsentReason: null }]);
+    const { mailboxCredentials } = await import('../src/providers/registry.ts');
+    const writer = mailboxCredentials(t.store, t.mailboxA, t.logger);
+    await writer.markNeedsReconsent('Google refused the refresh token (invalid_grant)');
+    const listed = await t.gql(q);
+    expect(listed.data.mailboxes).toEqual([{ id: listed.data.mailboxes[0].id, needsReconsent: true, reconsentReason: 'Google refused the refresh token (invalid_grant)' }]);
+    const node = await t.gql('query($id: ID!) { node(id: $id) { ... on Mailbox { needsReconsent reconsentReason } } }', { id: listed.data.mailboxes[0].id });
+    expect(node.data.node).toEqual({ needsReconsent: true, reconsentReason: 'Google refused the refresh token (invalid_grant)' });
+    // Workspace B's mailbox is untouched: the writer is bound to its own mailbox.
+    expect((await t.gql(q, {}, t.keyB)).data.mailboxes).toEqual([{ id: expect.any(String), needsReconsent: false, reconsentReason: null }]);
+    await writer.save({ refreshToken: 'fresh' });
+    expect((await t.gql(q)).data.mailboxes[0]).toMatchObject({ needsReconsent: false, reconsentReason: null });
+    expect((await t.store.getMailbox(t.wsA.id, t.mailboxA.id))?.credentials).toEqual({ refreshToken: 'fresh' });
+  });
+});
+
 describe('node and nodes', () => {
   it('round-trips every node type through node(id)', async () => {
     const t = await setupGateway(fixture());

@@ -101,8 +101,32 @@ export interface MailboxConfig {
   displayName: string | null;
   /** Provider settings (IMAP: host, port, user, tls; LOCAL: path). Not secret. */
   settings: Record<string, unknown>;
-  /** Secrets (IMAP: password), decrypted; null when the provider needs none. */
+  /** Secrets (IMAP: password; Gmail: refresh token), decrypted; null when the provider needs none. */
   credentials: Record<string, string> | null;
+  /** When a provider marked the mailbox as needing re-consent (grant revoked); null while the grant works. The store always sets it; absent counts as null. */
+  needsReconsentAt?: Date | null;
+  /** Why it needs re-consent, in words for operators; null when it does not. */
+  reconsentReason?: string | null;
+}
+
+/**
+ * How a provider updates the stored credentials of its own mailbox (bound to that mailbox by the
+ * registry). Writes go through the store, encrypted as at `mailbox add`.
+ */
+export interface MailboxCredentials {
+  /**
+   * Stores new credentials, replacing the old ones whole, and clears a re-consent mark: call it
+   * when the upstream rotates a refresh token, before using the new one.
+   * @throws GatewayError NOT_FOUND when the mailbox was removed meanwhile
+   */
+  save(credentials: Record<string, string>): Promise<void>;
+  /**
+   * Marks the mailbox as needing re-consent (e.g. an OAuth refresh answered `invalid_grant`):
+   * `Mailbox.needsReconsent` and `mailbox list` show it until new credentials are stored. The
+   * reason is shown to API clients and operators: words, never a token or an upstream body.
+   * @throws GatewayError NOT_FOUND when the mailbox was removed meanwhile
+   */
+  markNeedsReconsent(reason: string): Promise<void>;
 }
 
 /** Services a provider may use. */
@@ -112,6 +136,8 @@ export interface ProviderDeps {
   logger: Logger;
   /** Limits and deadlines of IMAP mailboxes (`src/config-upstream.ts`); defaults when absent. */
   imap?: ImapProviderOptions;
+  /** The mailbox's credential writer; absent where nothing may be written (e.g. a CLI check before the mailbox is stored). */
+  credentials?: MailboxCredentials;
 }
 
 /** Builds the provider of one mailbox. Must not connect yet: connecting happens on first use. */

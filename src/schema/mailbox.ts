@@ -42,6 +42,16 @@ builder.node(MailboxRef, {
       resolve: (m) => (m.address !== null && isEmailAddress(m.address) ? m.address : null),
     }),
     displayName: t.exposeString('displayName', { nullable: true, description: 'A name for people, as configured.' }),
+    needsReconsent: t.boolean({
+      description:
+        "True when the provider found the mailbox's grant revoked (an OAuth refresh refused with `invalid_grant`): its reads fail with PROVIDER_AUTH_FAILED until an operator connects it again (`mailbox connect` / `mailbox update` with new credentials), which clears this.",
+      resolve: (m) => m.needsReconsentAt != null,
+    }),
+    reconsentReason: t.string({
+      nullable: true,
+      description: 'Why the mailbox needs re-consent, in words (at most 500 characters); null when `needsReconsent` is false.',
+      resolve: (m) => (m.needsReconsentAt != null ? (m.reconsentReason ?? null) : null),
+    }),
     conversations: t.field({
       type: MailboxConversationsConnection,
       // Nullable: a mailbox whose provider fails (server down, credentials refused) nulls this

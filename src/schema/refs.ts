@@ -12,6 +12,9 @@ export interface MailboxShape {
   provider: ProviderKind;
   address: string | null;
   displayName: string | null;
+  /** Set when a provider found the grant revoked (see `Store.markNeedsReconsent`). */
+  needsReconsentAt?: Date | null;
+  reconsentReason?: string | null;
 }
 
 /** A conversation of a mailbox. */

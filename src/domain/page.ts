@@ -1,4 +1,4 @@
-/** One page of a list, with an opaque cursor for the next one (see `src/domain/paging.ts` for building them). */
+/** One page of a list, with an opaque cursor for the next one (built by `src/providers/paging.ts`). */
 export interface Page<T> {
   items: T[];
   /** Pass as `after` to get the next page; null when there is none. */

@@ -1,7 +1,7 @@
 /**
  * An in-memory MailProvider for schema and download tests: real byte streams, call counters, and
- * switches for failures. Conversations are listed newest activity first with numeric-offset
- * cursors, like a provider that pages by position.
+ * switches for failures. Conversations are listed newest activity first with the shared list
+ * cursors (`src/providers/paging.ts`), like a provider that holds its list.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -9,8 +9,10 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import SqliteDatabase from 'better-sqlite3';
 import { afterAll, onTestFinished } from 'vitest';
-import { GatewayError, NotDownloadableError, notFound } from '../../src/errors.ts';
+import { NotDownloadableError, notFound } from '../../src/errors.ts';
 import { silentLogger } from './logger.ts';
+import { pageOfList } from '../../src/providers/paging.ts';
+import { compareConversations } from '../../src/threading/index.ts';
 import type { AttachmentInfo, ConversationInfo, MessageInfo } from '../../src/domain/mail.ts';
 import type { Page } from '../../src/domain/page.ts';
 import type { AttachmentContent, ConversationFilter, MailProvider } from '../../src/providers/types.ts';
@@ -102,20 +104,13 @@ export function createFakeProvider(messages: FakeMessage[], options: { batchLimi
     },
     async listConversations(args: { first: number; after?: string | null; filter?: ConversationFilter }): Promise<Page<ConversationInfo>> {
       provider.calls.listConversations++;
-      if (args.first < 1 || args.first > 100) throw new GatewayError('BAD_USER_INPUT', 'first out of range');
-      let start = 0;
-      if (args.after != null) {
-        if (!/^off:\d+$/.test(args.after)) throw new GatewayError('BAD_USER_INPUT', 'Unknown cursor');
-        start = Number(args.after.slice(4));
-      }
-      let all = conversationKeys.map((k) => conversationOf(k)!).sort((a, b) => (b.lastMessageAt?.getTime() ?? 0) - (a.lastMessageAt?.getTime() ?? 0));
+      const all = conversationKeys.map((k) => conversationOf(k)!).sort(compareConversations);
       const f = args.filter ?? {};
-      if (f.hasAttachments != null) all = all.filter((c) => c.hasAttachments === f.hasAttachments);
-      if (f.since) all = all.filter((c) => (c.lastMessageAt?.getTime() ?? 0) >= f.since!.getTime());
-      if (f.search) all = all.filter((c) => (c.subject ?? '').toLowerCase().includes(f.search!.toLowerCase()));
-      const items = all.slice(start, start + args.first);
-      const end = start + items.length;
-      return { items, endCursor: items.length ? `off:${end}` : null, hasNextPage: end < all.length };
+      const matches = (c: ConversationInfo): boolean =>
+        (f.hasAttachments == null || c.hasAttachments === f.hasAttachments) &&
+        (!f.since || (c.lastMessageAt?.getTime() ?? 0) >= f.since.getTime()) &&
+        (!f.search || (c.subject ?? '').toLowerCase().includes(f.search.toLowerCase()));
+      return pageOfList(all, args, { matches });
     },
     async loadConversations(keys) {
       provider.calls.loadConversations.push([...keys]);

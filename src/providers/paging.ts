@@ -8,9 +8,12 @@
  *   is base64url JSON `["lc1", lastMessageAt ms | null, key]`, the format the local store has
  *   always issued: its old cursors keep working. IMAP's former `imap1:` cursors are still read
  *   (see {@link decodeListCursor}).
- * - Providers that page on the server (Gmail's `pageToken` / `nextPageToken`, Graph's
+ * - Providers that page on the server (Gmail's `pageToken` query parameter and `nextPageToken`
+ *   answer field of `users.threads.list`,
+ *   https://developers.google.com/gmail/api/reference/rest/v1/users.threads/list; Graph's
  *   `@odata.nextLink`) pass the native token through unchanged: {@link nativePage} and
- *   {@link nativePageToken}, no codec of their own.
+ *   {@link nativePageToken}, no codec of their own. Gmail documents the token as an opaque
+ *   string; an empty or absent `nextPageToken` ends the list.
  *
  * Either way the cursor is the provider's `Page.endCursor`; the schema wraps it in its own
  * client cursor (`src/schema/pagination.ts`), which never looks inside.

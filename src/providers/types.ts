@@ -1,6 +1,8 @@
 /**
  * The one interface every mail provider implements (IMAP and local mail stores now; Gmail and
  * Microsoft Graph next). The GraphQL layer and the download route speak only to this interface.
+ * The shapes it carries (messages, attachments, conversations, pages, logger) are the domain
+ * types of `src/domain/`; listings page with `./paging.ts`.
  *
  * Keys are provider-native and stable: the core never parses them, it only wraps them in opaque
  * global IDs (see `src/ids.ts`). A provider must treat any key it is given as untrusted input:
@@ -56,8 +58,10 @@ export interface MailProvider {
   /**
    * Most keys one {@link loadConversations} / {@link loadMessages} call may get; the loaders split
    * bigger batches into ⌈n / batchLimit⌉ calls (`src/loaders.ts`). Set it to the upstream's batch
-   * size: Gmail 50 (its batch endpoint takes 100 calls, Google advises at most 50), Microsoft
-   * Graph 20 (`$batch` limit). Absent (IMAP, local): unbounded, one call per tick.
+   * size: Gmail 50 (its batch endpoint takes 100 calls, larger than 50 "is not recommended":
+   * https://developers.google.com/gmail/api/guides/batch), Microsoft Graph 20 (the `$batch`
+   * limit: https://learn.microsoft.com/en-us/graph/json-batching). Absent (IMAP, local):
+   * unbounded, one call per tick.
    */
   readonly batchLimit?: number;
 

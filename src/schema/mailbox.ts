@@ -44,7 +44,7 @@ builder.node(MailboxRef, {
     displayName: t.exposeString('displayName', { nullable: true, description: 'A name for people, as configured.' }),
     needsReconsent: t.boolean({
       description:
-        "True when the provider found the mailbox's grant revoked (an OAuth refresh refused with `invalid_grant`): its reads fail with PROVIDER_AUTH_FAILED until an operator connects it again (`mailbox connect` / `mailbox update` with new credentials), which clears this.",
+        "True when the provider found the mailbox's grant revoked (an OAuth refresh refused with `invalid_grant`): its reads then fail with PROVIDER_AUTH_FAILED until an operator stores new credentials (`mailbox update`), which clears this.",
       resolve: (m) => m.needsReconsentAt != null,
     }),
     reconsentReason: t.string({

@@ -10,7 +10,7 @@ import { apiKeyOf, authenticatedKeyOf } from './http/use-api-key.ts';
 import { requestSignalOf } from './http/use-deadline.ts';
 import { createLoaders, type Loaders, type ProviderLookup } from './loaders.ts';
 export { apiKeyOf } from './http/use-api-key.ts';
-import type { Logger } from './providers/types.ts';
+import type { Logger } from './domain/logger.ts';
 import type { DownloadSigner } from './signing.ts';
 import type { Store, Workspace } from './store/types.ts';
 

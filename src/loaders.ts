@@ -3,8 +3,10 @@
  *
  * Messages and conversations are batched per mailbox: all keys asked for in one tick become ONE
  * `loadMessages` / `loadConversations` call on that mailbox's provider, so a query over N
- * conversations costs a number of provider calls that does not grow with N. Results are cached
- * for the request only; nothing outlives it.
+ * conversations costs a number of provider calls that does not grow with N; a provider that
+ * declares a {@link MailProvider.batchLimit} gets ⌈N / limit⌉ calls instead. Listed conversations
+ * are primed into the loader, so a listing followed by their fields costs no second load. Results
+ * are cached for the request only; nothing outlives it.
  *
  * Every provider call made through the loaders (and through {@link Loaders.provider}) gets the
  * request's AbortSignal as `CallOptions.signal`, and none starts once it has aborted (the call
@@ -14,7 +16,8 @@
 import DataLoader from 'dataloader';
 import { notFound } from './errors.ts';
 import { attribute, attributeErrors } from './providers/attribution.ts';
-import type { AttachmentInfo, CallOptions, ConversationInfo, MailboxConfig, MailProvider, MessageInfo } from './providers/types.ts';
+import type { AttachmentInfo, ConversationInfo, MessageInfo } from './domain/mail.ts';
+import type { CallOptions, MailboxConfig, MailProvider } from './providers/types.ts';
 import type { MailboxSummary, Store } from './store/types.ts';
 
 /** Finds the long-lived provider of a mailbox (a {@link ProviderRegistry} in production, a fake in tests). */
@@ -54,6 +57,14 @@ export interface Loaders {
   /** A message by provider key, batched per mailbox; null when unknown or stale. @throws GatewayError NOT_FOUND for a foreign mailbox */
   message(mailboxId: string, key: string): Promise<MessageInfo | null>;
   /**
+   * Puts listed conversations into the request's conversation loader (`DataLoader.prime`: an entry
+   * already loaded is kept), so that resolving a listed conversation again costs no
+   * `loadConversations`. @throws GatewayError NOT_FOUND for a foreign mailbox
+   */
+  primeConversations(mailboxId: string, conversations: readonly ConversationInfo[]): Promise<void>;
+  /** Like {@link primeConversations}, for messages a provider listed whole (e.g. with a Gmail thread). */
+  primeMessages(mailboxId: string, messages: readonly MessageInfo[]): Promise<void>;
+  /**
    * All attachments of a conversation (received and sent messages), ordered by message date, then
    * MIME order, each with its index. Messages that went stale are skipped.
    */
@@ -90,6 +101,7 @@ export function withSignal(provider: MailProvider, signal: AbortSignal): MailPro
   };
   return {
     kind: provider.kind,
+    ...(provider.batchLimit === undefined ? {} : { batchLimit: provider.batchLimit }),
     listConversations: async (args, given) => provider.listConversations(args, options(given)),
     loadConversations: async (keys, given) => provider.loadConversations(keys, options(given)),
     loadMessages: async (keys, given) => provider.loadMessages(keys, options(given)),
@@ -122,14 +134,24 @@ export function createLoaders(deps: { workspaceId: string; store: Store; provide
     }
   }
 
-  function loaderFor<V>(cache: Map<string, DataLoader<string, V | null>>, mailboxId: string, batch: (p: MailProvider, keys: readonly string[]) => Promise<(V | null)[]>) {
+  /**
+   * The mailbox's loader of one kind, made on first use. Batches are split to the provider's
+   * {@link MailProvider.batchLimit} (DataLoader's `maxBatchSize`); a limit that is not a positive
+   * integer counts as none.
+   */
+  function loaderFor<V>(cache: Map<string, DataLoader<string, V | null>>, mailboxId: string, p: MailProvider, batch: (p: MailProvider, keys: readonly string[]) => Promise<(V | null)[]>) {
     let loader = cache.get(mailboxId);
     if (!loader) {
-      loader = new DataLoader<string, V | null>(async (keys) => {
-        const results = await batch(await provider(mailboxId), keys);
-        if (results.length !== keys.length) throw new Error(`provider returned ${results.length} results for ${keys.length} keys`);
-        return results;
-      });
+      const limit = p.batchLimit;
+      const maxBatchSize = limit !== undefined && Number.isInteger(limit) && limit > 0 ? limit : Infinity;
+      loader = new DataLoader<string, V | null>(
+        async (keys) => {
+          const results = await batch(p, keys);
+          if (results.length !== keys.length) throw new Error(`provider returned ${results.length} results for ${keys.length} keys`);
+          return results;
+        },
+        { maxBatchSize },
+      );
       cache.set(mailboxId, loader);
     }
     return loader;
@@ -169,18 +191,26 @@ export function createLoaders(deps: { workspaceId: string; store: Store; provide
   }
 
   let mailboxList: Promise<MailboxSummary[]> | undefined;
+  const loadConversations = (p: MailProvider, keys: readonly string[]) => p.loadConversations(keys);
+  const loadMessages = (p: MailProvider, keys: readonly string[]) => p.loadMessages(keys);
 
   const loaders: Loaders = {
     mailboxes: () => (mailboxList ??= store.listMailboxes(workspaceId)),
     mailbox: (mailboxId) => mailboxes.load(mailboxId),
     provider,
     async conversation(mailboxId, key) {
-      await provider(mailboxId);
-      return loaderFor(conversationLoaders, mailboxId, (p, keys) => p.loadConversations(keys)).load(key);
+      return loaderFor(conversationLoaders, mailboxId, await provider(mailboxId), loadConversations).load(key);
     },
     async message(mailboxId, key) {
-      await provider(mailboxId);
-      return loaderFor(messageLoaders, mailboxId, (p, keys) => p.loadMessages(keys)).load(key);
+      return loaderFor(messageLoaders, mailboxId, await provider(mailboxId), loadMessages).load(key);
+    },
+    async primeConversations(mailboxId, conversations) {
+      const loader = loaderFor(conversationLoaders, mailboxId, await provider(mailboxId), loadConversations);
+      for (const info of conversations) loader.prime(info.key, info);
+    },
+    async primeMessages(mailboxId, messages) {
+      const loader = loaderFor(messageLoaders, mailboxId, await provider(mailboxId), loadMessages);
+      for (const info of messages) loader.prime(info.key, info);
     },
     async conversationAttachments(mailboxId, conversationKey) {
       return (await indexedAttachments(mailboxId, conversationKey)).list;

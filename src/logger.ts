@@ -4,7 +4,7 @@
  */
 import pino from 'pino';
 import type { Config } from './config.ts';
-import type { Logger } from './providers/types.ts';
+import type { Logger } from './domain/logger.ts';
 
 /** A pino logger at `level`, writing synchronously to stderr (fd 2) so nothing is lost on exit. */
 export function createLogger(level: Config['logLevel'] = 'info'): Logger & pino.Logger {

@@ -30,7 +30,7 @@ import { useExecutionLimit } from './http/use-execution-limit.ts';
 import { useQueryCost } from './http/use-query-cost.ts';
 import { useQueryLimits } from './http/use-query-limits.ts';
 import type { ProviderLookup } from './loaders.ts';
-import type { Logger } from './providers/types.ts';
+import type { Logger } from './domain/logger.ts';
 import { schema } from './schema/index.ts';
 import { createDownloadSigner } from './signing.ts';
 import type { Store } from './store/types.ts';
@@ -118,7 +118,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
   if (!providers) {
     // Imported lazily: the registry pulls in every provider, which tests of this layer do not need.
     const registry = import('./providers/registry.ts').then(({ ProviderRegistry }) => {
-      const instance = new ProviderRegistry({ dataDir: config.dataDir, logger, imap: config.imap });
+      const instance = new ProviderRegistry({ dataDir: config.dataDir, logger, imap: config.imap }, store);
       closeRegistry = () => instance.close();
       return instance;
     });

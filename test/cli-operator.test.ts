@@ -114,10 +114,14 @@ describe.each(['sqlite', 'postgres'] as const)('CLI on %s', (dialect) => {
     const table = await cli(['mailbox', 'list'], env);
     expect(table.code).toBe(0);
     const lines = table.stdout.trimEnd().split('\n');
-    expect(lines[0]).toMatch(/^ID\s+PROVIDER\s+GRAPHQL ID\s+ADDRESS\s+LOCATION$/);
+    expect(lines[0]).toMatch(/^ID\s+PROVIDER\s+GRAPHQL ID\s+ADDRESS\s+STATUS\s+LOCATION$/);
     expect(lines.slice(1).map((l) => l.split(/\s+/))).toEqual([
-      [imapId, 'IMAP', listed[0]?.graphqlId, 'alice@example.org', 'imap.example.org:993'],
-      [stdinId, 'IMAP', listed[1]?.graphqlId, 'bob@example.net', 'mail.example.net:143'],
+      [imapId, 'IMAP', listed[0]?.graphqlId, 'alice@example.org', 'ok', 'imap.example.org:993'],
+      [stdinId, 'IMAP', listed[1]?.graphqlId, 'bob@example.net', 'ok', 'mail.example.net:143'],
+    ]);
+    expect(listed.map((m) => [m.needsReconsentAt, m.reconsentReason])).toEqual([
+      [null, null],
+      [null, null],
     ]);
 
     const everything = [ws, key, imap, viaStdin, list, table].map((r) => r.stdout + r.stderr).join('\n');

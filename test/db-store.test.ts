@@ -5,6 +5,9 @@ import pg from 'pg';
 import SqliteDatabase from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../src/config.ts';
+import { Migrator, sql } from 'kysely';
+import { connect } from '../src/db/connect.ts';
+import { migrationProvider } from '../src/db/migrations/index.ts';
 import { createStore } from '../src/db/store.ts';
 import type { Store } from '../src/store/types.ts';
 import { createTestDatabase, type TestDatabase } from './support/postgres.ts';
@@ -85,8 +88,35 @@ describe('first starts at the same time', () => {
       await Promise.all(stores.map((s) => s.close()));
     }
     const db = new SqliteDatabase(file, { readonly: true });
-    expect(db.prepare('SELECT name FROM kysely_migration').all()).toEqual([{ name: '0001_initial' }]);
+    expect(db.prepare('SELECT name FROM kysely_migration ORDER BY name').all()).toEqual([{ name: '0001_initial' }, { name: '0002_reconsent' }]);
     db.close();
+  });
+
+  for (const dialect of ['sqlite', 'postgres'] as const)
+  it(`${dialect}: a database at 0001 with a mailbox upgrades to 0002; the mailbox reads as not needing re-consent`, async (ctx) => {
+    const fresh = dialect === 'postgres' ? await createTestDatabase() : null;
+    if (dialect === 'postgres' && !fresh) return ctx.skip('PostgreSQL is not reachable');
+    const database: Config['database'] = fresh ? { dialect: 'postgres', url: fresh.url } : { dialect: 'sqlite', file: path.join(tmp, 'upgrade.sqlite') };
+    const old = connect(database);
+    try {
+      const { error } = await new Migrator({ db: old.db, provider: migrationProvider(old.dialect) }).migrateTo('0001_initial');
+      expect(error).toBeUndefined();
+      await old.db.insertInto('workspaces').values({ id: '11111111-1111-4111-8111-111111111111', name: 'old', created_at: new Date().toISOString() }).execute();
+      await sql`INSERT INTO mailboxes (id, workspace_id, provider, address, display_name, settings, credentials, created_at) VALUES ('22222222-2222-4222-8222-222222222222', '11111111-1111-4111-8111-111111111111', 'LOCAL', null, null, '{}', null, ${new Date().toISOString()})`.execute(old.db);
+    } finally {
+      await old.db.destroy();
+    }
+    const upgraded = createStore({ database }, SECRET);
+    try {
+      await upgraded.migrate();
+      const [mb] = await upgraded.listMailboxes();
+      expect(mb).toMatchObject({ id: '22222222-2222-4222-8222-222222222222', needsReconsentAt: null, reconsentReason: null });
+      await upgraded.markNeedsReconsent(mb!.workspaceId, mb!.id, 'revoked');
+      expect((await upgraded.getMailbox(mb!.workspaceId, mb!.id))?.reconsentReason).toBe('revoked');
+    } finally {
+      await upgraded.close();
+      await fresh?.drop();
+    }
   });
 
   it('postgres: three stores migrating one new database at once both succeed, one schema', async (ctx) => {
@@ -97,7 +127,7 @@ describe('first starts at the same time', () => {
       await Promise.all(stores.map((s) => s.migrate()));
       const client = new pg.Client({ connectionString: fresh.url });
       await client.connect();
-      expect((await client.query('SELECT name FROM kysely_migration')).rows).toEqual([{ name: '0001_initial' }]);
+      expect((await client.query('SELECT name FROM kysely_migration ORDER BY name')).rows).toEqual([{ name: '0001_initial' }, { name: '0002_reconsent' }]);
       await client.end();
     } finally {
       await Promise.all(stores.map((s) => s.close()));
@@ -136,8 +166,57 @@ describe.each(dialects)('store on %s', (dialect, makeTarget) => {
     const second = createStore({ database: target.database }, SECRET);
     await second.migrate();
     await second.close();
-    const rows = await target.raw('SELECT name FROM kysely_migration');
-    expect(rows.map((r) => r.name)).toEqual(['0001_initial']);
+    const rows = await target.raw('SELECT name FROM kysely_migration ORDER BY name');
+    expect(rows.map((r) => r.name)).toEqual(['0001_initial', '0002_reconsent']);
+  });
+
+  test('provider credential writes: saveCredentials stores encrypted, markNeedsReconsent shows until new credentials', async () => {
+    const ws = await store.createWorkspace('reconsent-ws');
+    const other = await store.createWorkspace('reconsent-other');
+    const mb = await store.addMailbox({ workspaceId: ws.id, provider: 'GMAIL', address: 'a@example.org', displayName: null, settings: {}, credentials: { refreshToken: 'old-refresh-token' } });
+    expect(mb).toMatchObject({ needsReconsentAt: null, reconsentReason: null });
+    expect(await store.getMailbox(ws.id, mb.id)).toMatchObject({ needsReconsentAt: null, reconsentReason: null });
+
+    const rotated = 'rotated-refresh-token-0123456789';
+    await store.saveCredentials(ws.id, mb.id, { refreshToken: rotated });
+    expect((await store.getMailbox(ws.id, mb.id))?.credentials).toEqual({ refreshToken: rotated });
+    const [row] = await target.raw(`SELECT credentials FROM mailboxes WHERE id = '${mb.id}'`);
+    expect(String(row?.credentials)).toMatch(/^v1:/);
+    expect(String(row?.credentials)).not.toContain(rotated);
+
+    const before = Date.now();
+    await store.markNeedsReconsent(ws.id, mb.id, 'Google refused the refresh token (invalid_grant)');
+    const marked = await store.getMailbox(ws.id, mb.id);
+    expect(marked?.reconsentReason).toBe('Google refused the refresh token (invalid_grant)');
+    expect(marked?.needsReconsentAt).toBeInstanceOf(Date);
+    expect(marked!.needsReconsentAt!.getTime()).toBeGreaterThanOrEqual(before - 1000);
+    const listed = (await store.listMailboxes(ws.id))[0];
+    expect(listed).toMatchObject({ id: mb.id, reconsentReason: 'Google refused the refresh token (invalid_grant)' });
+    expect(listed?.needsReconsentAt?.getTime()).toBe(marked!.needsReconsentAt!.getTime());
+
+    // Marked again: the first time stays, the reason is the new one; control characters and length are bounded.
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    await store.markNeedsReconsent(ws.id, mb.id, `line1\r\nline2\u0000${'é'.repeat(2000)}`);
+    const again = await store.getMailbox(ws.id, mb.id);
+    expect(again?.needsReconsentAt?.getTime()).toBe(marked!.needsReconsentAt!.getTime());
+    expect(again?.reconsentReason).toBe(`line1  line2 ${'é'.repeat(500 - 13)}`);
+    await store.markNeedsReconsent(ws.id, mb.id, ' \n ');
+    expect((await store.getMailbox(ws.id, mb.id))?.reconsentReason).toBe('Re-consent needed');
+
+    // Another workspace cannot write; unknown and malformed ids are NOT_FOUND.
+    for (const [wsId, id] of [[other.id, mb.id], [ws.id, '00000000-0000-4000-8000-000000000000'], [ws.id, "' OR 1=1 --"]] as const) {
+      await expect(store.saveCredentials(wsId, id, { refreshToken: 'x' })).rejects.toMatchObject({ code: 'NOT_FOUND' });
+      await expect(store.markNeedsReconsent(wsId, id, 'x')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    }
+    expect((await store.getMailbox(ws.id, mb.id))?.credentials).toEqual({ refreshToken: rotated });
+    await expect(store.saveCredentials(ws.id, mb.id, { refreshToken: 5 } as never)).rejects.toMatchObject({ code: 'BAD_USER_INPUT' });
+
+    // New credentials clear the mark: from the provider (rotation) and from the operator (update).
+    await store.saveCredentials(ws.id, mb.id, { refreshToken: 'after-consent' });
+    expect(await store.getMailbox(ws.id, mb.id)).toMatchObject({ needsReconsentAt: null, reconsentReason: null, credentials: { refreshToken: 'after-consent' } });
+    await store.markNeedsReconsent(ws.id, mb.id, 'revoked again');
+    expect((await store.updateMailbox(ws.id, mb.id, { displayName: 'Still marked' })).needsReconsentAt).toBeInstanceOf(Date);
+    expect(await store.updateMailbox(ws.id, mb.id, { credentials: { refreshToken: 'operator' } })).toMatchObject({ needsReconsentAt: null, reconsentReason: null });
   });
 
   test('creates a workspace and finds it by name; refuses duplicates and bad names', async () => {
@@ -223,7 +302,7 @@ describe.each(dialects)('store on %s', (dialect, makeTarget) => {
     expect(added.id).toMatch(/^[0-9a-f-]{36}$/);
 
     const got = await store.getMailbox(ws.id, added.id);
-    expect(got).toEqual({ id: added.id, workspaceId: ws.id, provider: 'IMAP', address: 'alice@example.org', displayName: 'Alice', settings, credentials: { password: PASSWORD } });
+    expect(got).toEqual({ id: added.id, workspaceId: ws.id, provider: 'IMAP', address: 'alice@example.org', displayName: 'Alice', settings, credentials: { password: PASSWORD }, needsReconsentAt: null, reconsentReason: null });
 
     const rows = await target.raw('SELECT * FROM mailboxes');
     const dump = JSON.stringify(rows);

@@ -15,7 +15,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createImapProviderWith, type ImapProvider } from '../src/providers/imap/provider.ts';
-import type { MessageInfo } from '../src/providers/types.ts';
+import type { MessageInfo } from '../src/domain/mail.ts';
 import { corpusDir, expectedAttachments, hasCorpus, loadManifest } from './support/corpus.ts';
 import { DOVECOT_MISSING, dovecotAvailable, startDovecot, type DovecotInstance, type OptionalCapability } from './support/dovecot.ts';
 import { silentLogger } from './support/logger.ts';

@@ -56,7 +56,7 @@ async function seed(options: DovecotOptions): Promise<DovecotInstance> {
 async function partition(p: ImapProvider): Promise<string[][]> {
   const page = await p.listConversations({ first: 100 });
   const messages = await p.loadMessages(page.items.flatMap((c) => c.messageKeys));
-  const ids = new Map(messages.map((m) => [m!.key, m!.messageIdHeader ?? m!.key]));
+  const ids = new Map(messages.map((m) => [m!.key, m!.messageId ?? m!.key]));
   return page.items.map((c) => c.messageKeys.map((k) => ids.get(k)!).sort()).sort((a, b) => (a[0]! < b[0]! ? -1 : 1));
 }
 
@@ -104,7 +104,7 @@ describe.skipIf(!hasCorpus || !dovecotAvailable())('IMAP provider', () => {
       expect(thread!.subject).toBe('Saying Hello');
       expect(thread!.hasAttachments).toBe(true);
       const messages = await p.loadMessages(thread!.messageKeys);
-      expect(messages.map((m) => m!.messageIdHeader)).toEqual(['<1234@local.machine.example>', '<3456@example.net>', '<abcd.1234@local.machine.tld>', '<sent.reply@example.net>']);
+      expect(messages.map((m) => m!.messageId)).toEqual(['<1234@local.machine.example>', '<3456@example.net>', '<abcd.1234@local.machine.tld>', '<sent.reply@example.net>']);
       expect(messages.map((m) => m!.direction)).toEqual(['RECEIVED', 'RECEIVED', 'RECEIVED', 'SENT']);
       expect(new Set(messages.map((m) => m!.conversationKey))).toEqual(new Set([thread!.key]));
       const [loaded] = await p.loadConversations([thread!.messageKeys[2]!]);

@@ -9,7 +9,8 @@ import zlib from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_ADDRESS, generateDemoMailbox } from '../src/demo/mailbox.ts';
 import { createLocalProvider } from '../src/providers/local/provider.ts';
-import type { MailProvider, MessageInfo } from '../src/providers/types.ts';
+import type { MessageInfo } from '../src/domain/mail.ts';
+import type { MailProvider } from '../src/providers/types.ts';
 import { silentLogger } from './support/logger.ts';
 
 const silent = silentLogger();

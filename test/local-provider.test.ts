@@ -11,7 +11,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Readable } from 'node:stream';
 import { createLocalProvider } from '../src/providers/local/provider.ts';
-import type { MailProvider, MessageInfo } from '../src/providers/types.ts';
+import type { MessageInfo } from '../src/domain/mail.ts';
+import type { MailProvider } from '../src/providers/types.ts';
 import { corpusDir, corpusMbox, corpusMboxFileOfKey, expectedAttachments, hasCorpus, manifestEntry } from './support/corpus.ts';
 import { silentLogger } from './support/logger.ts';
 
@@ -147,7 +148,7 @@ describe.skipIf(!hasCorpus)('LOCAL provider over the folder of 75 .eml files', (
   it('keeps both mails that share one Message-ID (they reply to the same parent: one thread, two messages)', async () => {
     const a = messages.find((m) => m.key === 'eml:ruby-mail-rfc2231-bad-charset.eml')!;
     const b = messages.find((m) => m.key === 'eml:ruby-mail-unquoted-encoded-word-name.eml')!;
-    expect(a.messageIdHeader).toBe(b.messageIdHeader);
+    expect(a.messageId).toBe(b.messageId);
     expect(a.conversationKey).toBe(b.conversationKey);
     const [conversation] = await provider.loadConversations([a.conversationKey]);
     expect(conversation!.messageKeys).toEqual(expect.arrayContaining([a.key, b.key]));
@@ -176,10 +177,10 @@ describe('LOCAL provider over a Maildir', () => {
   it('reads cur/ new/ and .Sent, sets direction, threads the reply and serves the CSV', async () => {
     const provider = createLocalProvider({ id: 'md', workspaceId: 'w', provider: 'LOCAL', address: 'me@example.com', displayName: null, settings: { path: dir }, credentials: null }, { dataDir, logger: silent });
     const all = await allMessages(provider);
-    const dups = all.filter((m) => m.messageIdHeader === '<dup@x>');
+    const dups = all.filter((m) => m.messageId === '<dup@x>');
     expect(dups).toHaveLength(2);
     expect(dups[0]!.conversationKey).not.toBe(dups[1]!.conversationKey);
-    const byId = new Map(all.map((m) => [m.messageIdHeader, m]));
+    const byId = new Map(all.map((m) => [m.messageId, m]));
     expect(byId.get('<a@x>')!.direction).toBe('RECEIVED');
     expect(byId.get('<b@x>')!.direction).toBe('SENT'); // .Sent folder
     expect(byId.get('<c@x>')!.direction).toBe('SENT'); // From is the mailbox address
@@ -228,7 +229,7 @@ describe('LOCAL provider when files change after indexing', () => {
     fs.writeFileSync(file, mboxOf(mail('a', 'a.bin', bodyA), mail('b', 'b.txt', bodyB)));
     const p = provider(file);
     await p.prepare!();
-    const [a, b] = await allMessages(p).then((ms) => ['<a@x>', '<b@x>'].map((id) => ms.find((m) => m.messageIdHeader === id)!));
+    const [a, b] = await allMessages(p).then((ms) => ['<a@x>', '<b@x>'].map((id) => ms.find((m) => m.messageId === id)!));
     return { file, p, a: a!, b: b! };
   }
 
@@ -259,7 +260,7 @@ describe('LOCAL provider when files change after indexing', () => {
     fs.writeFileSync(path.join(dir, 'cur/1.host:2,S'), mail('a', 'a.bin', bodyB));
     fs.writeFileSync(path.join(dir, 'cur/2.host:2,S'), mail('b', 'b.txt', bodyB));
     const p = provider(dir);
-    const byId = new Map((await allMessages(p)).map((m) => [m.messageIdHeader, m]));
+    const byId = new Map((await allMessages(p)).map((m) => [m.messageId, m]));
     fs.rmSync(path.join(dir, 'cur/1.host:2,S'));
     await expect(p.openAttachment(byId.get('<a@x>')!.key, '2')).rejects.toMatchObject({ code: 'NOT_FOUND' });
     // Cut before the attachment: after re-indexing, the message has no such part any more.

@@ -18,7 +18,10 @@ function fixture(): FakeMessage[] {
     fakeMessage('m2', 'c1', '2024-01-03T10:00:00Z', [fakeAttachment('2', 'reply.txt', Buffer.from('thanks'))], { direction: 'SENT' }),
     fakeMessage('m3', 'c1', '2024-01-02T10:00:00Z', [fakeAttachment('1.2', 'notes.txt', Buffer.from('notes'))]),
     ...[2, 3, 4, 5, 6].map((n) => fakeMessage(`m${n}0`, `c${n}`, `2024-02-0${n}T10:00:00Z`, [fakeAttachment('2', `file${n}.bin`, Buffer.alloc(n, n))])),
-    fakeMessage('m70', 'c7', '2023-12-01T10:00:00Z', [fakeAttachment('2', 'link', Buffer.alloc(0), { kind: 'REFERENCE', downloadable: false })]),
+    fakeMessage('m70', 'c7', '2023-12-01T10:00:00Z', [
+      fakeAttachment('2', 'link', Buffer.alloc(0), { kind: 'REFERENCE', downloadable: false, linkUrl: 'https://files.example.org/d/Q3%20plan.xlsx', providerRef: { attachmentId: 'AAMk-1' } }),
+      fakeAttachment('3', 'bad link', Buffer.alloc(0), { kind: 'REFERENCE', downloadable: false, linkUrl: 'javascript:alert(1)' }),
+    ]),
     fakeMessage('m80', 'c8', '2023-11-01T10:00:00Z', []),
   ];
 }
@@ -127,6 +130,26 @@ describe('workspace isolation', () => {
     expect(t.providerB.calls.loadConversations).toHaveLength(0);
     const foreignMailbox = await t.gql('query($id: ID!) { node(id: $id) { id } }', { id: encodeNodeId('Mailbox', [t.mailboxB.id]) });
     expect(foreignMailbox.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+  });
+});
+
+describe('re-consent', () => {
+  it('shows needsReconsent and its reason on Mailbox (list and node) once a provider marks it, and clears them with new credentials', async () => {
+    const t = await setupGateway(fixture());
+    const q = '{ mailboxes { id needsReconsent reconsentReason } }';
+    expect((await t.gql(q)).data.mailboxes).toEqual([{ id: expect.any(String), needsReconsent: false, reconsentReason: null }]);
+    const { mailboxCredentials } = await import('../src/providers/registry.ts');
+    const writer = mailboxCredentials(t.store, t.mailboxA, t.logger);
+    await writer.markNeedsReconsent('Google refused the refresh token (invalid_grant)');
+    const listed = await t.gql(q);
+    expect(listed.data.mailboxes).toEqual([{ id: listed.data.mailboxes[0].id, needsReconsent: true, reconsentReason: 'Google refused the refresh token (invalid_grant)' }]);
+    const node = await t.gql('query($id: ID!) { node(id: $id) { ... on Mailbox { needsReconsent reconsentReason } } }', { id: listed.data.mailboxes[0].id });
+    expect(node.data.node).toEqual({ needsReconsent: true, reconsentReason: 'Google refused the refresh token (invalid_grant)' });
+    // Workspace B's mailbox is untouched: the writer is bound to its own mailbox.
+    expect((await t.gql(q, {}, t.keyB)).data.mailboxes).toEqual([{ id: expect.any(String), needsReconsent: false, reconsentReason: null }]);
+    await writer.save({ refreshToken: 'fresh' });
+    expect((await t.gql(q)).data.mailboxes[0]).toMatchObject({ needsReconsent: false, reconsentReason: null });
+    expect((await t.store.getMailbox(t.wsA.id, t.mailboxA.id))?.credentials).toEqual({ refreshToken: 'fresh' });
   });
 });
 
@@ -281,9 +304,26 @@ describe('attachments and indexes', () => {
     const ref = await t.gql('query($id: ID!) { node(id: $id) { ... on Conversation { attachments { kind downloadable downloadUrl { url } } } } }', {
       id: encodeNodeId('Conversation', [t.mailboxA.id, 'c7']),
     });
-    expect(ref.data.node.attachments).toEqual([{ kind: 'REFERENCE', downloadable: false, downloadUrl: null }]);
-    expect(ref.errors).toHaveLength(1);
+    expect(ref.data.node.attachments).toEqual([
+      { kind: 'REFERENCE', downloadable: false, downloadUrl: null },
+      { kind: 'REFERENCE', downloadable: false, downloadUrl: null },
+    ]);
+    expect(ref.errors).toHaveLength(2);
     expect(ref.errors?.[0]).toMatchObject({ path: ['node', 'attachments', 0, 'downloadUrl'], extensions: { code: 'NOT_DOWNLOADABLE' } });
+  });
+
+  it('shows linkUrl for a link attachment only: http(s) links as given, other schemes and files null; providerRef never shown', async () => {
+    const t = await setupGateway(fixture());
+    const q = 'query($id: ID!) { node(id: $id) { ... on Conversation { attachments { kind linkUrl } } } }';
+    const ref = await t.gql(q, { id: encodeNodeId('Conversation', [t.mailboxA.id, 'c7']) });
+    expect(ref.errors).toBeUndefined();
+    expect(ref.data.node.attachments).toEqual([
+      { kind: 'REFERENCE', linkUrl: 'https://files.example.org/d/Q3%20plan.xlsx' },
+      { kind: 'REFERENCE', linkUrl: null },
+    ]);
+    expect(JSON.stringify(ref.body)).not.toContain('AAMk-1');
+    const files = await t.gql(q, { id: encodeNodeId('Conversation', [t.mailboxA.id, 'c1']) });
+    expect(files.data.node.attachments.map((a: { linkUrl: unknown }) => a.linkUrl)).toEqual([null, null, null, null]);
   });
 
   it.each([0, 3601])('refuses downloadUrl(expiresIn: %i) with BAD_USER_INPUT', async (expiresIn) => {
@@ -391,10 +431,32 @@ describe('dataloader batching', () => {
       counts.push([calls.listConversations, calls.loadConversations.length, calls.loadMessages.length]);
     }
     expect(counts[0]).toEqual(counts[1]);
-    // One page, one batch of conversations, and message batches bounded by the query depth, not by N.
+    // One page, no conversation load (the listing primes the loader), and message batches bounded by the query depth, not by N.
     expect(counts[1]![0]).toBe(1);
-    expect(counts[1]![1]).toBeLessThanOrEqual(1);
+    expect(counts[1]![1]).toBe(0);
     expect(counts[1]![2]).toBeLessThanOrEqual(2);
+  });
+
+  it('splits batches to the provider batchLimit: n keys cost ceil(n / limit) calls of at most limit keys', async () => {
+    const t = await setupGateway(fixture(), { batchLimit: 3 });
+    const ids = ['c1', 'c2', 'c3', 'c4', 'c5', 'c6', 'c7', 'c8'].map((c) => encodeNodeId('Conversation', [t.mailboxA.id, c]));
+    const r = await t.gql('query($ids: [ID!]!) { nodes(ids: $ids) { ... on Conversation { subject messages(first: 10) { edges { node { subject } } } } } }', { ids });
+    expect(r.errors).toBeUndefined();
+    expect(r.data.nodes.map((n: { subject: string }) => n.subject)).toEqual(['c1', 'c2', 'c3', 'c4', 'c5', 'c6', 'c7', 'c8'].map((c) => `Subject of ${c}`));
+    const { loadConversations, loadMessages } = t.provider.calls;
+    // 8 conversation keys at 3 a call: 3 calls; 10 message keys: 4 calls.
+    expect(loadConversations.map((keys) => keys.length)).toEqual([3, 3, 2]);
+    expect(loadConversations.flat().sort()).toEqual(['c1', 'c2', 'c3', 'c4', 'c5', 'c6', 'c7', 'c8']);
+    expect(loadMessages.map((keys) => keys.length)).toEqual([3, 3, 3, 1]);
+    expect(loadMessages.flat()).toHaveLength(10);
+  });
+
+  it('sends one batch call for many keys when the provider declares no limit', async () => {
+    const t = await setupGateway(fixture());
+    const ids = ['c1', 'c2', 'c3', 'c4', 'c5', 'c6', 'c7', 'c8'].map((c) => encodeNodeId('Conversation', [t.mailboxA.id, c]));
+    const r = await t.gql('query($ids: [ID!]!) { nodes(ids: $ids) { ... on Conversation { subject } } }', { ids });
+    expect(r.errors).toBeUndefined();
+    expect(t.provider.calls.loadConversations.map((keys) => keys.length)).toEqual([8]);
   });
 
   it('loads each message once per request even when reached by several paths', async () => {

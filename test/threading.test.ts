@@ -3,7 +3,7 @@
  * Message-ID rule, the optional RFC 5256 base-subject merge, and ConversationInfo assembly.
  */
 import { describe, expect, it } from 'vitest';
-import type { Address, ConversationInfo } from '../src/providers/types.ts';
+import type { Address, ConversationInfo } from '../src/domain/mail.ts';
 import { assembleConversation, baseSubject, type AssemblableMessage, type LinkableMessage, compareConversations, groupBy, joinMessages, linkByIds, participantsOf, threadMessages, UnionFind } from '../src/threading/index.ts';
 
 /** A message both halves of the threading module read: linking (ids) and assembly (the rest). */

@@ -5,7 +5,7 @@
 import { loadConfig, type Config } from '../config.ts';
 import { createStore } from '../db/store.ts';
 import { createLogger } from '../logger.ts';
-import type { Logger } from '../providers/types.ts';
+import type { Logger } from '../domain/logger.ts';
 import { resolveSigningSecret } from '../secret.ts';
 import type { Store, Workspace } from '../store/types.ts';
 import { GatewayError } from '../errors.ts';

@@ -3,7 +3,7 @@
  * is redrawn in place; in a log file or pipe a line is written at most every ~2 seconds, so CI
  * logs stay short.
  */
-import type { Progress } from '../providers/types.ts';
+import type { Progress } from '../domain/logger.ts';
 
 /** Minimum time between two lines when stderr is not a terminal (milliseconds). */
 export const PIPE_INTERVAL_MS = 2000;

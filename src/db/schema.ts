@@ -44,6 +44,10 @@ export interface MailboxTable {
   /** `v1:...` AES-256-GCM envelope, or null when the provider needs no secret. */
   credentials: string | null;
   created_at: Timestamp;
+  /** When a provider found the grant revoked (migration 0002); null while it works. */
+  needs_reconsent_at: Timestamp | null;
+  /** Why, in words for operators (at most 500 characters, no token); null with `needs_reconsent_at`. */
+  reconsent_reason: string | null;
 }
 
 /** The whole database, as kysely sees it. */

@@ -6,7 +6,7 @@ import type { Kysely, Selectable } from 'kysely';
 import type { Config } from '../config.ts';
 import { GatewayError, badInput, notFound } from '../errors.ts';
 import type { MailboxConfig, ProviderKind } from '../providers/types.ts';
-import type { ApiKeySummary, AuthenticatedKey, MailboxSummary, MailboxUpdate, NewMailbox, Store, Workspace } from '../store/types.ts';
+import { MAX_RECONSENT_REASON_LENGTH, type ApiKeySummary, type AuthenticatedKey, type MailboxSummary, type MailboxUpdate, type NewMailbox, type Store, type Workspace } from '../store/types.ts';
 import { generateApiKey, hashApiKey, looksLikeApiKey } from './api-keys.ts';
 import { connect } from './connect.ts';
 import { createCredentialCipher } from './credentials.ts';
@@ -18,6 +18,8 @@ export const WORKSPACE_NAME = /^[A-Za-z0-9._-]{1,64}$/;
 /** Provider kinds a mailbox may be stored with (the GraphQL enum values). */
 export const PROVIDER_KINDS: readonly ProviderKind[] = ['GMAIL', 'MICROSOFT_GRAPH', 'IMAP', 'LOCAL'];
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** The columns of a mailbox as listed (everything but the credentials). */
+const SUMMARY_COLUMNS = ['id', 'workspace_id', 'provider', 'address', 'display_name', 'settings', 'created_at', 'needs_reconsent_at', 'reconsent_reason'] as const;
 /** `last_used_at` is refreshed at most this often (milliseconds), so authenticating is not a write per request. */
 const LAST_USED_RESOLUTION_MS = 60_000;
 
@@ -172,6 +174,8 @@ class KyselyStore implements Store {
       settings: JSON.stringify(input.settings),
       credentials: input.credentials === null ? null : this.#cipher.encrypt(id, input.credentials),
       created_at: nextCreatedAt(),
+      needs_reconsent_at: null,
+      reconsent_reason: null,
     };
     await this.#db.insertInto('mailboxes').values(row).execute();
     return summaryOf(row);
@@ -180,7 +184,7 @@ class KyselyStore implements Store {
   async listMailboxes(workspaceId?: string): Promise<MailboxSummary[]> {
     let query = this.#db
       .selectFrom('mailboxes')
-      .select(['id', 'workspace_id', 'provider', 'address', 'display_name', 'settings', 'created_at'])
+      .select(SUMMARY_COLUMNS)
       .orderBy('created_at')
       .orderBy('id');
     if (workspaceId !== undefined) query = query.where('workspace_id', '=', workspaceId);
@@ -210,6 +214,8 @@ class KyselyStore implements Store {
       displayName: row.display_name,
       settings,
       credentials: row.credentials === null ? null : this.#cipher.decrypt(row.id, row.credentials),
+      needsReconsentAt: row.needs_reconsent_at === null ? null : toDate(row.needs_reconsent_at),
+      reconsentReason: row.needs_reconsent_at === null ? null : row.reconsent_reason,
     };
   }
 
@@ -218,11 +224,16 @@ class KyselyStore implements Store {
     if (changes.settings !== undefined && (!changes.settings || typeof changes.settings !== 'object' || Array.isArray(changes.settings))) {
       throw badInput('Mailbox settings must be an object');
     }
-    const set: Partial<{ address: string | null; display_name: string | null; settings: string; credentials: string | null }> = {};
+    const set: Partial<{ address: string | null; display_name: string | null; settings: string; credentials: string | null; needs_reconsent_at: null; reconsent_reason: null }> = {};
     if (changes.address !== undefined) set.address = changes.address;
     if (changes.displayName !== undefined) set.display_name = changes.displayName;
     if (changes.settings !== undefined) set.settings = JSON.stringify(changes.settings);
-    if (changes.credentials !== undefined) set.credentials = changes.credentials === null ? null : this.#cipher.encrypt(mailboxId, changes.credentials);
+    if (changes.credentials !== undefined) {
+      set.credentials = changes.credentials === null ? null : this.#cipher.encrypt(mailboxId, changes.credentials);
+      // New credentials are a new grant: whatever was revoked is replaced.
+      set.needs_reconsent_at = null;
+      set.reconsent_reason = null;
+    }
     if (Object.keys(set).length > 0) {
       await this.#db.updateTable('mailboxes').set(set).where('id', '=', mailboxId).where('workspace_id', '=', workspaceId).execute();
     }
@@ -239,6 +250,39 @@ class KyselyStore implements Store {
     return summaryOf(row);
   }
 
+  async saveCredentials(workspaceId: string, mailboxId: string, credentials: Record<string, string>): Promise<void> {
+    if (typeof mailboxId !== 'string' || !UUID.test(mailboxId)) throw notFound('Mailbox');
+    if (!credentials || typeof credentials !== 'object' || Array.isArray(credentials) || Object.values(credentials).some((v) => typeof v !== 'string')) {
+      throw badInput('Credentials must be an object of strings');
+    }
+    const result = await this.#db
+      .updateTable('mailboxes')
+      .set({ credentials: this.#cipher.encrypt(mailboxId, credentials), needs_reconsent_at: null, reconsent_reason: null })
+      .where('id', '=', mailboxId)
+      .where('workspace_id', '=', workspaceId)
+      .executeTakeFirst();
+    if (result.numUpdatedRows === 0n) throw notFound('Mailbox');
+  }
+
+  async markNeedsReconsent(workspaceId: string, mailboxId: string, reason: string): Promise<void> {
+    if (typeof mailboxId !== 'string' || !UUID.test(mailboxId)) throw notFound('Mailbox');
+    const result = await this.#db
+      .updateTable('mailboxes')
+      .set({ reconsent_reason: cleanReason(reason) })
+      .where('id', '=', mailboxId)
+      .where('workspace_id', '=', workspaceId)
+      .executeTakeFirst();
+    if (result.numUpdatedRows === 0n) throw notFound('Mailbox');
+    // The first time stays: a mailbox marked again (every refresh fails the same way) is not "new".
+    await this.#db
+      .updateTable('mailboxes')
+      .set({ needs_reconsent_at: new Date().toISOString() })
+      .where('id', '=', mailboxId)
+      .where('workspace_id', '=', workspaceId)
+      .where('needs_reconsent_at', 'is', null)
+      .execute();
+  }
+
   async migrate(): Promise<void> {
     await this.#migrate();
   }
@@ -250,7 +294,7 @@ class KyselyStore implements Store {
   #summaryRow(workspaceId: string, mailboxId: string) {
     return this.#db
       .selectFrom('mailboxes')
-      .select(['id', 'workspace_id', 'provider', 'address', 'display_name', 'settings', 'created_at'])
+      .select(SUMMARY_COLUMNS)
       .where('id', '=', mailboxId)
       .where('workspace_id', '=', workspaceId)
       .executeTakeFirst();
@@ -262,7 +306,7 @@ class KyselyStore implements Store {
   }
 }
 
-function summaryOf(row: Pick<Selectable<MailboxTable>, 'id' | 'workspace_id' | 'provider' | 'address' | 'display_name' | 'settings' | 'created_at'>): MailboxSummary {
+function summaryOf(row: Pick<Selectable<MailboxTable>, (typeof SUMMARY_COLUMNS)[number]>): MailboxSummary {
   return {
     id: row.id,
     workspaceId: row.workspace_id,
@@ -271,7 +315,21 @@ function summaryOf(row: Pick<Selectable<MailboxTable>, 'id' | 'workspace_id' | '
     displayName: row.display_name,
     settings: settingsOf(row.settings),
     createdAt: toDate(row.created_at),
+    needsReconsentAt: row.needs_reconsent_at === null ? null : toDate(row.needs_reconsent_at),
+    reconsentReason: row.needs_reconsent_at === null ? null : row.reconsent_reason,
   };
+}
+
+/**
+ * A re-consent reason as stored: control characters (C0, DEL, C1) as spaces, trimmed, at most
+ * {@link MAX_RECONSENT_REASON_LENGTH} characters (code points, so no pair is split); a reason that
+ * is empty then reads "Re-consent needed".
+ */
+export function cleanReason(reason: unknown): string {
+  const text = typeof reason === 'string' ? reason.slice(0, MAX_RECONSENT_REASON_LENGTH * 2) : '';
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what is replaced
+  const cleaned = Array.from(text.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ').trim()).slice(0, MAX_RECONSENT_REASON_LENGTH).join('').trim();
+  return cleaned === '' ? 'Re-consent needed' : cleaned;
 }
 
 /** The settings object of a row; `{}` when the text is not a JSON object (a listing must not fail on one bad row). */

@@ -4,7 +4,7 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { Logger } from '../providers/types.ts';
+import type { Logger } from '../domain/logger.ts';
 import type { Store, Workspace } from '../store/types.ts';
 import { DEMO_ADDRESS, generateDemoMailbox } from './mailbox.ts';
 

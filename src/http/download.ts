@@ -17,7 +17,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { errorBody, GatewayError, httpStatusOf, isGatewayError, NotDownloadableError, notFound } from '../errors.ts';
 import type { ProviderLookup } from '../loaders.ts';
-import type { Logger } from '../providers/types.ts';
+import type { Logger } from '../domain/logger.ts';
 import type { DownloadSigner } from '../signing.ts';
 import type { Store } from '../store/types.ts';
 import { attachmentDisposition, safeContentType } from './filename.ts';

@@ -16,7 +16,7 @@ import type { GraphQLError } from 'graphql';
 import { isGatewayError } from '../errors.ts';
 import { encodeNodeId } from '../ids.ts';
 import { attributionOf } from '../providers/attribution.ts';
-import type { Logger } from '../providers/types.ts';
+import type { Logger } from '../domain/logger.ts';
 
 const REQUEST_LEVEL_STATUS: Partial<Record<string, number>> = { UNAUTHENTICATED: 401, FORBIDDEN: 403 };
 

@@ -40,7 +40,7 @@
  * INLINE for a part with a Content-ID inside multipart/related (an embedded `cid:` image), else
  * ATTACHMENT. kind ITEM for message/rfc822 and message/global, else FILE.
  */
-import type { AttachmentInfo } from '../providers/types.ts';
+import type { AttachmentInfo } from '../domain/mail.ts';
 import type { MimePart } from './structure.ts';
 import { decodeParameterValue } from './filename.ts';
 import { MIME_LIMITS, type MimeLimits } from './limits.ts';

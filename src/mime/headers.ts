@@ -3,26 +3,12 @@
  * References, read from raw header fields (values as `latin1` text, so raw 8-bit bytes survive)
  * and decoded (RFC 2047 words, raw UTF-8 / windows-1252 bytes).
  */
-import type { Address } from '../providers/types.ts';
+import type { Address, MessageHeaders } from '../domain/mail.ts';
 import type { HeaderField } from './parse.ts';
 import addressparser from 'nodemailer/lib/addressparser';
 import { decodeHeaderText } from './filename.ts';
 import { msgIds } from './text.ts';
 
-/** The header facts the schema shows. */
-export interface HeaderFacts {
-  subject: string | null;
-  from: Address | null;
-  to: Address[];
-  cc: Address[];
-  date: Date | null;
-  /** As written, angle brackets kept. */
-  messageId: string | null;
-  /** First msg-id of In-Reply-To, with angle brackets. */
-  inReplyTo: string | null;
-  /** msg-ids of References, oldest first, with angle brackets. */
-  references: string[];
-}
 
 function field(headers: HeaderField[], name: string): string | null {
   const f = headers.find((h) => h.name === name);
@@ -78,8 +64,8 @@ export function parseDate(raw: string | null): Date | null {
   return Number.isNaN(t) ? null : new Date(t);
 }
 
-/** The {@link HeaderFacts} of a message from its top-level header fields. */
-export function readHeaderFacts(headers: HeaderField[]): HeaderFacts {
+/** The {@link MessageHeaders} of a message from its top-level header fields. */
+export function readHeaderFacts(headers: HeaderField[]): MessageHeaders {
   const bounded = (value: string | null): string | null => value?.slice(0, MAX_HEADER_VALUE_LENGTH) ?? null;
   const subject = bounded(field(headers, 'subject'));
   const addresses = (value: string | null): Address[] => parseAddressList(value?.slice(0, MAX_HEADER_VALUE_LENGTH) ?? null);

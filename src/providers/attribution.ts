@@ -52,6 +52,7 @@ export function attributeErrors(provider: MailProvider, mailbox: Pick<MailboxCon
   };
   const wrapper: MailProvider = {
     kind: provider.kind,
+    ...(provider.batchLimit === undefined ? {} : { batchLimit: provider.batchLimit }),
     listConversations: (...args) => guard(() => provider.listConversations(...args)),
     loadConversations: (...args) => guard(() => provider.loadConversations(...args)),
     loadMessages: (...args) => guard(() => provider.loadMessages(...args)),

@@ -3,37 +3,68 @@
  * closed on shutdown. The per-request batching lives in the dataloaders (`src/loaders.ts`); this
  * registry only keeps connection pools and file handles from being rebuilt on every request.
  */
-import type { MailboxConfig, MailProvider, ProviderDeps, ProviderFactory, ProviderKind } from './types.ts';
+import type { Store } from '../store/types.ts';
+import type { MailboxConfig, MailboxCredentials, MailProvider, ProviderDeps, ProviderFactory, ProviderKind } from './types.ts';
 import { GatewayError } from '../errors.ts';
 import { createImapProvider } from './imap/provider.ts';
 import { createLocalProvider } from './local/provider.ts';
 
-const FACTORIES: Partial<Record<ProviderKind, ProviderFactory>> = {
+const FACTORIES: ProviderFactories = {
   IMAP: createImapProvider,
   LOCAL: createLocalProvider,
 };
 
-/** Builds the provider for a mailbox. @throws GatewayError PROVIDER_UNAVAILABLE for a provider kind this build does not serve yet */
-export function createProvider(mailbox: MailboxConfig, deps: ProviderDeps): MailProvider {
-  const factory = FACTORIES[mailbox.provider];
+/** The factories of a registry, by provider kind. */
+export type ProviderFactories = Partial<Record<ProviderKind, ProviderFactory>>;
+
+/**
+ * Builds the provider for a mailbox with the built-in factories (or `factories`).
+ * @throws GatewayError PROVIDER_UNAVAILABLE for a provider kind this build does not serve yet
+ */
+export function createProvider(mailbox: MailboxConfig, deps: ProviderDeps, factories: ProviderFactories = FACTORIES): MailProvider {
+  const factory = factories[mailbox.provider];
   if (!factory) throw new GatewayError('PROVIDER_UNAVAILABLE', `Provider ${mailbox.provider} is not available in this gateway build`);
   return factory(mailbox, deps);
 }
 
+/**
+ * The credential writer of one mailbox over `store` (see {@link MailboxCredentials}): scoped to the
+ * mailbox's own workspace and id, so a provider can only ever write its own row. Marking logs a
+ * warning for operators.
+ */
+export function mailboxCredentials(store: Pick<Store, 'saveCredentials' | 'markNeedsReconsent'>, mailbox: Pick<MailboxConfig, 'id' | 'workspaceId'>, logger: ProviderDeps['logger']): MailboxCredentials {
+  return {
+    save: (credentials) => store.saveCredentials(mailbox.workspaceId, mailbox.id, credentials),
+    markNeedsReconsent: async (reason) => {
+      await store.markNeedsReconsent(mailbox.workspaceId, mailbox.id, reason);
+      logger.warn({ reason }, 'mailbox needs re-consent');
+    },
+  };
+}
+
 /** Caches one provider per mailbox id. */
 export class ProviderRegistry {
-  readonly #deps: ProviderDeps;
+  readonly #deps: Omit<ProviderDeps, 'credentials'>;
+  readonly #store: Pick<Store, 'saveCredentials' | 'markNeedsReconsent'> | null;
+  readonly #factories: ProviderFactories;
   readonly #providers = new Map<string, MailProvider>();
 
-  constructor(deps: ProviderDeps) {
+  /**
+   * @param store where providers save rotated credentials and mark re-consent; without it providers get no `credentials` writer
+   * @param factories the provider factories by kind; the built-in ones by default
+   */
+  constructor(deps: Omit<ProviderDeps, 'credentials'>, store?: Pick<Store, 'saveCredentials' | 'markNeedsReconsent'>, factories: ProviderFactories = FACTORIES) {
     this.#deps = deps;
+    this.#store = store ?? null;
+    this.#factories = factories;
   }
 
-  /** The provider of `mailbox`, created on first call. */
+  /** The provider of `mailbox`, created on first call, with its own logger and credential writer. */
   get(mailbox: MailboxConfig): MailProvider {
     let provider = this.#providers.get(mailbox.id);
     if (!provider) {
-      provider = createProvider(mailbox, { ...this.#deps, logger: this.#deps.logger.child({ mailbox: mailbox.id, provider: mailbox.provider }) });
+      const logger = this.#deps.logger.child({ mailbox: mailbox.id, provider: mailbox.provider });
+      provider = createProvider(mailbox, { ...this.#deps, logger, ...(this.#store ? { credentials: mailboxCredentials(this.#store, mailbox, logger) } : {}) }, this.#factories);
       this.#providers.set(mailbox.id, provider);
     }
     return provider;

@@ -1,6 +1,8 @@
 /**
  * The one interface every mail provider implements (IMAP and local mail stores now; Gmail and
  * Microsoft Graph next). The GraphQL layer and the download route speak only to this interface.
+ * The shapes it carries (messages, attachments, conversations, pages, logger) are the domain
+ * types of `src/domain/`; listings page with `./paging.ts`.
  *
  * Keys are provider-native and stable: the core never parses them, it only wraps them in opaque
  * global IDs (see `src/ids.ts`). A provider must treat any key it is given as untrusted input:
@@ -8,102 +10,15 @@
  * (downloads), never a crash.
  */
 import type { Readable } from 'node:stream';
+import type { ConversationInfo, MessageInfo } from '../domain/mail.ts';
+import type { Logger, Progress } from '../domain/logger.ts';
+import type { Page } from '../domain/page.ts';
 import type { ImapProviderOptions } from './imap/provider.ts';
 
 /** The provider behind a mailbox. Values are the GraphQL enum values. */
 export type ProviderKind = 'GMAIL' | 'MICROSOFT_GRAPH' | 'IMAP' | 'LOCAL';
 
-/** An RFC 5322 mailbox: display name (decoded, RFC 2047) and addr-spec. */
-export interface Address {
-  name: string | null;
-  address: string | null;
-}
-
-/** How the part is meant to be shown, from Content-Disposition (RFC 2183) or the provider's flag. */
-export type AttachmentDisposition = 'ATTACHMENT' | 'INLINE';
-
-/**
- * What an attachment is: FILE (bytes: a MIME part, a Gmail part, a Graph fileAttachment), ITEM (an
- * attached message: message/rfc822, a Graph itemAttachment) or REFERENCE (a link to a file kept
- * elsewhere: a Graph referenceAttachment; not downloadable as bytes).
- */
-export type AttachmentKind = 'FILE' | 'ITEM' | 'REFERENCE';
-
-/** Whether a message was received or sent by the mailbox owner (Sent folder, SENT label, ...). */
-export type MessageDirection = 'RECEIVED' | 'SENT';
-
-/** One attachment of a message, as the provider lists it. */
-export interface AttachmentInfo {
-  /** Provider-native stable key of the part within its message: the IMAP/MIME part number ("2", "1.3"), Gmail's partId, Graph's attachment id. */
-  partId: string;
-  /** Decoded Unicode filename (RFC 2231 / RFC 2047 undone), or null when the part names none. */
-  filename: string | null;
-  /** Lower-case media type, e.g. `application/pdf`. */
-  contentType: string;
-  /** Decoded size in bytes (after the Content-Transfer-Encoding is undone), or null when unknown. */
-  size: number | null;
-  /** True when {@link size} is exact; false when it is the provider's estimate. */
-  sizeExact: boolean;
-  /** Content-ID without angle brackets (RFC 2392), or null. */
-  contentId: string | null;
-  disposition: AttachmentDisposition;
-  kind: AttachmentKind;
-  /** False when the bytes cannot be served (a reference attachment). */
-  downloadable: boolean;
-}
-
-/** One message, with the header facts the schema shows and its attachments in MIME order. */
-export interface MessageInfo {
-  /** Provider-native stable key of the message within its mailbox (IMAP: folder, UIDVALIDITY and UID). */
-  key: string;
-  /** Key of the conversation (thread) the message belongs to; see {@link ConversationInfo.key}. */
-  conversationKey: string;
-  subject: string | null;
-  from: Address | null;
-  to: Address[];
-  cc: Address[];
-  /** The Date header (or the provider's received time when absent). */
-  date: Date | null;
-  /** The Message-ID header with its angle brackets, as written. */
-  messageIdHeader: string | null;
-  /** The first msg-id of In-Reply-To, with angle brackets. */
-  inReplyTo: string | null;
-  /** The msg-ids of References, oldest first, with angle brackets. */
-  references: string[];
-  direction: MessageDirection;
-  /** The attachments in MIME order, at most the listing limit (`src/mime/limits.ts`, 10,000 by default). */
-  attachments: AttachmentInfo[];
-  /**
-   * How many attachments the provider found in the message (inline parts included). Equals
-   * `attachments.length` unless {@link attachmentsTruncated}; then it also counts those past the
-   * listing limit, and is a lower bound when the MIME structure itself was cut.
-   */
-  attachmentCount: number;
-  /**
-   * True when {@link attachments} is not the whole list: more attachments than the listing limit,
-   * or a MIME structure with more parts or deeper nesting than the limits (`src/mime/limits.ts`),
-   * whose parts past the limits were not read. Never a silent drop.
-   */
-  attachmentsTruncated: boolean;
-}
-
-/** A conversation (thread): messages received and sent that belong together. */
-export interface ConversationInfo {
-  /** Provider-native stable key: the same messages give the same key in every request. */
-  key: string;
-  /** Subject of the first message, reply prefixes kept as written. */
-  subject: string | null;
-  /** Distinct senders and recipients, in order of first appearance. */
-  participants: Address[];
-  /** Date of the newest message. */
-  lastMessageAt: Date | null;
-  /** Keys of the messages, oldest first. */
-  messageKeys: string[];
-  /** True when any message has an attachment (inline parts included). */
-  hasAttachments: boolean;
-}
-
-/** Filter of {@link MailProvider.listConversations}. Every field is optional; all given ones must hold. */
+/** Filter of. Every field is optional; all given ones must hold. */
 export interface ConversationFilter {
   hasAttachments?: boolean | null;
   /** Only conversations with a message at or after this time. */
@@ -119,14 +34,6 @@ export interface ConversationFilter {
  */
 export interface CallOptions {
   signal?: AbortSignal;
-}
-
-/** One page of a list, with an opaque provider cursor for the next one. */
-export interface Page<T> {
-  items: T[];
-  /** Pass as `after` to get the next page; null when there is none. */
-  endCursor: string | null;
-  hasNextPage: boolean;
 }
 
 /** The bytes of an attachment, decoded, streamed from the provider on demand. */
@@ -147,6 +54,16 @@ export interface AttachmentContent {
  */
 export interface MailProvider {
   readonly kind: ProviderKind;
+
+  /**
+   * Most keys one {@link loadConversations} / {@link loadMessages} call may get; the loaders split
+   * bigger batches into ⌈n / batchLimit⌉ calls (`src/loaders.ts`). Set it to the upstream's batch
+   * size: Gmail 50 (its batch endpoint takes 100 calls, larger than 50 "is not recommended":
+   * https://developers.google.com/gmail/api/guides/batch), Microsoft Graph 20 (the `$batch`
+   * limit: https://learn.microsoft.com/en-us/graph/json-batching). Absent (IMAP, local):
+   * unbounded, one call per tick.
+   */
+  readonly batchLimit?: number;
 
   /**
    * Conversations, newest activity first.
@@ -178,13 +95,6 @@ export interface MailProvider {
   close(): Promise<void>;
 }
 
-/** Progress of long operator work: `done` of `total` (null when unknown) in `unit`. */
-export interface Progress {
-  done: number;
-  total: number | null;
-  unit: 'bytes' | 'messages';
-}
-
 /** A mailbox as stored, with its credentials decrypted; what a provider factory is given. */
 export interface MailboxConfig {
   id: string;
@@ -195,8 +105,32 @@ export interface MailboxConfig {
   displayName: string | null;
   /** Provider settings (IMAP: host, port, user, tls; LOCAL: path). Not secret. */
   settings: Record<string, unknown>;
-  /** Secrets (IMAP: password), decrypted; null when the provider needs none. */
+  /** Secrets (IMAP: password; Gmail: refresh token), decrypted; null when the provider needs none. */
   credentials: Record<string, string> | null;
+  /** When a provider marked the mailbox as needing re-consent (grant revoked); null while the grant works. The store always sets it; absent counts as null. */
+  needsReconsentAt?: Date | null;
+  /** Why it needs re-consent, in words for operators; null when it does not. */
+  reconsentReason?: string | null;
+}
+
+/**
+ * How a provider updates the stored credentials of its own mailbox (bound to that mailbox by the
+ * registry). Writes go through the store, encrypted as at `mailbox add`.
+ */
+export interface MailboxCredentials {
+  /**
+   * Stores new credentials, replacing the old ones whole, and clears a re-consent mark: call it
+   * when the upstream rotates a refresh token, before using the new one.
+   * @throws GatewayError NOT_FOUND when the mailbox was removed meanwhile
+   */
+  save(credentials: Record<string, string>): Promise<void>;
+  /**
+   * Marks the mailbox as needing re-consent (e.g. an OAuth refresh answered `invalid_grant`):
+   * `Mailbox.needsReconsent` and `mailbox list` show it until new credentials are stored. The
+   * reason is shown to API clients and operators: words, never a token or an upstream body.
+   * @throws GatewayError NOT_FOUND when the mailbox was removed meanwhile
+   */
+  markNeedsReconsent(reason: string): Promise<void>;
 }
 
 /** Services a provider may use. */
@@ -206,16 +140,8 @@ export interface ProviderDeps {
   logger: Logger;
   /** Limits and deadlines of IMAP mailboxes (`src/config-upstream.ts`); defaults when absent. */
   imap?: ImapProviderOptions;
-}
-
-/** The pino-compatible subset of a logger the core uses. */
-export interface Logger {
-  trace(obj: object | string, msg?: string): void;
-  debug(obj: object | string, msg?: string): void;
-  info(obj: object | string, msg?: string): void;
-  warn(obj: object | string, msg?: string): void;
-  error(obj: object | string, msg?: string): void;
-  child(bindings: Record<string, unknown>): Logger;
+  /** The mailbox's credential writer; absent where nothing may be written (e.g. a CLI check before the mailbox is stored). */
+  credentials?: MailboxCredentials;
 }
 
 /** Builds the provider of one mailbox. Must not connect yet: connecting happens on first use. */

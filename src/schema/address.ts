@@ -4,7 +4,7 @@
  * 8-bit, trailing dots), and a strict scalar would turn a whole message into an error at
  * serialization time. We show what the message says.
  */
-import type { Address } from '../providers/types.ts';
+import type { Address } from '../domain/mail.ts';
 import { builder } from './builder.ts';
 
 export const AddressRef = builder.objectRef<Address>('Address').implement({

@@ -4,7 +4,23 @@ import { parseKeyParts } from '../ids.ts';
 import { DEFAULT_EXPIRES_IN, MAX_EXPIRES_IN } from '../signing.ts';
 import { builder } from './builder.ts';
 import { AttachmentDispositionEnum, AttachmentKindEnum } from './enums.ts';
+import type { AttachmentInfo } from '../domain/mail.ts';
 import { AttachmentRef, MessageRef, type AttachmentShape, type SignedUrlShape } from './refs.ts';
+
+/**
+ * The link of a REFERENCE attachment as the schema shows it: the provider's `linkUrl` when it is an
+ * absolute http(s) URL (WHATWG URL parsing), else null; always null for FILE and ITEM, so a
+ * provider's stray value (or a `javascript:` link from a hostile message) never reaches clients.
+ */
+export function attachmentLinkUrl(info: AttachmentInfo): string | null {
+  if (info.kind !== 'REFERENCE' || typeof info.linkUrl !== 'string' || info.linkUrl.length > 8192) return null;
+  try {
+    const url = new URL(info.linkUrl);
+    return url.protocol === 'https:' || url.protocol === 'http:' ? url.href : null;
+  } catch {
+    return null;
+  }
+}
 
 const SignedUrlRef = builder.objectRef<SignedUrlShape>('SignedUrl').implement({
   description:
@@ -50,6 +66,13 @@ builder.node(AttachmentRef, {
     disposition: t.field({ type: AttachmentDispositionEnum, description: 'Content-Disposition type (RFC 2183).', resolve: (a) => a.info.disposition }),
     kind: t.field({ type: AttachmentKindEnum, description: 'File, attached message, or link.', resolve: (a) => a.info.kind }),
     downloadable: t.boolean({ description: 'False when the bytes cannot be served (a reference attachment); `downloadUrl` is then null with a NOT_DOWNLOADABLE error, so ask for it only where this is true.', resolve: (a) => a.info.downloadable }),
+    linkUrl: t.field({
+      type: 'URL',
+      nullable: true,
+      description:
+        'For a link (`kind: REFERENCE`): the URL of the file kept elsewhere (e.g. a OneDrive or SharePoint link of a Graph reference attachment); open it with that service\'s own access. Null for files and attached messages (IMAP and local mailboxes never have one), and for a link whose URL is not absolute http(s).',
+      resolve: (a) => attachmentLinkUrl(a.info),
+    }),
     message: t.field({ type: MessageRef, description: 'The message holding the attachment.', resolve: (a) => ({ mailboxId: a.mailboxId, info: a.message }) }),
     downloadUrl: t.field({
       type: SignedUrlRef,

@@ -42,6 +42,16 @@ builder.node(MailboxRef, {
       resolve: (m) => (m.address !== null && isEmailAddress(m.address) ? m.address : null),
     }),
     displayName: t.exposeString('displayName', { nullable: true, description: 'A name for people, as configured.' }),
+    needsReconsent: t.boolean({
+      description:
+        "True when the provider found the mailbox's grant revoked (an OAuth refresh refused with `invalid_grant`): its reads then fail with PROVIDER_AUTH_FAILED until an operator stores new credentials (`mailbox update`), which clears this.",
+      resolve: (m) => m.needsReconsentAt != null,
+    }),
+    reconsentReason: t.string({
+      nullable: true,
+      description: 'Why the mailbox needs re-consent, in words (at most 500 characters); null when `needsReconsent` is false.',
+      resolve: (m) => (m.needsReconsentAt != null ? (m.reconsentReason ?? null) : null),
+    }),
     conversations: t.field({
       type: MailboxConversationsConnection,
       // Nullable: a mailbox whose provider fails (server down, credentials refused) nulls this
@@ -69,6 +79,8 @@ builder.node(MailboxRef, {
         const provider = await ctx.loaders.provider(mailbox.id);
         const page = await provider.listConversations({ first: Math.min(MAX_PAGE_SIZE, skip + first), after: providerAfter, filter });
         const items = page.items.slice(skip, skip + first);
+        // The listing already holds each conversation whole: its fields must not load it again.
+        await ctx.loaders.primeConversations(mailbox.id, items);
         const edges = items.map((info, i) => {
           const consumed = skip + i + 1;
           // The provider's own cursor can only resume after the last item of its page.

@@ -33,7 +33,7 @@ builder.node(MessageRef, {
     to: t.field({ type: [AddressRef], description: 'The To header.', resolve: (m) => m.info.to }),
     cc: t.field({ type: [AddressRef], description: 'The Cc header.', resolve: (m) => m.info.cc }),
     date: t.field({ type: 'DateTime', nullable: true, description: "The Date header, or the provider's received time when absent.", resolve: (m) => m.info.date }),
-    messageIdHeader: t.string({ nullable: true, description: 'The Message-ID header with its angle brackets (RFC 5322 §3.6.4).', resolve: (m) => m.info.messageIdHeader }),
+    messageIdHeader: t.string({ nullable: true, description: 'The Message-ID header with its angle brackets (RFC 5322 §3.6.4).', resolve: (m) => m.info.messageId }),
     inReplyTo: t.string({ nullable: true, description: 'The first msg-id of In-Reply-To, with angle brackets.', resolve: (m) => m.info.inReplyTo }),
     direction: t.field({ type: MessageDirectionEnum, description: 'Whether the mailbox owner received or sent it.', resolve: (m) => m.info.direction }),
     attachmentCount: t.field({

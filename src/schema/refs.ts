@@ -2,7 +2,8 @@
  * Object refs and their backing shapes, declared apart from their implementations so the type
  * files can point at each other without import cycles.
  */
-import type { AttachmentInfo, ConversationInfo, MessageInfo, ProviderKind } from '../providers/types.ts';
+import type { AttachmentInfo, ConversationInfo, MessageInfo } from '../domain/mail.ts';
+import type { ProviderKind } from '../providers/types.ts';
 import { builder } from './builder.ts';
 
 /** A mailbox as the schema sees it (no settings, no credentials). */
@@ -11,6 +12,9 @@ export interface MailboxShape {
   provider: ProviderKind;
   address: string | null;
   displayName: string | null;
+  /** Set when a provider found the grant revoked (see `Store.markNeedsReconsent`). */
+  needsReconsentAt?: Date | null;
+  reconsentReason?: string | null;
 }
 
 /** A conversation of a mailbox. */

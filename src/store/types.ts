@@ -5,6 +5,9 @@
  */
 import type { MailboxConfig, ProviderKind } from '../providers/types.ts';
 
+/** Longest re-consent reason stored, in characters. */
+export const MAX_RECONSENT_REASON_LENGTH = 500;
+
 /** A tenant: API keys and mailboxes belong to exactly one workspace. */
 export interface Workspace {
   id: string;
@@ -22,6 +25,10 @@ export interface MailboxSummary {
   /** The provider settings, which hold no secret (IMAP `{ host, port, user, tls, ... }`, LOCAL `{ path }`); `{}` when unreadable. */
   settings: Record<string, unknown>;
   createdAt: Date;
+  /** When a provider marked the mailbox as needing re-consent (grant revoked); null while the grant works. */
+  needsReconsentAt: Date | null;
+  /** Why it needs re-consent (see {@link Store.markNeedsReconsent}); null when it does not. */
+  reconsentReason: string | null;
 }
 
 /** An API key as operators see it: never the key nor its hash. */
@@ -43,7 +50,7 @@ export interface MailboxUpdate {
   displayName?: string | null;
   /** Replaces the whole settings object. */
   settings?: Record<string, unknown>;
-  /** Replaces the credentials (encrypted before they are written). */
+  /** Replaces the credentials (encrypted before they are written) and clears the re-consent mark. */
   credentials?: Record<string, string> | null;
 }
 
@@ -107,6 +114,20 @@ export interface Store {
    * @throws GatewayError NOT_FOUND when it does not belong to the workspace
    */
   removeMailbox(workspaceId: string, mailboxId: string): Promise<MailboxSummary>;
+  /**
+   * Replaces the credentials of a mailbox (encrypted as by {@link addMailbox}) and clears its
+   * re-consent mark: what a provider calls when the upstream rotates a refresh token.
+   * @throws GatewayError NOT_FOUND when the mailbox does not belong to the workspace (e.g. removed meanwhile)
+   */
+  saveCredentials(workspaceId: string, mailboxId: string, credentials: Record<string, string>): Promise<void>;
+  /**
+   * Marks a mailbox as needing re-consent (the grant was revoked) with a reason for operators;
+   * control characters are replaced and the reason is cut to {@link MAX_RECONSENT_REASON_LENGTH}.
+   * A mailbox already marked keeps its first time and takes the new reason. The mark goes when
+   * new credentials are stored ({@link saveCredentials}, {@link updateMailbox}).
+   * @throws GatewayError NOT_FOUND when the mailbox does not belong to the workspace
+   */
+  markNeedsReconsent(workspaceId: string, mailboxId: string, reason: string): Promise<void>;
   /** Runs pending migrations. Called at start. */
   migrate(): Promise<void>;
   close(): Promise<void>;

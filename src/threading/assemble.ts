@@ -4,7 +4,7 @@
  * listing order of conversations. Every provider builds its conversations here, so the
  * GraphQL layer sees the same shapes whatever the mailbox.
  */
-import type { Address, ConversationInfo } from '../providers/types.ts';
+import type { Address, ConversationInfo } from '../domain/mail.ts';
 
 /** What assembly reads of a message. Any object with these fields will do. */
 export interface AssemblableMessage {

@@ -23,18 +23,15 @@
  * Node names inside the {@link UnionFind} are `m:<message key>` and `id:<normalized msg-id>`;
  * use {@link joinMessages} and {@link groupBy} rather than building them by hand.
  */
+import type { MessageHeaders } from '../domain/mail.ts';
 import { oldestFirst } from './assemble.ts';
 import { UnionFind } from './union-find.ts';
 
 /** What linking reads of a message. Any object with these fields will do (it is passed through). */
-export interface LinkableMessage {
+export interface LinkableMessage extends Pick<MessageHeaders, 'messageId' | 'inReplyTo'> {
   /** Provider-native message key, unique among the messages linked together. */
   key: string;
-  /** The Message-ID header (angle brackets as written), or null. */
-  messageId: string | null;
-  /** The first msg-id of In-Reply-To, or null. */
-  inReplyTo: string | null;
-  /** The msg-ids of References, oldest first. */
+  /** The msg-ids of References, oldest first (read-only view of {@link MessageHeaders.references}). */
   references: readonly string[];
   /** Read only by the subject merge. */
   subject?: string | null;

@@ -10,7 +10,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { AttachmentDisposition } from '../../src/providers/types.ts';
+import type { AttachmentDisposition } from '../../src/domain/mail.ts';
 
 /** Repository root (the folder holding package.json). */
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');

@@ -1,7 +1,7 @@
 /**
  * An in-memory MailProvider for schema and download tests: real byte streams, call counters, and
- * switches for failures. Conversations are listed newest activity first with numeric-offset
- * cursors, like a provider that pages by position.
+ * switches for failures. Conversations are listed newest activity first with the shared list
+ * cursors (`src/providers/paging.ts`), like a provider that holds its list.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -9,17 +9,13 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import SqliteDatabase from 'better-sqlite3';
 import { afterAll, onTestFinished } from 'vitest';
-import { GatewayError, NotDownloadableError, notFound } from '../../src/errors.ts';
+import { NotDownloadableError, notFound } from '../../src/errors.ts';
 import { silentLogger } from './logger.ts';
-import type {
-  AttachmentContent,
-  AttachmentInfo,
-  ConversationFilter,
-  ConversationInfo,
-  MailProvider,
-  MessageInfo,
-  Page,
-} from '../../src/providers/types.ts';
+import { pageOfList } from '../../src/providers/paging.ts';
+import { compareConversations } from '../../src/threading/index.ts';
+import type { AttachmentInfo, ConversationInfo, MessageInfo } from '../../src/domain/mail.ts';
+import type { Page } from '../../src/domain/page.ts';
+import type { AttachmentContent, ConversationFilter, MailProvider } from '../../src/providers/types.ts';
 
 /** An attachment with its bytes. */
 export interface FakeAttachment extends AttachmentInfo {
@@ -43,6 +39,8 @@ export interface FakeCalls {
 
 /** The fake provider, with its counters and switches. */
 export interface FakeProvider extends MailProvider {
+  /** The declared batch limit (`MailProvider.batchLimit`); set before the first request. */
+  batchLimit?: number;
   calls: FakeCalls;
   /** Thrown by the next openAttachment calls when set. */
   failOpen: unknown;
@@ -55,8 +53,11 @@ export interface FakeProvider extends MailProvider {
   resetCalls(): void;
 }
 
-/** Builds a provider over `messages`; conversations are derived from their `conversationKey`. */
-export function createFakeProvider(messages: FakeMessage[]): FakeProvider {
+/**
+ * Builds a provider over `messages`; conversations are derived from their `conversationKey`.
+ * With `batchLimit`, it declares that limit and refuses (throws) a batch call with more keys.
+ */
+export function createFakeProvider(messages: FakeMessage[], options: { batchLimit?: number } = {}): FakeProvider {
   const byKey = new Map(messages.map((m) => [m.key, m]));
   const conversationKeys = [...new Set(messages.map((m) => m.conversationKey))];
 
@@ -87,8 +88,12 @@ export function createFakeProvider(messages: FakeMessage[]): FakeProvider {
     attachmentsTruncated: m.attachmentsTruncated ?? false,
   });
 
+  const checkBatch = (keys: readonly string[]): void => {
+    if (provider.batchLimit !== undefined && keys.length > provider.batchLimit) throw new Error(`batch of ${keys.length} keys over the limit of ${provider.batchLimit}`);
+  };
   const provider: FakeProvider = {
     kind: 'LOCAL',
+    ...(options.batchLimit === undefined ? {} : { batchLimit: options.batchLimit }),
     calls: { listConversations: 0, loadConversations: [], loadMessages: [], openAttachment: 0 },
     failOpen: null,
     opened: [],
@@ -99,27 +104,22 @@ export function createFakeProvider(messages: FakeMessage[]): FakeProvider {
     },
     async listConversations(args: { first: number; after?: string | null; filter?: ConversationFilter }): Promise<Page<ConversationInfo>> {
       provider.calls.listConversations++;
-      if (args.first < 1 || args.first > 100) throw new GatewayError('BAD_USER_INPUT', 'first out of range');
-      let start = 0;
-      if (args.after != null) {
-        if (!/^off:\d+$/.test(args.after)) throw new GatewayError('BAD_USER_INPUT', 'Unknown cursor');
-        start = Number(args.after.slice(4));
-      }
-      let all = conversationKeys.map((k) => conversationOf(k)!).sort((a, b) => (b.lastMessageAt?.getTime() ?? 0) - (a.lastMessageAt?.getTime() ?? 0));
+      const all = conversationKeys.map((k) => conversationOf(k)!).sort(compareConversations);
       const f = args.filter ?? {};
-      if (f.hasAttachments != null) all = all.filter((c) => c.hasAttachments === f.hasAttachments);
-      if (f.since) all = all.filter((c) => (c.lastMessageAt?.getTime() ?? 0) >= f.since!.getTime());
-      if (f.search) all = all.filter((c) => (c.subject ?? '').toLowerCase().includes(f.search!.toLowerCase()));
-      const items = all.slice(start, start + args.first);
-      const end = start + items.length;
-      return { items, endCursor: items.length ? `off:${end}` : null, hasNextPage: end < all.length };
+      const matches = (c: ConversationInfo): boolean =>
+        (f.hasAttachments == null || c.hasAttachments === f.hasAttachments) &&
+        (!f.since || (c.lastMessageAt?.getTime() ?? 0) >= f.since.getTime()) &&
+        (!f.search || (c.subject ?? '').toLowerCase().includes(f.search.toLowerCase()));
+      return pageOfList(all, args, { matches });
     },
     async loadConversations(keys) {
       provider.calls.loadConversations.push([...keys]);
+      checkBatch(keys);
       return keys.map((k) => conversationOf(k));
     },
     async loadMessages(keys) {
       provider.calls.loadMessages.push([...keys]);
+      checkBatch(keys);
       return keys.map((k) => {
         const m = byKey.get(k);
         return m ? toInfo(m) : null;
@@ -179,7 +179,7 @@ export function fakeMessage(key: string, conversationKey: string, date: string, 
     to: [{ name: null, address: 'bob@example.org' }],
     cc: [],
     date: new Date(date),
-    messageIdHeader: `<${key}@example.org>`,
+    messageId: `<${key}@example.org>`,
     inReplyTo: null,
     references: [],
     direction: 'RECEIVED',
@@ -203,7 +203,7 @@ afterAll(async () => {
  * yet, and tests need a mailbox that vanishes; `sql` runs any statement that way (revoking a key,
  * deleting a workspace). `keyIdA`/`keyIdB` are the ids of the two API keys.
  */
-export async function setupGateway(messages: FakeMessage[], options: { secret?: string; demoApiKey?: string; keyStatusTtlMs?: number } = {}) {
+export async function setupGateway(messages: FakeMessage[], options: { secret?: string; demoApiKey?: string; keyStatusTtlMs?: number; batchLimit?: number } = {}) {
   const { loadConfig } = await import('../../src/config.ts');
   const { createStore } = await import('../../src/db/store.ts');
   const { createGateway } = await import('../../src/server.ts');
@@ -247,7 +247,7 @@ export async function setupGateway(messages: FakeMessage[], options: { secret?: 
   const { key: keyB, id: keyIdB } = await store.createApiKey(wsB.id);
   const mailboxA = await store.addMailbox({ workspaceId: wsA.id, provider: 'LOCAL', address: 'me@example.org', displayName: 'Mine', settings: {}, credentials: null });
   const mailboxB = await store.addMailbox({ workspaceId: wsB.id, provider: 'IMAP', address: 'other@example.org', displayName: 'Theirs', settings: {}, credentials: null });
-  const provider = createFakeProvider(messages);
+  const provider = createFakeProvider(messages, options.batchLimit === undefined ? {} : { batchLimit: options.batchLimit });
   const providerB = createFakeProvider(messages);
   const logger = silentLogger();
   const gateway = createGateway({

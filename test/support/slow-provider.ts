@@ -6,7 +6,8 @@
  * tell the gateway's own stopping from the provider's.
  */
 import { Readable } from 'node:stream';
-import type { CallOptions, ConversationInfo, MailProvider, MessageInfo } from '../../src/providers/types.ts';
+import type { ConversationInfo, MessageInfo } from '../../src/domain/mail.ts';
+import type { CallOptions, MailProvider } from '../../src/providers/types.ts';
 
 /** One recorded provider call. */
 export interface SlowCall {
@@ -43,7 +44,7 @@ export function createSlowProvider(options: { delayMs: number; honourSignal: boo
     to: [],
     cc: [],
     date: new Date(Date.UTC(2024, 0, 1)),
-    messageIdHeader: `<${key}@example.org>`,
+    messageId: `<${key}@example.org>`,
     inReplyTo: null,
     references: [],
     direction: 'RECEIVED',

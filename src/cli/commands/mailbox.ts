@@ -76,7 +76,7 @@ export function registerMailboxCommands(program: Command): void {
 
   mailbox
     .command('list')
-    .description('List mailboxes: id, provider, GraphQL id, address, host or path')
+    .description('List mailboxes: id, provider, GraphQL id, address, status (ok or needs-reconsent), host or path')
     .option('--workspace <name>', 'only the mailboxes of this workspace')
     .option('--json', 'print a JSON array of objects')
     .action(async (options: { workspace?: string; json?: boolean }) => {
@@ -429,10 +429,14 @@ function listedMailbox(mailbox: MailboxSummary): Record<string, unknown> {
   return { ...mailbox, graphqlId: mailboxGraphqlId(mailbox.id), location: locationOf(mailbox) || null };
 }
 
-/** A plain-text table of the mailboxes, one a line, with a header. The location comes last (a path may contain spaces). */
+/**
+ * A plain-text table of the mailboxes, one a line, with a header. STATUS is `ok`, or
+ * `needs-reconsent` when a provider found the grant revoked (the reason is in `--json`). The
+ * location comes last (a path may contain spaces).
+ */
 export function formatMailboxTable(mailboxes: readonly MailboxSummary[]): string {
   return formatTable([
-    ['ID', 'PROVIDER', 'GRAPHQL ID', 'ADDRESS', 'LOCATION'],
-    ...mailboxes.map((m) => [m.id, m.provider, mailboxGraphqlId(m.id), m.address ?? '', locationOf(m)]),
+    ['ID', 'PROVIDER', 'GRAPHQL ID', 'ADDRESS', 'STATUS', 'LOCATION'],
+    ...mailboxes.map((m) => [m.id, m.provider, mailboxGraphqlId(m.id), m.address ?? '', m.needsReconsentAt ? 'needs-reconsent' : 'ok', locationOf(m)]),
   ]);
 }

@@ -6,8 +6,12 @@
 import type { Migration, MigrationProvider } from 'kysely';
 import type { Dialect } from '../connect.ts';
 import * as m0001 from './0001_initial.ts';
+import * as m0002 from './0002_reconsent.ts';
 
-const MODULES = [['0001_initial', m0001]] as const;
+const MODULES = [
+  ['0001_initial', m0001],
+  ['0002_reconsent', m0002],
+] as const;
 
 /** A kysely MigrationProvider for `dialect`: each migration gets the dialect to pick column types. */
 export function migrationProvider(dialect: Dialect): MigrationProvider {

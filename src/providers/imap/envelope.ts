@@ -2,7 +2,7 @@
  * ENVELOPE (RFC 3501 §7.4.2) and References header values of a FETCH answer, decoded with the
  * shared header decoder (RFC 2047 words, raw 8-bit bytes).
  */
-import type { Address } from '../types.ts';
+import type { Address, MessageHeaders } from '../../domain/mail.ts';
 import { decodeHeaderText } from '../../mime/filename.ts';
 import { MAX_HEADER_VALUE_LENGTH, MAX_REFERENCES, parseDate } from '../../mime/headers.ts';
 import { readHeaders } from '../../mime/parse.ts';
@@ -10,16 +10,8 @@ import { msgIds } from '../../mime/text.ts';
 import type { RawValue } from './raw.ts';
 import { tokenText } from './raw.ts';
 
-/** The ENVELOPE fields the gateway shows. */
-export interface EnvelopeFields {
-  date: Date | null;
-  subject: string | null;
-  from: Address | null;
-  to: Address[];
-  cc: Address[];
-  inReplyTo: string | null;
-  messageId: string | null;
-}
+/** The header facts an ENVELOPE carries: all but References (fetched apart, see {@link referencesOf}). */
+export type EnvelopeFields = Omit<MessageHeaders, 'references'>;
 
 /** A decoded ENVELOPE string, read up to {@link MAX_HEADER_VALUE_LENGTH} characters. */
 function text(value: RawValue | undefined): string | null {

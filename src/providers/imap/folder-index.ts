@@ -7,7 +7,8 @@
  */
 import type { ImapFlow } from 'imapflow';
 import type { MimePart } from '../../mime/structure.ts';
-import type { Address, Logger, MessageDirection } from '../types.ts';
+import type { MessageDirection, MessageHeaders } from '../../domain/mail.ts';
+import type { Logger } from '../../domain/logger.ts';
 import { attachmentListing, indexParts } from '../../mime/attachments.ts';
 import { mapBodyStructure } from './bodystructure.ts';
 import { parseEnvelope, referencesOf } from './envelope.ts';
@@ -17,20 +18,11 @@ import { atom, execRaw, fetchItems, searchNumbers, sequence, tokenBuffer, tokenT
 import { serverThreads } from './threading.ts';
 
 /** What the index keeps of one message. */
-export interface MessageSummary {
+export interface MessageSummary extends MessageHeaders {
   key: string;
   folder: string;
   uid: number;
   direction: MessageDirection;
-  messageId: string | null;
-  inReplyTo: string | null;
-  references: string[];
-  subject: string | null;
-  from: Address | null;
-  to: Address[];
-  cc: Address[];
-  /** Date header, else INTERNALDATE. */
-  date: Date | null;
   structure: MimePart | null;
   hasAttachments: boolean;
 }

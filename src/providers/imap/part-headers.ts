@@ -14,7 +14,7 @@
 import type { ImapFlow } from 'imapflow';
 import { parseMimeHeader } from '../../mime/parse.ts';
 import type { MimePart } from '../../mime/structure.ts';
-import type { Logger } from '../types.ts';
+import type { Logger } from '../../domain/logger.ts';
 import { atom, execRaw, fetchItems, sequence, tokenBuffer, tokenText, uidSet } from './raw.ts';
 
 /** Most sections one command asks (keeps the command line far below servers' limits, 8 KiB+). */

@@ -23,7 +23,7 @@
 import { ImapFlow } from 'imapflow';
 import type { Logger as ImapFlowLogger } from 'imapflow';
 import { GatewayError } from '../../errors.ts';
-import type { Logger } from '../types.ts';
+import type { Logger } from '../../domain/logger.ts';
 import { mapImapError } from './errors.ts';
 import { imapflowTransportOptions } from './transport-security.ts';
 

@@ -18,19 +18,9 @@
  * one call is let through, and its success closes the breaker again.
  */
 import { BrokenCircuitError, CircuitState, ConsecutiveBreaker, circuitBreaker, handleWhen, type CircuitBreakerPolicy } from 'cockatiel';
-import type {
-  AttachmentContent,
-  AttachmentInfo,
-  CallOptions,
-  ConversationFilter,
-  ConversationInfo,
-  MailboxConfig,
-  MailProvider,
-  MessageInfo,
-  Page,
-  ProviderDeps,
-  ProviderFactory,
-} from '../types.ts';
+import type { AttachmentInfo, ConversationInfo, MessageInfo } from '../../domain/mail.ts';
+import type { Page } from '../../domain/page.ts';
+import type { AttachmentContent, CallOptions, ConversationFilter, MailboxConfig, MailProvider, ProviderDeps, ProviderFactory } from '../types.ts';
 import { GatewayError, NotDownloadableError, badInput, isGatewayError, notFound } from '../../errors.ts';
 import { attachmentListing, describeAttachment, findPart, selectAttachmentParts } from '../../mime/attachments.ts';
 import { transferEncodingFamily } from '../../mime/decode.ts';
@@ -41,7 +31,9 @@ import type { FolderIndex, MessageSummary } from './folder-index.ts';
 import { refreshFolderIndex } from './folder-index.ts';
 import type { MailFolders } from './folders.ts';
 import { discoverFolders } from './folders.ts';
-import { decodeCursor, decodeMessageKey, encodeCursor } from './keys.ts';
+import { compareConversations } from '../../threading/index.ts';
+import { decodeListCursor, pageOfList } from '../paging.ts';
+import { decodeMessageKey } from './keys.ts';
 import type { ImapConnectionSettings, ImapPoolOptions, ImapStats } from './pool.ts';
 import { closeOnAbort, ImapPool } from './pool.ts';
 import { atom, execRaw, searchNumbers } from './raw.ts';
@@ -226,7 +218,8 @@ class ImapProviderImpl implements ImapProvider {
 
   async listConversations(args: { first: number; after?: string | null; filter?: ConversationFilter }, options: CallOptions = {}): Promise<Page<ConversationInfo>> {
     if (!Number.isInteger(args.first) || args.first < 1 || args.first > 100) throw badInput('first must be between 1 and 100');
-    const cursor = args.after ? decodeCursor(args.after) : null;
+    // Refuse a forged cursor before any upstream work.
+    if (args.after != null) decodeListCursor(args.after);
     await this.#refresh(options.signal);
     const filter = args.filter ?? {};
     let list = [...this.#conversationIndex().list];
@@ -239,19 +232,8 @@ class ImapProviderImpl implements ImapProvider {
       const matching = await this.#search(filter.search.trim(), options.signal);
       list = list.filter((c) => c.messageKeys.some((k) => matching.has(k)));
     }
-    list.sort((a, b) => (b.lastMessageAt?.getTime() ?? 0) - (a.lastMessageAt?.getTime() ?? 0) || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-    let start = 0;
-    if (cursor) {
-      start = list.findIndex((c) => {
-        const at = c.lastMessageAt?.getTime() ?? 0;
-        return at < cursor.at || (at === cursor.at && c.key > cursor.key);
-      });
-      if (start < 0) start = list.length;
-    }
-    const items = list.slice(start, start + args.first);
-    const last = items.at(-1);
-    const hasNextPage = start + args.first < list.length;
-    return { items, hasNextPage, endCursor: last && hasNextPage ? encodeCursor({ at: last.lastMessageAt?.getTime() ?? 0, key: last.key }) : null };
+    list.sort(compareConversations);
+    return pageOfList(list, args, options.signal ? { signal: options.signal } : {});
   }
 
   /** Message keys matching `text` by IMAP SEARCH TEXT (RFC 3501 §6.4.4) in each folder. */
@@ -313,7 +295,7 @@ class ImapProviderImpl implements ImapProvider {
       to: s.to,
       cc: s.cc,
       date: s.date,
-      messageIdHeader: s.messageId,
+      messageId: s.messageId,
       inReplyTo: s.inReplyTo,
       references: s.references,
       direction: s.direction,

@@ -19,7 +19,7 @@
 import type { ImapFlow } from 'imapflow';
 import type { MimePart } from '../../mime/structure.ts';
 import { decodeTransferEncodingSync, transferEncodingFamily } from '../../mime/decode.ts';
-import type { Logger } from '../types.ts';
+import type { Logger } from '../../domain/logger.ts';
 import { atom, execRaw, fetchItems, sequence, tokenBuffer, tokenText, uidSet } from './raw.ts';
 
 /** A measured size, in bytes. */

@@ -11,7 +11,7 @@
  */
 import type { ImapFlow } from 'imapflow';
 import { assembleConversation, groupBy, joinMessages, linkByIds, normalizeMsgId, threadMessages, UnionFind } from '../../threading/index.ts';
-import type { ConversationInfo } from '../types.ts';
+import type { ConversationInfo } from '../../domain/mail.ts';
 import type { FolderIndex, MessageSummary } from './folder-index.ts';
 import type { RawValue } from './raw.ts';
 import { atom, execRaw, tokenText } from './raw.ts';

@@ -13,7 +13,8 @@ import crypto from 'node:crypto';
 import fsp, { type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import type { Address, AttachmentInfo, Logger, Progress } from '../types.ts';
+import type { AttachmentInfo, MessageHeaders } from '../../domain/mail.ts';
+import type { Logger, Progress } from '../../domain/logger.ts';
 import { listAttachments } from '../../mime/attachments.ts';
 import { decodeTransferEncodingSync } from '../../mime/decode.ts';
 import { readHeaderFacts } from '../../mime/headers.ts';
@@ -34,8 +35,9 @@ export interface PartRange {
   encoding: string | null;
 }
 
-/** One indexed message. Dates are epoch milliseconds (JSON-friendly). */
-export interface IndexedMessage {
+/** One indexed message: its header facts, with the date as epoch milliseconds (JSON-friendly). */
+export interface IndexedMessage extends Omit<MessageHeaders, 'date'> {
+  date: number | null;
   key: string;
   /** Absolute path of the file holding the message. */
   file: string;
@@ -47,14 +49,6 @@ export interface IndexedMessage {
   mboxrd: boolean;
   /** Maildir folder ('' for the inbox, `Sent` for `.Sent`), or null outside a Maildir. */
   folder: string | null;
-  subject: string | null;
-  from: Address | null;
-  to: Address[];
-  cc: Address[];
-  date: number | null;
-  messageId: string | null;
-  inReplyTo: string | null;
-  references: string[];
   /** The attachments as listed, at most the MIME listing limit (`src/mime/limits.ts`). */
   attachments: AttachmentInfo[];
   /** How many attachments the message holds as far as it was read (see `MessageInfo.attachmentCount`). */
@@ -104,14 +98,8 @@ export function indexMessageBytes(stored: Buffer, mboxrd: boolean): Omit<Indexed
     parts[p.partId] = { start: p.bodyStart, end: p.bodyEnd, encoding: p.encoding };
   }
   return {
-    subject: facts.subject,
-    from: facts.from,
-    to: facts.to,
-    cc: facts.cc,
+    ...facts,
     date: facts.date ? facts.date.getTime() : null,
-    messageId: facts.messageId,
-    inReplyTo: facts.inReplyTo,
-    references: facts.references,
     attachments,
     attachmentCount: listing.count,
     attachmentsTruncated: listing.truncated,

@@ -9,7 +9,7 @@
  *
  * `CallOptions.signal` is honoured: a call whose signal aborts rejects with the signal's reason
  * at once, stops scanning (listings yield to the event loop every
- * {@link SCAN_SLICE} conversations and look at the signal then) and closes what it opened. An
+ * `SCAN_SLICE` conversations in `../paging.ts` and look at the signal then) and closes what it opened. An
  * index being built is shared by every request of the mailbox, so an abort stops the waiting
  * for it, not the build.
  */
@@ -17,24 +17,14 @@ import fsp, { type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream';
 import { PassThrough } from 'node:stream';
-import type {
-  AttachmentContent,
-  CallOptions,
-  AttachmentInfo,
-  ConversationFilter,
-  ConversationInfo,
-  MailboxConfig,
-  MailProvider,
-  MessageInfo,
-  Page,
-  Progress,
-  ProviderDeps,
-  ProviderFactory,
-} from '../types.ts';
+import type { AttachmentInfo, ConversationInfo, MessageInfo } from '../../domain/mail.ts';
+import type { Progress } from '../../domain/logger.ts';
+import type { Page } from '../../domain/page.ts';
+import type { AttachmentContent, CallOptions, ConversationFilter, MailboxConfig, MailProvider, ProviderDeps, ProviderFactory } from '../types.ts';
 import { GatewayError, badInput, notFound } from '../../errors.ts';
 import { createTransferDecoder } from '../../mime/decode.ts';
 import { untilAborted } from '../../request-signal.ts';
-import { compareConversations } from '../../threading/index.ts';
+import { pageOfList } from '../paging.ts';
 import { buildIndex, isIndexFresh, openRange } from './indexer.ts';
 import type { IndexedMessage, LocalIndex, PartRange } from './indexer.ts';
 import { MboxrdUnquote } from './mbox.ts';
@@ -50,12 +40,6 @@ function isMissing(error: unknown): boolean {
   const code = (error as NodeJS.ErrnoException | null | undefined)?.code;
   return code === 'ENOENT' || code === 'ENOTDIR';
 }
-
-/** Conversations a listing looks at between two turns of the event loop (where an abort is seen). */
-const SCAN_SLICE = 500;
-
-/** Cursor format version; a cursor of another shape is refused. */
-const CURSOR_PREFIX = 'lc1';
 
 /** A part whose file is open and matches the index. */
 interface OpenPart {
@@ -145,7 +129,7 @@ class LocalProvider implements MailProvider {
       to: m.to,
       cc: m.cc,
       date: m.date == null ? null : new Date(m.date),
-      messageIdHeader: m.messageId,
+      messageId: m.messageId,
       inReplyTo: m.inReplyTo,
       references: m.references,
       direction: this.#direction(m),
@@ -179,29 +163,9 @@ class LocalProvider implements MailProvider {
    * @throws GatewayError BAD_USER_INPUT for `first` outside 1..100 or a cursor not issued here
    */
   async listConversations(args: { first: number; after?: string | null; filter?: ConversationFilter }, options?: CallOptions): Promise<Page<ConversationInfo>> {
-    if (!Number.isInteger(args.first) || args.first < 1 || args.first > 100) throw badInput('first must be an integer from 1 to 100');
-    const after = args.after ? decodeCursor(args.after) : null;
     const signal = options?.signal;
     const state = await untilAborted(this.#load(), signal);
-    const items: ConversationInfo[] = [];
-    let hasNextPage = false;
-    let scanned = 0;
-    for (const c of state.threads.ordered) {
-      // A filtered listing may scan the whole store: let other requests run, and stop when aborted.
-      if (++scanned % SCAN_SLICE === 0) {
-        await new Promise<void>((resolve) => setImmediate(resolve));
-        signal?.throwIfAborted();
-      }
-      if (after && compareConversations(c, after) <= 0) continue;
-      if (!this.#matches(state, c, args.filter)) continue;
-      if (items.length === args.first) {
-        hasNextPage = true;
-        break;
-      }
-      items.push(c);
-    }
-    const last = items[items.length - 1];
-    return { items, hasNextPage, endCursor: last && hasNextPage ? encodeCursor(last) : null };
+    return pageOfList(state.threads.ordered, args, { matches: (c) => this.#matches(state, c, args.filter), ...(signal ? { signal } : {}) });
   }
 
   async loadConversations(keys: readonly string[], options?: CallOptions): Promise<(ConversationInfo | null)[]> {
@@ -319,23 +283,4 @@ class LocalProvider implements MailProvider {
   async close(): Promise<void> {
     this.#state = null;
   }
-}
-
-function encodeCursor(c: ConversationInfo): string {
-  return Buffer.from(JSON.stringify([CURSOR_PREFIX, c.lastMessageAt?.getTime() ?? null, c.key]), 'utf8').toString('base64url');
-}
-
-/** Decodes a listing cursor into the sort position it stands for. @throws GatewayError BAD_USER_INPUT */
-function decodeCursor(cursor: string): ConversationInfo {
-  let parsed: unknown;
-  try {
-    if (!/^[A-Za-z0-9_-]{1,2048}$/.test(cursor)) throw new Error('shape');
-    parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-  } catch {
-    throw badInput('Invalid cursor');
-  }
-  if (!Array.isArray(parsed) || parsed.length !== 3 || parsed[0] !== CURSOR_PREFIX || (parsed[1] !== null && typeof parsed[1] !== 'number') || typeof parsed[2] !== 'string') {
-    throw badInput('Invalid cursor');
-  }
-  return { key: parsed[2], lastMessageAt: parsed[1] === null ? null : new Date(parsed[1]), subject: null, participants: [], messageKeys: [], hasAttachments: false };
 }

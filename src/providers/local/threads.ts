@@ -8,7 +8,7 @@
  * the store only grows (an older-dated message arriving later does not change it).
  */
 import { assembleConversation, compareConversations, threadMessages } from '../../threading/index.ts';
-import type { ConversationInfo } from '../types.ts';
+import type { ConversationInfo } from '../../domain/mail.ts';
 import type { IndexedMessage } from './indexer.ts';
 
 /** The threading result. */

@@ -9,6 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { AuthenticatedKey, Store } from '../store/types.ts';
+import { createLookupCache } from './lookup-cache.ts';
 
 /** Options of {@link createApiKeyCache}. */
 export interface ApiKeyCacheOptions {
@@ -25,43 +26,15 @@ export interface ApiKeyCacheOptions {
 /** Looks up API keys through the cache. */
 export type Authenticate = (apiKey: string) => Promise<AuthenticatedKey | null>;
 
-interface Entry {
-  expires: number;
-  result: Promise<AuthenticatedKey | null>;
-}
-
 /**
- * A cached `store.authenticate`. Concurrent lookups of one key share one store call; a failed
- * store call is not cached (the error reaches the caller, the next request tries again).
+ * A cached `store.authenticate`, keyed by the SHA-256 digest of the key (see {@link createLookupCache}).
  */
 export function createApiKeyCache(store: Pick<Store, 'authenticate'>, options: ApiKeyCacheOptions = {}): Authenticate {
-  const ttlMs = options.ttlMs ?? 10_000;
-  const maxEntries = options.maxEntries ?? 10_000;
   const maxKeyLength = options.maxKeyLength ?? 512;
-  const now = options.now ?? Date.now;
-  const entries = new Map<string, Entry>();
-
+  const cache = createLookupCache<AuthenticatedKey | null>({ ttlMs: options.ttlMs ?? 10_000, maxEntries: options.maxEntries ?? 10_000, ...(options.now ? { now: options.now } : {}) });
   return async (apiKey) => {
     // Bounded so an absurd header cannot turn into an expensive hash; real keys are far shorter.
     if (apiKey.length === 0 || apiKey.length > maxKeyLength) return null;
-    if (ttlMs === 0) return store.authenticate(apiKey);
-    const digest = createHash('sha256').update(apiKey).digest('base64url');
-    const cached = entries.get(digest);
-    const time = now();
-    if (cached && cached.expires > time) {
-      // Re-inserted: a Map iterates in insertion order, so the first entry is the least recently used.
-      entries.delete(digest);
-      entries.set(digest, cached);
-      return cached.result;
-    }
-    const result = store.authenticate(apiKey);
-    const entry: Entry = { expires: time + ttlMs, result };
-    entries.delete(digest);
-    entries.set(digest, entry);
-    while (entries.size > maxEntries) entries.delete(entries.keys().next().value as string);
-    result.catch(() => {
-      if (entries.get(digest) === entry) entries.delete(digest);
-    });
-    return result;
+    return cache(createHash('sha256').update(apiKey).digest('base64url'), () => store.authenticate(apiKey));
   };
 }

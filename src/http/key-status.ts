@@ -5,6 +5,7 @@
  * workspace) therefore stops the URLs it minted within that time.
  */
 import type { Store } from '../store/types.ts';
+import { createLookupCache } from './lookup-cache.ts';
 
 /** How long (ms) the answer for one key is reused: a revoked key's URLs stop working within this time. */
 export const DEFAULT_KEY_STATUS_TTL_MS = 30_000;
@@ -30,25 +31,6 @@ export interface KeyStatusOptions {
 
 /** A {@link KeyStatus} over `store`; concurrent lookups of one key share one query. */
 export function createKeyStatus(store: Pick<Store, 'activeApiKeyWorkspace'>, options: KeyStatusOptions = {}): KeyStatus {
-  const ttlMs = options.ttlMs ?? DEFAULT_KEY_STATUS_TTL_MS;
-  const now = options.now ?? Date.now;
-  const entries = new Map<string, { until: number; answer: Promise<string | null> }>();
-  return {
-    workspaceOf(keyId) {
-      const at = now();
-      const cached = entries.get(keyId);
-      if (cached && cached.until > at) return cached.answer;
-      entries.delete(keyId);
-      const answer = store.activeApiKeyWorkspace(keyId);
-      if (ttlMs > 0) {
-        // Map order is insertion order: the first key is the oldest entry.
-        if (entries.size >= MAX_KEY_STATUS_ENTRIES) entries.delete(entries.keys().next().value as string);
-        entries.set(keyId, { until: at + ttlMs, answer });
-        answer.catch(() => {
-          if (entries.get(keyId)?.answer === answer) entries.delete(keyId);
-        });
-      }
-      return answer;
-    },
-  };
+  const cache = createLookupCache<string | null>({ ttlMs: options.ttlMs ?? DEFAULT_KEY_STATUS_TTL_MS, maxEntries: MAX_KEY_STATUS_ENTRIES, ...(options.now ? { now: options.now } : {}) });
+  return { workspaceOf: (keyId) => cache(keyId, () => store.activeApiKeyWorkspace(keyId)) };
 }

@@ -30,20 +30,26 @@ export interface UpstreamConfig {
 export const DEFAULT_DOWNLOAD_STALL_TIMEOUT_MS = 30_000;
 
 /**
+ * A whole-number setting from the environment: undefined when it is absent or empty, and when it is
+ * not an integer from `min` to `max` (then one line goes to `problems`).
+ */
+export function envInteger(env: NodeJS.ProcessEnv, name: string, min: number, max: number, problems: string[]): number | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return undefined;
+  if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
+    problems.push(`${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
+    return undefined;
+  }
+  return Number(raw);
+}
+
+/**
  * Reads the upstream limits; a bad value is pushed to `problems` (one line each) and its default kept.
  * @param env the environment
  * @param problems collects the problem lines
  */
 export function readUpstreamConfig(env: NodeJS.ProcessEnv, problems: string[]): UpstreamConfig {
-  const int = (name: string, fallback: number, min: number, max: number): number => {
-    const raw = env[name];
-    if (raw === undefined || raw === '') return fallback;
-    if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
-      problems.push(`${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
-      return fallback;
-    }
-    return Number(raw);
-  };
+  const int = (name: string, fallback: number, min: number, max: number): number => envInteger(env, name, min, max, problems) ?? fallback;
   const d = IMAP_POOL_DEFAULTS;
   const max = int('IMAP_MAX_CONNECTIONS', d.max, 1, 100);
   const maxDownloads = int('IMAP_MAX_DOWNLOADS', Math.max(1, max - 1), 1, 100);

@@ -23,7 +23,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { readUpstreamConfig, type UpstreamConfig } from './config-upstream.ts';
+import { envInteger, readUpstreamConfig, type UpstreamConfig } from './config-upstream.ts';
 import { badInput } from './errors.ts';
 
 /** The validated configuration (the IMAP and download limits: see `src/config-upstream.ts`). */
@@ -113,10 +113,7 @@ const LIMIT_VARIABLES: Record<Exclude<keyof Limits, 'fieldSuggestions'>, [name: 
 function loadLimits(env: NodeJS.ProcessEnv, problems: string[]): Limits {
   const limits: Limits = { ...DEFAULT_LIMITS };
   for (const [key, [name, min, max]] of Object.entries(LIMIT_VARIABLES) as [keyof typeof LIMIT_VARIABLES, [string, number, number]][]) {
-    const raw = env[name];
-    if (raw === undefined || raw === '') continue;
-    if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) problems.push(`${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
-    else limits[key] = Number(raw);
+    limits[key] = envInteger(env, name, min, max, problems) ?? limits[key];
   }
   const suggestions = env.GRAPHQL_FIELD_SUGGESTIONS;
   if (suggestions !== undefined && suggestions !== '') {

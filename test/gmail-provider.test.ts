@@ -238,6 +238,18 @@ describe('Gmail provider', () => {
     expect(fake.requests.length).toBe(before);
   });
 
+  it("stops its upstream work when the request's signal aborts", async () => {
+    const p = provider(OWNER);
+    await p.listConversations({ first: 1 });
+    fake.faults.add({ path: '/gmail/v1/users/me/threads', inBatch: false }, { delayMs: 5000 });
+    const controller = new AbortController();
+    const started = Date.now();
+    setTimeout(() => controller.abort(new Error('client gone')), 50);
+    await expect(p.listConversations({ first: 5 }, { signal: controller.signal })).rejects.toThrow('client gone');
+    expect(Date.now() - started).toBeLessThan(2000);
+    fake.faults.clear();
+  });
+
   it('builds q from the filter with user words quoted', () => {
     expect(searchQuery({ hasAttachments: true, since: new Date('2026-12-01T00:00:00Z'), search: 'in:trash "x" report' })).toBe('has:attachment after:1796083200 "in:trash" "x" "report"');
     expect(searchQuery({})).toBeUndefined();

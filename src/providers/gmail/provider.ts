@@ -55,7 +55,7 @@ export const MESSAGE_CACHE_TTL_MS = 60_000;
 export const MESSAGE_CACHE_MAX = 5_000;
 /** Longest JSON answer read whole (a threads.list page, one messages.get), bytes. */
 export const MAX_JSON_BYTES = 16 * 1024 * 1024;
-/** Deadline for an attachments.get answer to begin its `data`, ms (the stream itself has an idle timeout). */
+/** Deadline for an attachments.get answer to begin its `data`, retries included, ms (the stream itself then has an idle timeout). */
 export const ATTACHMENT_START_TIMEOUT_MS = 30_000;
 /** Longest free-text search sent as `q`, characters. */
 const MAX_SEARCH_CHARS = 500;
@@ -271,19 +271,22 @@ class GmailProvider implements MailProvider {
     if (!ID.test(attachmentId)) throw notFound('Attachment');
     const url = `${this.#root}${gmailPath('users', 'me', 'messages', messageId, 'attachments', attachmentId)}`;
     return retryUpstream(
-      async () => {
-        const token = await this.#tokens.accessToken(signal);
+      async ({ signal: attempt }) => {
+        const token = await this.#tokens.accessToken(attempt);
+        // The fetch lives on its own controller: the try's signal (the request's, and the retry
+        // budget as the deadline to start) reaches it only until the data begins; the stream
+        // then lives on the request's signal alone, so no budget cuts a long download.
         const controller = new AbortController();
+        const onAttemptAbort = () => controller.abort(attempt.reason);
         const onAbort = () => controller.abort(signal?.reason);
+        attempt.addEventListener('abort', onAttemptAbort, { once: true });
         signal?.addEventListener('abort', onAbort, { once: true });
-        const timer = setTimeout(() => controller.abort(new GatewayError(ErrorCode.PROVIDER_UNAVAILABLE, 'Gmail did not start sending the attachment in time')), ATTACHMENT_START_TIMEOUT_MS);
         try {
           let response: Response;
           try {
             response = await this.#fetch(url, { headers: { authorization: `Bearer ${token}` }, signal: controller.signal });
           } catch (error) {
-            if (signal?.aborted) throw signal.reason;
-            if (isGatewayError(controller.signal.reason)) throw controller.signal.reason;
+            if (controller.signal.aborted) throw controller.signal.reason;
             throw mapGmailError(error);
           }
           if (response.status === 401) this.#tokens.invalidate(token);
@@ -292,14 +295,13 @@ class GmailProvider implements MailProvider {
           return stream;
         } catch (error) {
           signal?.removeEventListener('abort', onAbort);
-          if (signal?.aborted) throw signal.reason;
-          if (isGatewayError(controller.signal.reason) && !isGatewayError(error)) throw controller.signal.reason;
+          if (controller.signal.aborted) throw controller.signal.reason;
           throw error;
         } finally {
-          clearTimeout(timer);
+          attempt.removeEventListener('abort', onAttemptAbort);
         }
       },
-      { signal, mapError: mapGmailError },
+      { signal, budgetMs: ATTACHMENT_START_TIMEOUT_MS, mapError: mapGmailError },
     );
   }
 

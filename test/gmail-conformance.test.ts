@@ -149,6 +149,26 @@ describe('Gmail through the gateway', () => {
     expect(again.data!.mailboxes.filter((m) => m.needsReconsent).map((m) => m.address)).toEqual([REVOKED]);
   });
 
+  it('a download Gmail keeps throttling answers 503 PROVIDER_THROTTLED with its Retry-After, and one Gmail cannot serve 502', async () => {
+    const [message] = await collectMessages(gateway, mailboxIds.get(TEN)!);
+    const url = signedUrlOf(message!.attachments[0]!);
+    const throttle = fake.faults.add({ path: '/gmail/v1/users/me/messages/*/attachments/*' }, { error: 'rateLimitExceeded', retryAfter: 90 }, 5);
+    const throttled = await fetch(url);
+    expect(throttled.status).toBe(503);
+    expect(throttled.headers.get('retry-after')).toBe('90');
+    expect(((await throttled.json()) as { code: string }).code).toBe('PROVIDER_THROTTLED');
+    expect(throttle.hits).toBe(1);
+    fake.faults.clear();
+    fake.faults.add({ path: '/gmail/v1/users/me/messages/*/attachments/*' }, { status: 500, body: { error: { code: 500, message: 'Backend Error', status: 'INTERNAL' } } }, 10);
+    const failed = await fetch(url);
+    expect(failed.status).toBe(502);
+    expect(((await failed.json()) as { code: string }).code).toBe('PROVIDER_UNAVAILABLE');
+    fake.faults.clear();
+    const ok = await download(url);
+    expect(ok.status).toBe(200);
+    expect(ok.bytes).toBe(message!.attachments[0]!.size);
+  }, 30_000);
+
   it('a body cut upstream cuts the client download', async () => {
     const [message] = await collectMessages(gateway, mailboxIds.get(LARGE)!);
     const attachment = message!.attachments[0]!;

@@ -250,6 +250,19 @@ describe('Gmail provider', () => {
     fake.faults.clear();
   });
 
+  it('filters by attachments and date with q and checks the threads read with the shared policy', async () => {
+    const p = provider(OWNER);
+    fake.add(Buffer.from('From: a@example.test\r\nTo: owner@fake-gmail.test\r\nSubject: Plain\r\nMessage-ID: <plain@example.test>\r\nDate: Thu, 03 Dec 2026 09:00:00 +0000\r\n\r\nNo attachment.\r\n'));
+    const before = fake.requests.length;
+    const withAttachments = await p.listConversations({ first: 10, filter: { hasAttachments: true } });
+    expect(withAttachments.items.map((c) => c.subject).sort()).toEqual(['Report', 'été empty']);
+    expect(fake.requests.slice(before).find((r) => r.path === '/gmail/v1/users/me/threads')!.query.q).toBe('has:attachment');
+    const without = await p.listConversations({ first: 10, filter: { hasAttachments: false } });
+    expect(without.items.map((c) => c.subject)).toEqual(['Plain']);
+    const since = await p.listConversations({ first: 10, filter: { since: new Date('2026-12-02T00:00:00Z') } });
+    expect(since.items.map((c) => c.subject)).toEqual(['Plain', 'été empty']);
+  });
+
   it('builds q from the filter with user words quoted', () => {
     expect(searchQuery({ hasAttachments: true, since: new Date('2026-12-01T00:00:00Z'), search: 'in:trash "x" report' })).toBe('has:attachment after:1796083200 "in:trash" "x" "report"');
     expect(searchQuery({})).toBeUndefined();

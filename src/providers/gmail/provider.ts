@@ -9,8 +9,10 @@
  * https://developers.google.com/gmail/api/guides/performance#partial),
  * `users.messages.attachments.get` (`{size, data}` base64url), the batch endpoint
  * (https://developers.google.com/gmail/api/guides/batch, `./batch-client.ts`), search operators
- * (https://support.google.com/mail/answer/7190: `has:attachment`, `after:` with epoch seconds,
- * quoted words).
+ * (https://support.google.com/mail/answer/7190: `has:attachment`, quoted words; `after:` in epoch
+ * seconds, since dates are read as midnight Pacific time:
+ * https://developers.google.com/gmail/api/guides/filtering). `labelIds` would AND its labels
+ * (threads.list reference), so it cannot express INBOX + SENT; it is not sent.
  *
  * - Listing covers the whole mailbox as Gmail's own list does (every label, archived mail
  *   included; spam and trash left out, `includeSpamTrash=false`): a Gmail thread spans labels, so

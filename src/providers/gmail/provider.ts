@@ -53,8 +53,8 @@ import { GOOGLE_DEFAULTS } from './settings.ts';
 export const GMAIL_BATCH_LIMIT = GMAIL_BATCH_ADVISED;
 /** How long a message read with its thread is reused, ms. */
 export const MESSAGE_CACHE_TTL_MS = 60_000;
-/** Most messages kept in that cache per mailbox. */
-export const MESSAGE_CACHE_MAX = 5_000;
+/** Most weight kept in that cache per mailbox: a message weighs 1 plus its attachments, so hostile messages with thousands of parts cannot fill memory. */
+export const MESSAGE_CACHE_MAX_WEIGHT = 50_000;
 /** Longest JSON answer read whole (a threads.list page, one messages.get), bytes. */
 export const MAX_JSON_BYTES = 16 * 1024 * 1024;
 /** Deadline for an attachments.get answer to begin its `data`, retries included, ms (the stream itself then has an idle timeout). */
@@ -82,7 +82,8 @@ class GmailProvider implements MailProvider {
   readonly #tokens: GmailTokenSource;
   readonly #fetch: typeof fetch;
   /** Messages read recently (with their thread), by id; insertion order is age. */
-  readonly #messages = new Map<string, { info: MessageInfo; at: number }>();
+  readonly #messages = new Map<string, { info: MessageInfo; at: number; weight: number }>();
+  #weight = 0;
 
   constructor(mailbox: MailboxConfig, deps: ProviderDeps, options: GmailProviderOptions) {
     const google = deps.google ?? GOOGLE_DEFAULTS;
@@ -190,6 +191,7 @@ class GmailProvider implements MailProvider {
 
   async close(): Promise<void> {
     this.#messages.clear();
+    this.#weight = 0;
   }
 
   /** Threads by id, in order: the conversation, null (unreadable), or the item's error. */
@@ -311,16 +313,26 @@ class GmailProvider implements MailProvider {
     const hit = this.#messages.get(id);
     if (!hit) return null;
     if (Date.now() - hit.at > MESSAGE_CACHE_TTL_MS) {
-      this.#messages.delete(id);
+      this.#forget(id);
       return null;
     }
     return hit.info;
   }
 
   #remember(info: MessageInfo): void {
-    this.#messages.delete(info.key);
-    this.#messages.set(info.key, { info, at: Date.now() });
-    while (this.#messages.size > MESSAGE_CACHE_MAX) this.#messages.delete(this.#messages.keys().next().value!);
+    this.#forget(info.key);
+    const weight = 1 + info.attachments.length;
+    if (weight > MESSAGE_CACHE_MAX_WEIGHT) return;
+    this.#messages.set(info.key, { info, at: Date.now(), weight });
+    this.#weight += weight;
+    while (this.#weight > MESSAGE_CACHE_MAX_WEIGHT) this.#forget(this.#messages.keys().next().value!);
+  }
+
+  #forget(id: string): void {
+    const hit = this.#messages.get(id);
+    if (!hit) return;
+    this.#messages.delete(id);
+    this.#weight -= hit.weight;
   }
 }
 

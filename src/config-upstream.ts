@@ -14,9 +14,13 @@
  * | IMAP_BREAKER_FAILURES | 5 | failures in a row after which the mailbox is answered PROVIDER_UNAVAILABLE at once |
  * | IMAP_BREAKER_HALF_OPEN_MS | 30000 | how long that lasts before one request tries the server again |
  * | DOWNLOAD_STALL_TIMEOUT_MS | 30000 | a download whose client reads nothing for this long is cut |
+ * | GOOGLE_API_ROOT | https://gmail.googleapis.com | origin of the Gmail API and of its batch endpoint (no path) |
+ * | GOOGLE_TOKEN_URL | https://oauth2.googleapis.com/token | Google's OAuth 2.0 token endpoint |
+ * | GOOGLE_CLIENT_ID, GOOGLE_CLIENT_SECRET | none | the OAuth client of the gateway; Gmail mailboxes answer PROVIDER_AUTH_FAILED without them |
  */
 import { IMAP_POOL_DEFAULTS } from './providers/imap/pool.ts';
 import { IMAP_BREAKER_DEFAULTS, type ImapProviderOptions } from './providers/imap/provider.ts';
+import { GOOGLE_DEFAULTS, type GoogleSettings } from './providers/gmail/settings.ts';
 
 /** The upstream part of the configuration. */
 export interface UpstreamConfig {
@@ -24,6 +28,8 @@ export interface UpstreamConfig {
   imap: ImapProviderOptions;
   /** A download whose client accepts no byte for this long is cut and frees its connection, ms. */
   downloadStallTimeoutMs: number;
+  /** Where the Gmail provider sends its calls and which OAuth client it refreshes tokens with. */
+  google: GoogleSettings;
 }
 
 /** Default of `DOWNLOAD_STALL_TIMEOUT_MS`. */
@@ -67,5 +73,41 @@ export function readUpstreamConfig(env: NodeJS.ProcessEnv, problems: string[]): 
       breakerHalfOpenAfterMs: int('IMAP_BREAKER_HALF_OPEN_MS', IMAP_BREAKER_DEFAULTS.breakerHalfOpenAfterMs, 100, hour),
     },
     downloadStallTimeoutMs: int('DOWNLOAD_STALL_TIMEOUT_MS', DEFAULT_DOWNLOAD_STALL_TIMEOUT_MS, 100, hour),
+    google: readGoogleConfig(env, problems),
+  };
+}
+
+/** GOOGLE_API_ROOT must be an http(s) origin (googleapis and the batch URL drop a path), GOOGLE_TOKEN_URL an http(s) URL. */
+function readGoogleConfig(env: NodeJS.ProcessEnv, problems: string[]): GoogleSettings {
+  const url = (name: string, fallback: string, originOnly: boolean): string => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    let parsed: URL | null = null;
+    try {
+      parsed = new URL(raw);
+    } catch {
+      parsed = null;
+    }
+    const ok = parsed && (parsed.protocol === 'https:' || parsed.protocol === 'http:') && !parsed.username && !parsed.password && !parsed.search && !parsed.hash;
+    if (!ok || (originOnly && parsed!.pathname !== '/')) {
+      problems.push(`${name} must be an http(s) ${originOnly ? 'origin (scheme://host[:port], no path)' : 'URL'}, got ${JSON.stringify(raw)}`);
+      return fallback;
+    }
+    return originOnly ? parsed!.origin : parsed!.href;
+  };
+  const secret = (name: string): string | null => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return null;
+    if (raw.trim() !== raw || !/^[\x21-\x7e]+$/.test(raw) || raw.length > 1024) {
+      problems.push(`${name} must be one token without spaces (at most 1024 characters)`);
+      return null;
+    }
+    return raw;
+  };
+  return {
+    apiRoot: url('GOOGLE_API_ROOT', GOOGLE_DEFAULTS.apiRoot, true),
+    tokenUrl: url('GOOGLE_TOKEN_URL', GOOGLE_DEFAULTS.tokenUrl, false),
+    clientId: secret('GOOGLE_CLIENT_ID'),
+    clientSecret: secret('GOOGLE_CLIENT_SECRET'),
   };
 }

@@ -6,10 +6,12 @@
 import type { Store } from '../store/types.ts';
 import type { MailboxConfig, MailboxCredentials, MailProvider, ProviderDeps, ProviderFactory, ProviderKind } from './types.ts';
 import { GatewayError } from '../errors.ts';
+import { createGmailProvider } from './gmail/provider.ts';
 import { createImapProvider } from './imap/provider.ts';
 import { createLocalProvider } from './local/provider.ts';
 
 const FACTORIES: ProviderFactories = {
+  GMAIL: (mailbox, deps) => createGmailProvider(mailbox, deps),
   IMAP: createImapProvider,
   LOCAL: createLocalProvider,
 };

@@ -14,6 +14,7 @@ import type { ConversationInfo, MessageInfo } from '../domain/mail.ts';
 import type { Logger, Progress } from '../domain/logger.ts';
 import type { Page } from '../domain/page.ts';
 import type { ImapProviderOptions } from './imap/provider.ts';
+import type { GoogleSettings } from './gmail/settings.ts';
 
 /** The provider behind a mailbox. Values are the GraphQL enum values. */
 export type ProviderKind = 'GMAIL' | 'MICROSOFT_GRAPH' | 'IMAP' | 'LOCAL';
@@ -140,6 +141,8 @@ export interface ProviderDeps {
   logger: Logger;
   /** Limits and deadlines of IMAP mailboxes (`src/config-upstream.ts`); defaults when absent. */
   imap?: ImapProviderOptions;
+  /** Gmail API origin, token URL and the gateway's OAuth client (`src/providers/gmail/settings.ts`); Google's endpoints and no client when absent. */
+  google?: GoogleSettings;
   /** The mailbox's credential writer; absent where nothing may be written (e.g. a CLI check before the mailbox is stored). */
   credentials?: MailboxCredentials;
 }

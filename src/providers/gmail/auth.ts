@@ -25,6 +25,7 @@ import type { Logger } from '../../domain/logger.ts';
 import type { MailboxCredentials } from '../types.ts';
 import { isGmailFailure, mapGmailError } from './errors.ts';
 import { GOOGLE_DEFAULTS, type GoogleSettings } from './settings.ts';
+import { untilAborted } from '../../request-signal.ts';
 
 /** Deadline of one token request, ms. */
 export const TOKEN_TIMEOUT_MS = 15_000;
@@ -143,23 +144,4 @@ export class GmailTokenSource {
       this.#logger?.warn({ err: markError }, 'could not mark the Gmail mailbox as needing re-consent');
     }
   }
-}
-
-/** `promise`, or the signal's reason as soon as it aborts (the shared refresh goes on for the others). */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return promise;
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
-  });
 }

@@ -1,7 +1,8 @@
 /**
  * `mailbox add | list | update | remove | test`. Every IMAP mailbox is checked at the door (DNS,
  * connect, TLS, login, LIST: see `src/providers/imap/verify.ts`) before it is stored or changed,
- * unless `--no-verify`; a local store must hold a message. Flag mistakes are refused (exit 2,
+ * unless `--no-verify`; a local store must hold a message; a Gmail mailbox's refresh token must
+ * give a token for the account `--address` names (`./mailbox-gmail.ts`). Flag mistakes are refused (exit 2,
  * one line) before the store is opened; a failed check exits 3 and stores nothing.
  */
 import fs from 'node:fs/promises';
@@ -20,6 +21,7 @@ import { portParser, secondsParser } from '../options.ts';
 import { resolveImapPassword } from '../password.ts';
 import { createProgressReporter } from '../progress.ts';
 import { formatTable } from '../table.ts';
+import { addGmail, googleSettingsForCli, resolveRefreshToken, testGmail, updateGmail } from './mailbox-gmail.ts';
 
 /** Flags shared by `mailbox add` and `mailbox update`, as commander parses them. */
 interface MailboxFlags {
@@ -35,6 +37,8 @@ interface MailboxFlags {
   path?: string;
   passwordStdin?: boolean;
   password?: string;
+  refreshTokenStdin?: boolean;
+  refreshToken?: string;
   /** False with `--no-verify`. */
   verify: boolean;
   /** Deadline of the check, milliseconds. */
@@ -43,7 +47,7 @@ interface MailboxFlags {
 
 /** Options of `mailbox add`. */
 interface AddOptions extends MailboxFlags {
-  provider: 'imap' | 'local';
+  provider: 'imap' | 'local' | 'gmail';
 }
 
 /** How an IMAP connection is protected, as stored in the mailbox settings. */
@@ -60,12 +64,16 @@ export function registerMailboxCommands(program: Command): void {
   withMailboxFlags(
     mailbox
       .command('add')
-      .description('Add a mailbox to a workspace after checking it (IMAP: connect, log in, list folders; local: holds a message); prints its id')
+      .description('Add a mailbox to a workspace after checking it (IMAP: connect, log in, list folders; local: holds a message; Gmail: token and profile of --address); prints its id')
       .requiredOption('--workspace <name>', 'workspace the mailbox belongs to')
-      .addOption(new Option('--provider <kind>', 'mail provider').choices(['imap', 'local']).makeOptionMandatory()),
+      .addOption(new Option('--provider <kind>', 'mail provider').choices(['imap', 'local', 'gmail']).makeOptionMandatory()),
   ).action(async (options: AddOptions) => {
     checkCommonFlags(options);
-    if (options.provider === 'imap') {
+    if (options.provider === 'gmail') {
+      const google = checkGmailOptions(options);
+      const refreshToken = (await resolveRefreshToken(options.refreshTokenStdin === true, true)) as string;
+      await withContext((ctx) => addGmail(ctx, options, google, refreshToken));
+    } else if (options.provider === 'imap') {
       const server = checkImapOptions(options);
       await withContext((ctx) => addImap(ctx, options, server));
     } else {
@@ -122,13 +130,14 @@ export function registerMailboxCommands(program: Command): void {
 
   mailbox
     .command('test')
-    .description('Check a stored mailbox as `add` does (IMAP: connect, TLS, log in, list folders; local: holds a message); exit 3 when it fails')
+    .description('Check a stored mailbox as `add` does (IMAP: connect, TLS, log in, list folders; local: holds a message; Gmail: token and profile); exit 3 when it fails')
     .requiredOption('--workspace <name>', 'workspace the mailbox belongs to')
     .argument('<mailbox-id>', 'its id or GraphQL ID, as `mailbox list` shows them')
     .option('--timeout <seconds>', `deadline of the IMAP check (default ${DEFAULT_CHECK_TIMEOUT_MS / 1000})`, secondsParser(0.1, 300))
     .action(async (id: string, options: { workspace: string; timeout?: number }) => {
       const mailboxId = parseMailboxId(id);
-      await withContext(async ({ store }) => {
+      await withContext(async (ctx) => {
+        const { store } = ctx;
         const workspace = await requireWorkspace(store, options.workspace);
         const stored = await store.getMailbox(workspace.id, mailboxId);
         if (!stored) throw notInWorkspace(null, mailboxId, options.workspace);
@@ -136,6 +145,8 @@ export function registerMailboxCommands(program: Command): void {
           const settings = storedImapSettings(stored);
           const result = await checkImapMailbox(settings, timeoutOf(options));
           process.stdout.write(`OK ${stored.id}: ${describeCheck(settings, result)}\n`);
+        } else if (stored.provider === 'GMAIL') {
+          await testGmail(ctx, stored, googleSettingsForCli(), options.timeout);
         } else if (stored.provider === 'LOCAL') {
           const storePath = typeof stored.settings.path === 'string' ? stored.settings.path : '';
           const kind = await assertHoldsMessages(storePath).catch((error: unknown) => {
@@ -160,19 +171,24 @@ function withMailboxFlags(command: Command, forUpdate = false): Command {
     .option('--starttls', 'plain IMAP that must upgrade with STARTTLS before logging in (port 143 style)')
     .option('--no-tls', 'plain IMAP, upgraded with STARTTLS when offered; to a non-loopback host only with --allow-plaintext')
     .option('--allow-plaintext', 'with --no-tls: accept sending the password unencrypted to a non-loopback host without STARTTLS')
+    .option('--refresh-token-stdin', `Gmail: read the mailbox's OAuth refresh token from standard input (else GOOGLE_REFRESH_TOKEN is used${forUpdate ? '; with neither the token is kept' : ''})`)
+    .addOption(new Option('--refresh-token <token>').hideHelp())
     .option('--password-stdin', `read the IMAP password from standard input (else IMAP_PASSWORD is used${forUpdate ? '; with neither the password is kept' : ''})`)
     .addOption(new Option('--password <password>').hideHelp())
     .option('--path <path>', `local mail store: an mbox file, a Maildir or a directory of .eml files${keep}`)
     .option('--address <address>', `the mailbox owner's email address (tells sent from received mail)${keep}`)
     .option('--display-name <name>', `a name to show for the mailbox${keep}`)
     .option('--no-verify', 'store without checking the server or the local store')
-    .option('--timeout <seconds>', `deadline of the IMAP check (default ${DEFAULT_CHECK_TIMEOUT_MS / 1000})`, secondsParser(0.1, 300));
+    .option('--timeout <seconds>', `deadline of the IMAP or Gmail check (default ${DEFAULT_CHECK_TIMEOUT_MS / 1000})`, secondsParser(0.1, 300));
 }
 
 /** Refusals that do not depend on the provider. @throws GatewayError BAD_USER_INPUT */
 function checkCommonFlags(options: MailboxFlags): void {
   if (options.password !== undefined) {
     throw badInput('--password is refused (it would show in the process list and shell history); set IMAP_PASSWORD or use --password-stdin');
+  }
+  if (options.refreshToken !== undefined) {
+    throw badInput('--refresh-token is refused (it would show in the process list and shell history); set GOOGLE_REFRESH_TOKEN or use --refresh-token-stdin');
   }
   if (options.address !== undefined && !isEmailAddress(options.address)) throw badInput(`--address ${JSON.stringify(options.address)} is not an email address`);
   if (options.tls === true && options.starttls) throw badInput('--tls and --starttls exclude each other (--starttls is plain IMAP upgraded to TLS)');
@@ -201,6 +217,7 @@ function imapOnlyFlags(options: MailboxFlags): string[] {
  */
 function checkImapOptions(options: AddOptions): { host: string; user: string; mode: TransportMode; port: number } {
   if (options.path !== undefined) throw badInput('--path does not apply to --provider imap');
+  if (options.refreshTokenStdin !== undefined) throw badInput('--refresh-token-stdin does not apply to --provider imap');
   const host = options.host?.trim();
   if (!host) throw badInput('--provider imap needs --host');
   if (!options.user) throw badInput('--provider imap needs --user');
@@ -209,6 +226,19 @@ function checkImapOptions(options: AddOptions): { host: string; user: string; mo
   const port = options.port ?? (mode.tls ? 993 : 143);
   assertTransportAllowed({ host, port, user: options.user, password: '', ...mode });
   return { host, user: options.user, mode, port };
+}
+
+/**
+ * Refuses the flags a Gmail mailbox does not take and a missing `--address`, then reads the
+ * Google settings (an unset OAuth client is refused here, before anything is read or opened).
+ * @throws GatewayError BAD_USER_INPUT
+ */
+function checkGmailOptions(options: AddOptions): ReturnType<typeof googleSettingsForCli> {
+  const notGmail = [...imapOnlyFlags(options).filter((f) => f !== '--timeout'), ...(options.path === undefined ? [] : ['--path'])];
+  if (notGmail.length > 0) throw badInput(`${notGmail.join(', ')} ${notGmail.length === 1 ? 'does' : 'do'} not apply to --provider gmail`);
+  const google = googleSettingsForCli();
+  if (!options.address) throw badInput('--provider gmail needs --address (the Google account the refresh token belongs to)');
+  return google;
 }
 
 /**
@@ -234,6 +264,7 @@ function transportMode(options: MailboxFlags, previous: TransportMode | null): T
 async function checkLocalOptions(options: AddOptions): Promise<string> {
   const imapOnly = imapOnlyFlags(options);
   if (imapOnly.length > 0) throw badInput(`${imapOnly.join(', ')} ${imapOnly.length === 1 ? 'does' : 'do'} not apply to --provider local`);
+  if (options.refreshTokenStdin !== undefined) throw badInput('--refresh-token-stdin does not apply to --provider local');
   if (!options.path) throw badInput('--provider local needs --path (an mbox file, a Maildir or a directory of .eml files)');
   return checkLocalPath(options.path, options.verify);
 }
@@ -361,6 +392,15 @@ async function updateMailbox(ctx: CliContext, mailboxId: string, options: Mailbo
     process.stdout.write(`${updated.id}\n`);
     return;
   }
+  if (stored.provider === 'GMAIL') {
+    const notGmail = [...imapOnlyFlags(options).filter((f) => f !== '--timeout'), ...(options.path === undefined ? [] : ['--path'])];
+    if (notGmail.length > 0) throw badInput(`${notGmail.join(', ')} ${notGmail.length === 1 ? 'does' : 'do'} not apply to a GMAIL mailbox`);
+    const google = googleSettingsForCli();
+    const newToken = await resolveRefreshToken(options.refreshTokenStdin === true, false);
+    await updateGmail(ctx, stored, options, google, newToken);
+    return;
+  }
+  if (options.refreshTokenStdin !== undefined) throw badInput(`--refresh-token-stdin does not apply to a ${stored.provider} mailbox`);
   if (stored.provider !== 'IMAP') throw badInput(`Mailboxes of provider ${stored.provider} cannot be updated by this gateway build`);
   if (options.path !== undefined) throw badInput('--path does not apply to an IMAP mailbox');
 

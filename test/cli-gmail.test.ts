@@ -14,7 +14,7 @@ import { createStore } from '../src/db/store.ts';
 import { createLogger } from '../src/logger.ts';
 import { resolveSigningSecret } from '../src/secret.ts';
 import { startServer } from '../src/server.ts';
-import { cliInProcess as cli, type CliResult } from './support/cli.ts';
+import { cliInProcess as cli, cliProcess, type CliResult } from './support/cli.ts';
 import { startFakeGmail, type FakeGmail } from './support/fake-gmail/index.ts';
 import { mailWithAttachment } from './support/mail.ts';
 import { freePort } from './support/net.ts';
@@ -109,6 +109,9 @@ describe('mailbox add --provider gmail', () => {
     expectRefused(await add(['--address', OWNER], { GOOGLE_REFRESH_TOKEN: token, GOOGLE_TOKEN_URL: `http://127.0.0.1:${port}/token` }), 3, /Gmail check failed \(unreachable\): the token endpoint http:\/\/127\.0\.0\.1:\d+\/token could not be reached \(ECONNREFUSED\)/, token);
     expectRefused(await add(['--address', OWNER], { GOOGLE_REFRESH_TOKEN: token, GOOGLE_API_ROOT: `http://127.0.0.1:${port}` }), 3, /Gmail check failed \(unreachable\): the Gmail API at http:\/\/127\.0\.0\.1:\d+ could not be reached/, token);
 
+    fake.faults.add({ method: 'POST', path: '/token' }, { hang: true });
+    expectRefused(await add(['--address', OWNER, '--timeout', '0.5'], { GOOGLE_REFRESH_TOKEN: token }), 3, /Gmail check failed \(timeout\): the token endpoint .* did not answer within 0\.5 s/, token);
+
     fake.faults.add({ path: '/gmail/v1/users/*/profile' }, { hang: true });
     const started = Date.now();
     expectRefused(await add(['--address', OWNER, '--timeout', '0.5'], { GOOGLE_REFRESH_TOKEN: token }), 3, /Gmail check failed \(timeout\): the Gmail API at .* did not answer within 0\.5 s/, token);
@@ -187,6 +190,17 @@ describe('mailbox test and update of a GMAIL mailbox', () => {
     expectRefused(await cli(['mailbox', 'update', '--workspace', 'gm', id, '--port', '993'], env), 2, /--port does not apply to a GMAIL mailbox/);
     expectRefused(await cli(['mailbox', 'update', '--workspace', 'gm', id], env), 2, /Nothing to update/);
   }, 30_000);
+
+  it('reads the refresh token from standard input in the real process (and refuses an empty one)', async () => {
+    const token = fake.refreshToken(OWNER);
+    const args = ['mailbox', 'add', '--workspace', 'gm', '--provider', 'gmail', '--address', OWNER, '--display-name', 'from-stdin', '--refresh-token-stdin'];
+    expectRefused(await cliProcess(args, env, ''), 2, /--refresh-token-stdin was given but standard input was empty/);
+    const result = await cliProcess(args, env, `${token}\n`);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stderr).toMatch(/^Checked Gmail account Owner@Fake-Gmail\.test/);
+    const listed = JSON.parse((await cli(['mailbox', 'list', '--workspace', 'gm', '--json'], env)).stdout) as { id: string; displayName: string | null }[];
+    expect(listed.find((m) => m.id === result.stdout.trim())?.displayName).toBe('from-stdin');
+  }, 60_000);
 
   it('--no-verify stores without a request to Google', async () => {
     const before = fake.requests.length;

@@ -62,6 +62,27 @@ function expectRefused(result: CliResult, code: number, line: RegExp, token?: st
   expect(result.stderr).not.toContain(fake.client.clientSecret);
 }
 
+/** Runs one GraphQL query through a real gateway over the CLI's DATA_DIR (a new API key each time). */
+async function queryGateway(query: string): Promise<{ data?: unknown; errors?: { message: string; extensions?: { code?: string } }[] }> {
+  const key = (await cli(['key', 'create', '--workspace', 'gm'], env)).stdout.trim();
+  const config = loadConfig({ ...env, PORT: '0', LOG_LEVEL: 'silent' });
+  const secret = await resolveSigningSecret(config);
+  const store = createStore(config, secret);
+  await store.migrate();
+  const server = await startServer({ config, store, logger: createLogger('silent'), secret });
+  try {
+    const response = await fetch(`${server.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+      body: JSON.stringify({ query }),
+    });
+    return (await response.json()) as never;
+  } finally {
+    await server.close();
+    await store.close();
+  }
+}
+
 const add = (extra: string[], more: Record<string, string>) => cli(['mailbox', 'add', '--workspace', 'gm', '--provider', 'gmail', ...extra], { ...env, ...more });
 
 describe('mailbox add --provider gmail', () => {
@@ -135,35 +156,17 @@ describe('mailbox add --provider gmail', () => {
     expect(table.stdout).toMatch(new RegExp(`${id}\\s+GMAIL\\s+\\S+\\s+Owner@Fake-Gmail\\.test\\s+ok`));
 
     // The real gateway over the same DATA_DIR and secret reads the stored (encrypted) token.
-    const key = (await cli(['key', 'create', '--workspace', 'gm'], env)).stdout.trim();
-    const config = loadConfig({ ...env, PORT: '0', LOG_LEVEL: 'silent' });
-    const secret = await resolveSigningSecret(config);
-    const store = createStore(config, secret);
-    await store.migrate();
-    const server = await startServer({ config, store, logger: createLogger('silent'), secret });
-    try {
-      const response = await fetch(`${server.url}/graphql`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
-        body: JSON.stringify({
-          query: '{ mailboxes { address provider conversations(first: 10) { edges { node { messages(first: 10) { edges { node { subject attachments { filename size } } } } } } } } }',
-        }),
-      });
-      const body = (await response.json()) as { data?: unknown; errors?: unknown };
-      expect(body.errors).toBeUndefined();
-      expect(body.data).toEqual({
-        mailboxes: [
-          {
-            address: OWNER,
-            provider: 'GMAIL',
-            conversations: { edges: [{ node: { messages: { edges: [{ node: { subject: 'Quarterly report', attachments: [{ filename: 'report.pdf', size: 26 }] } }] } } }] },
-          },
-        ],
-      });
-    } finally {
-      await server.close();
-      await store.close();
-    }
+    const body = await queryGateway('{ mailboxes { address provider conversations(first: 10) { edges { node { messages(first: 10) { edges { node { subject attachments { filename size } } } } } } } } }');
+    expect(body.errors).toBeUndefined();
+    expect(body.data).toEqual({
+      mailboxes: [
+        {
+          address: OWNER,
+          provider: 'GMAIL',
+          conversations: { edges: [{ node: { messages: { edges: [{ node: { subject: 'Quarterly report', attachments: [{ filename: 'report.pdf', size: 26 }] } }] } } }] },
+        },
+      ],
+    });
   }, 30_000);
 });
 
@@ -176,6 +179,10 @@ describe('mailbox test and update of a GMAIL mailbox', () => {
 
     expect(fake.oauth.revoke(storedToken)).toBe(true);
     expectRefused(await cli(['mailbox', 'test', '--workspace', 'gm', id], env), 3, /Gmail check failed \(credentials\)/, storedToken);
+    // The gateway meets the revoked grant too, and marks the mailbox for re-consent.
+    const revoked = await queryGateway('{ mailboxes { needsReconsent conversations(first: 1) { edges { node { id } } } } }');
+    expect(revoked.errors?.[0]?.extensions?.code).toBe('PROVIDER_AUTH_FAILED');
+    expect((await cli(['mailbox', 'list', '--workspace', 'gm'], env)).stdout).toMatch(new RegExp(`${id}\\s+GMAIL.*needs-reconsent`));
 
     // A token of another account is refused and changes nothing.
     const wrong = fake.refreshToken(OTHER);
@@ -186,6 +193,8 @@ describe('mailbox test and update of a GMAIL mailbox', () => {
     expect(updated.code, updated.stderr).toBe(0);
     expect(updated.stdout.trim()).toBe(id);
     expect((await cli(['mailbox', 'test', '--workspace', 'gm', id], env)).code).toBe(0);
+    // New credentials clear the mark.
+    expect((await cli(['mailbox', 'list', '--workspace', 'gm'], env)).stdout).toMatch(new RegExp(`${id}\\s+GMAIL.*\\sok\\s`));
 
     expectRefused(await cli(['mailbox', 'update', '--workspace', 'gm', id, '--port', '993'], env), 2, /--port does not apply to a GMAIL mailbox/);
     expectRefused(await cli(['mailbox', 'update', '--workspace', 'gm', id], env), 2, /Nothing to update/);

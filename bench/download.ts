@@ -26,7 +26,8 @@ import { createGateway } from '../src/server.ts';
 import { dovecotAvailable, DOVECOT_MISSING, startDovecot, type DovecotInstance } from '../test/support/dovecot.ts';
 import { mailWithAttachment } from '../test/support/mail.ts';
 import { freePort } from '../test/support/net.ts';
-import { rssOf, startGatewayProcess } from './gateway-process.ts';
+import { gmailBench } from './gmail.ts';
+import { median, rssOf, startGatewayProcess, timedDownload } from './gateway-process.ts';
 
 const SIZES_MIB = [1, 25, 100];
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -78,12 +79,6 @@ function smallThread(i: number): { first: Buffer; reply: Buffer } {
   return { first: Buffer.from(first), reply: Buffer.from(reply) };
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
-
-
 /** imapflow's own streaming download of one part: decoded bytes and seconds. */
 async function directDownload(dovecot: DovecotInstance, uid: number): Promise<{ bytes: number; seconds: number }> {
   const client = new ImapFlow({ host: dovecot.host, port: dovecot.port, secure: false, auth: { user: dovecot.user, pass: dovecot.password }, logger: false });
@@ -114,28 +109,9 @@ async function signedUrlFor(baseUrl: string, apiKey: string, label: string): Pro
   return attachment.downloadUrl.url;
 }
 
-/**
- * The gateway's signed URL, followed over real HTTP; with the gateway's peak RSS during the
- * download minus `idleRss` (its RSS once started and warmed by one query, before any download),
- * so memory kept from earlier downloads counts against the later ones.
- */
+/** The gateway's signed URL of `blob-<label>.bin`, followed over real HTTP (see {@link timedDownload}). */
 async function gatewayDownload(baseUrl: string, apiKey: string, child: ChildProcess, label: string, idleRss: number): Promise<{ bytes: number; seconds: number; rssGrowth: number }> {
-  const url = await signedUrlFor(baseUrl, apiKey, label);
-  const pid = child.pid!;
-  let peak = rssOf(pid);
-  const sampler = setInterval(() => (peak = Math.max(peak, rssOf(pid))), 10);
-  try {
-    const started = process.hrtime.bigint();
-    const response = await fetch(url);
-    if (response.status !== 200 || !response.body) throw new Error(`download answered ${response.status}`);
-    let bytes = 0;
-    for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) bytes += chunk.byteLength;
-    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    peak = Math.max(peak, rssOf(pid));
-    return { bytes, seconds, rssGrowth: peak - idleRss };
-  } finally {
-    clearInterval(sampler);
-  }
+  return timedDownload(await signedUrlFor(baseUrl, apiKey, label), child.pid!, idleRss);
 }
 
 const WIDE_QUERY = `query Wide($first: Int!) { mailboxes { conversations(first: $first) { edges { node {
@@ -143,11 +119,8 @@ const WIDE_QUERY = `query Wide($first: Int!) { mailboxes { conversations(first: 
   messages(first: 10) { edges { node { subject direction from { address } attachments { filename size contentType } } } }
 } } } } }`;
 
-async function main(): Promise<void> {
-  if (!dovecotAvailable()) {
-    console.error(DOVECOT_MISSING);
-    process.exit(2);
-  }
+/** The IMAP rows and the IMAP command count; true when a target was missed. */
+async function imapBench(): Promise<boolean> {
   const dovecot = await startDovecot();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'agw-bench-'));
   const port = await freePort();
@@ -246,7 +219,20 @@ async function main(): Promise<void> {
     await dovecot.close();
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
+  return failed;
+}
+
+async function main(): Promise<void> {
+  let failed = false;
+  let skipped = false;
+  if (dovecotAvailable()) failed ||= await imapBench();
+  else {
+    console.error(`IMAP rows SKIPPED: ${DOVECOT_MISSING}`);
+    skipped = true;
+  }
+  failed ||= await gmailBench(ROUNDS);
   if (failed) process.exitCode = 1;
+  else if (skipped) process.exitCode = 2;
 }
 
 await main();

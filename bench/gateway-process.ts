@@ -43,11 +43,13 @@ export function median(values: number[]): number {
 /**
  * Follows a signed download URL over real HTTP and counts its bytes, sampling the RSS of the
  * gateway process `pid` every 10 ms. `rssGrowth` is the peak RSS during the download minus
- * `idleRss` (bytes), so memory kept from earlier downloads counts against the later ones.
+ * `idleRss` (bytes), so memory kept from earlier downloads counts against the later ones;
+ * `ownGrowth` the same peak minus the RSS when this download began (what this download added).
  * @throws Error when the URL does not answer 200 with a body
  */
-export async function timedDownload(url: string, pid: number, idleRss: number): Promise<{ bytes: number; seconds: number; rssGrowth: number }> {
-  let peak = rssOf(pid);
+export async function timedDownload(url: string, pid: number, idleRss: number): Promise<{ bytes: number; seconds: number; rssGrowth: number; ownGrowth: number }> {
+  const startRss = rssOf(pid);
+  let peak = startRss;
   const sampler = setInterval(() => (peak = Math.max(peak, rssOf(pid))), 10);
   try {
     const started = process.hrtime.bigint();
@@ -57,7 +59,7 @@ export async function timedDownload(url: string, pid: number, idleRss: number): 
     for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) bytes += chunk.byteLength;
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     peak = Math.max(peak, rssOf(pid));
-    return { bytes, seconds, rssGrowth: peak - idleRss };
+    return { bytes, seconds, rssGrowth: peak - idleRss, ownGrowth: peak - startRss };
   } finally {
     clearInterval(sampler);
   }

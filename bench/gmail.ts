@@ -198,6 +198,13 @@ export async function gmailBench(rounds: number): Promise<boolean> {
       );
     }
 
+    // What one signed-URL download costs upstream (the 1 MiB row is bound by these round trips).
+    const url = await signedUrl(baseUrl, key, idOf(sizeAddress(SIZES_MIB[0]!)));
+    const beforeDownload = (await fake.requests()).length;
+    await timedDownload(url, child.pid!, idleRss);
+    const downloadRequests = (await fake.requests()).slice(beforeDownload);
+    console.log(`\nGmail upstream requests of one gateway download: ${downloadRequests.length} (${downloadRequests.map((r) => `${r.method} ${r.path.replace(/\/[\w-]{20,}/g, '/…')}`).join(', ')})`);
+
     console.log('\nGmail upstream requests for one query of N threads with messages and attachments (first query of its mailbox, so with its token request)');
     const counts: Record<number, number> = {};
     for (const n of [10, 50]) {

@@ -33,3 +33,34 @@ export async function startGatewayProcess(env: NodeJS.ProcessEnv): Promise<{ chi
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+/** The middle value of `values` (the upper one of an even count). */
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+/**
+ * Follows a signed download URL over real HTTP and counts its bytes, sampling the RSS of the
+ * gateway process `pid` every 10 ms. `rssGrowth` is the peak RSS during the download minus
+ * `idleRss` (bytes), so memory kept from earlier downloads counts against the later ones;
+ * `ownGrowth` the same peak minus the RSS when this download began (what this download added).
+ * @throws Error when the URL does not answer 200 with a body
+ */
+export async function timedDownload(url: string, pid: number, idleRss: number): Promise<{ bytes: number; seconds: number; rssGrowth: number; ownGrowth: number }> {
+  const startRss = rssOf(pid);
+  let peak = startRss;
+  const sampler = setInterval(() => (peak = Math.max(peak, rssOf(pid))), 10);
+  try {
+    const started = process.hrtime.bigint();
+    const response = await fetch(url);
+    if (response.status !== 200 || !response.body) throw new Error(`download answered ${response.status}`);
+    let bytes = 0;
+    for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) bytes += chunk.byteLength;
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    peak = Math.max(peak, rssOf(pid));
+    return { bytes, seconds, rssGrowth: peak - idleRss, ownGrowth: peak - startRss };
+  } finally {
+    clearInterval(sampler);
+  }
+}

@@ -28,7 +28,7 @@ import { createStore } from '../src/db/store.ts';
 import { createLogger } from '../src/logger.ts';
 import { createImapProviderWith, type ImapProvider } from '../src/providers/imap/provider.ts';
 import { createGateway } from '../src/server.ts';
-import { dovecotAvailable, DOVECOT_MISSING, startDovecot, type DovecotInstance } from '../test/support/dovecot.ts';
+import { dovecotAvailable, dovecotMailbox, DOVECOT_MISSING, startDovecot, type DovecotInstance } from '../test/support/dovecot.ts';
 import { mailWithAttachment } from '../test/support/mail.ts';
 import { freePort } from '../test/support/net.ts';
 import { gmailBench } from './gmail.ts';
@@ -47,27 +47,16 @@ function bigMessage(size: number, label: string): Buffer {
 function smallThread(i: number): { first: Buffer; reply: Buffer } {
   const id = `<thread-${i}@bench.test>`;
   const day = String(1 + (i % 28)).padStart(2, '0');
-  const first = [
-    'From: Someone <someone@bench.test>',
-    'To: Bench Owner <owner@bench.test>',
-    `Subject: thread ${i}`,
-    `Message-ID: ${id}`,
-    `Date: Mon, ${day} Jun 2026 09:${String(i % 60).padStart(2, '0')}:00 +0000`,
-    'MIME-Version: 1.0',
-    'Content-Type: multipart/mixed; boundary="b"',
-    '',
-    '--b',
-    'Content-Type: text/plain',
-    '',
-    'see attached',
-    '--b',
-    `Content-Type: text/csv; name="t${i}.csv"`,
-    'Content-Transfer-Encoding: base64',
-    '',
-    Buffer.from(`a,b\r\n${i},${i * 2}\r\n`).toString('base64'),
-    '--b--',
-    '',
-  ].join('\r\n');
+  const first = mailWithAttachment({
+    subject: `thread ${i}`,
+    messageId: `thread-${i}@bench.test`,
+    from: 'Someone <someone@bench.test>',
+    to: 'Bench Owner <owner@bench.test>',
+    date: `Mon, ${day} Jun 2026 09:${String(i % 60).padStart(2, '0')}:00 +0000`,
+    filename: `t${i}.csv`,
+    contentType: 'text/csv',
+    bytes: Buffer.from(`a,b\r\n${i},${i * 2}\r\n`),
+  });
   const reply = [
     'From: Bench Owner <owner@bench.test>',
     'To: Someone <someone@bench.test>',
@@ -81,7 +70,7 @@ function smallThread(i: number): { first: Buffer; reply: Buffer } {
     'thanks',
     '',
   ].join('\r\n');
-  return { first: Buffer.from(first), reply: Buffer.from(reply) };
+  return { first, reply: Buffer.from(reply) };
 }
 
 /** imapflow's own streaming download of one part: decoded bytes and seconds. */
@@ -148,14 +137,7 @@ async function imapBench(): Promise<boolean> {
     await store.migrate();
     const workspace = await store.createWorkspace('bench');
     const { key } = await store.createApiKey(workspace.id);
-    const mailbox = await store.addMailbox({
-      workspaceId: workspace.id,
-      provider: 'IMAP',
-      address: 'owner@bench.test',
-      displayName: 'bench',
-      settings: { host: dovecot.host, port: dovecot.port, user: dovecot.user, tls: false },
-      credentials: { password: dovecot.password },
-    });
+    const mailbox = await store.addMailbox({ workspaceId: workspace.id, ...dovecotMailbox(dovecot, { address: 'owner@bench.test', displayName: 'bench' }) });
 
     // The gateway under test runs as its own process, as users run it, so its RSS is its own.
     const started = await startGatewayProcess(env);

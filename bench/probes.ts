@@ -16,7 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../src/config.ts';
 import { createStore } from '../src/db/store.ts';
-import { dovecotAvailable, DOVECOT_MISSING, startDovecot, type DovecotInstance } from '../test/support/dovecot.ts';
+import { dovecotAvailable, dovecotMailbox, DOVECOT_MISSING, startDovecot, type DovecotInstance } from '../test/support/dovecot.ts';
 import { mailWithAttachment, manyPartsMessage, mboxOf } from '../test/support/mail.ts';
 import { freePort } from '../test/support/net.ts';
 import { rssOf, startGatewayProcess } from './gateway-process.ts';
@@ -111,14 +111,7 @@ async function main(): Promise<void> {
     const workspace = await store.createWorkspace('probes');
     const { key } = await store.createApiKey(workspace.id);
     const auth = { authorization: `Bearer ${key}` };
-    const imap = await store.addMailbox({
-      workspaceId: workspace.id,
-      provider: 'IMAP',
-      address: 'owner@probe.test',
-      displayName: 'dovecot',
-      settings: { host: dovecot.host, port: dovecot.port, user: dovecot.user, tls: false },
-      credentials: { password: dovecot.password },
-    });
+    const imap = await store.addMailbox({ workspaceId: workspace.id, ...dovecotMailbox(dovecot, { address: 'owner@probe.test', displayName: 'dovecot' }) });
     const local = await store.addMailbox({ workspaceId: workspace.id, provider: 'LOCAL', address: 'owner@probe.test', displayName: 'hostile mbox', settings: { path: path.join(storeDir, 'hostile.mbox') }, credentials: null });
 
     const started = await startGatewayProcess(env);

@@ -55,6 +55,20 @@ export interface DovecotInstance {
   close(): Promise<void>;
 }
 
+/**
+ * The stored-mailbox fields of an IMAP mailbox on `dovecot` (plain text on loopback, the
+ * instance's user and password), for `Store.addMailbox` without its `workspaceId`.
+ */
+export function dovecotMailbox(dovecot: DovecotInstance, owner: { address: string; displayName: string }) {
+  return {
+    provider: 'IMAP' as const,
+    address: owner.address,
+    displayName: owner.displayName,
+    settings: { host: dovecot.host, port: dovecot.port, user: dovecot.user, tls: false },
+    credentials: { password: dovecot.password },
+  };
+}
+
 /** Message to show when Dovecot is missing. */
 export const DOVECOT_MISSING = 'Dovecot is not installed: apt-get install dovecot-imapd (IMAP tests skipped)';
 

@@ -14,7 +14,7 @@ import type { NewMailbox, Store } from '../../src/store/types.ts';
 import { startServer } from '../../src/server.ts';
 import { print } from 'graphql';
 import { E2eMailboxPageDocument, type E2eMailboxPageQuery } from '../generated/graphql.ts';
-import type { DovecotInstance } from './dovecot.ts';
+import { dovecotMailbox, type DovecotInstance } from './dovecot.ts';
 
 /** A running gateway with a workspace and its key. */
 export interface E2eGateway {
@@ -61,13 +61,7 @@ export async function startE2eGateway(env: Record<string, string> = {}): Promise
       return (await store.addMailbox({ ...input, workspaceId: workspace.id })).id;
     },
     async addDovecotMailbox(dovecot) {
-      const input = {
-        provider: 'IMAP' as const,
-        address: 'owner@example.test',
-        displayName: 'dovecot',
-        settings: { host: dovecot.host, port: dovecot.port, user: dovecot.user, tls: false },
-        credentials: { password: dovecot.password },
-      };
+      const input = dovecotMailbox(dovecot, { address: 'owner@example.test', displayName: 'dovecot' });
       return (await store.addMailbox({ ...input, workspaceId: workspace.id })).id;
     },
     graphql,

@@ -21,6 +21,7 @@
 import { IMAP_POOL_DEFAULTS } from './providers/imap/pool.ts';
 import { IMAP_BREAKER_DEFAULTS, type ImapProviderOptions } from './providers/imap/provider.ts';
 import { GOOGLE_DEFAULTS, type GoogleSettings } from './providers/gmail/settings.ts';
+import { MICROSOFT_DEFAULTS, type MicrosoftSettings } from './providers/microsoft-graph/settings.ts';
 
 /** The upstream part of the configuration. */
 export interface UpstreamConfig {
@@ -30,6 +31,8 @@ export interface UpstreamConfig {
   downloadStallTimeoutMs: number;
   /** Where the Gmail provider sends its calls and which OAuth client it refreshes tokens with. */
   google: GoogleSettings;
+  /** Where the Microsoft Graph provider sends its calls and which app registration it gets tokens for. */
+  microsoft: MicrosoftSettings;
 }
 
 /** Default of `DOWNLOAD_STALL_TIMEOUT_MS`. */
@@ -74,40 +77,68 @@ export function readUpstreamConfig(env: NodeJS.ProcessEnv, problems: string[]): 
     },
     downloadStallTimeoutMs: int('DOWNLOAD_STALL_TIMEOUT_MS', DEFAULT_DOWNLOAD_STALL_TIMEOUT_MS, 100, hour),
     google: readGoogleConfig(env, problems),
+    microsoft: readMicrosoftConfig(env, problems),
   };
+}
+
+/**
+ * An http(s) URL setting without credentials, query or fragment; with `originOnly`, also no path
+ * (returned as the bare origin). A bad value goes to `problems` and the fallback is kept.
+ */
+function envUrl(env: NodeJS.ProcessEnv, name: string, fallback: string, originOnly: boolean, problems: string[]): string {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  let parsed: URL | null = null;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    parsed = null;
+  }
+  const ok = parsed && (parsed.protocol === 'https:' || parsed.protocol === 'http:') && !parsed.username && !parsed.password && !parsed.search && !parsed.hash;
+  if (!ok || (originOnly && parsed!.pathname !== '/')) {
+    problems.push(`${name} must be an http(s) ${originOnly ? 'origin (scheme://host[:port], no path)' : 'URL'}, got ${JSON.stringify(raw)}`);
+    return fallback;
+  }
+  return originOnly ? parsed!.origin : parsed!.href;
+}
+
+/** A client id or secret: one printable token of at most 1024 characters, or null when unset. */
+function envToken(env: NodeJS.ProcessEnv, name: string, problems: string[]): string | null {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return null;
+  if (raw.trim() !== raw || !/^[\x21-\x7e]+$/.test(raw) || raw.length > 1024) {
+    problems.push(`${name} must be one token without spaces (at most 1024 characters)`);
+    return null;
+  }
+  return raw;
 }
 
 /** GOOGLE_API_ROOT must be an http(s) origin (googleapis and the batch URL drop a path), GOOGLE_TOKEN_URL an http(s) URL. */
 function readGoogleConfig(env: NodeJS.ProcessEnv, problems: string[]): GoogleSettings {
-  const url = (name: string, fallback: string, originOnly: boolean): string => {
-    const raw = env[name];
-    if (raw === undefined || raw === '') return fallback;
-    let parsed: URL | null = null;
-    try {
-      parsed = new URL(raw);
-    } catch {
-      parsed = null;
-    }
-    const ok = parsed && (parsed.protocol === 'https:' || parsed.protocol === 'http:') && !parsed.username && !parsed.password && !parsed.search && !parsed.hash;
-    if (!ok || (originOnly && parsed!.pathname !== '/')) {
-      problems.push(`${name} must be an http(s) ${originOnly ? 'origin (scheme://host[:port], no path)' : 'URL'}, got ${JSON.stringify(raw)}`);
-      return fallback;
-    }
-    return originOnly ? parsed!.origin : parsed!.href;
-  };
-  const secret = (name: string): string | null => {
-    const raw = env[name];
-    if (raw === undefined || raw === '') return null;
-    if (raw.trim() !== raw || !/^[\x21-\x7e]+$/.test(raw) || raw.length > 1024) {
-      problems.push(`${name} must be one token without spaces (at most 1024 characters)`);
-      return null;
-    }
-    return raw;
-  };
   return {
-    apiRoot: url('GOOGLE_API_ROOT', GOOGLE_DEFAULTS.apiRoot, true),
-    tokenUrl: url('GOOGLE_TOKEN_URL', GOOGLE_DEFAULTS.tokenUrl, false),
-    clientId: secret('GOOGLE_CLIENT_ID'),
-    clientSecret: secret('GOOGLE_CLIENT_SECRET'),
+    apiRoot: envUrl(env, 'GOOGLE_API_ROOT', GOOGLE_DEFAULTS.apiRoot, true, problems),
+    tokenUrl: envUrl(env, 'GOOGLE_TOKEN_URL', GOOGLE_DEFAULTS.tokenUrl, false, problems),
+    clientId: envToken(env, 'GOOGLE_CLIENT_ID', problems),
+    clientSecret: envToken(env, 'GOOGLE_CLIENT_SECRET', problems),
+  };
+}
+
+/**
+ * MS_GRAPH_ROOT and MS_LOGIN_ROOT must be origins (the provider adds `/v1.0`, msal adds the tenant);
+ * MS_TENANT_ID is a GUID, a domain, or common / organizations / consumers.
+ */
+function readMicrosoftConfig(env: NodeJS.ProcessEnv, problems: string[]): MicrosoftSettings {
+  let tenantId = MICROSOFT_DEFAULTS.tenantId;
+  const rawTenant = env.MS_TENANT_ID;
+  if (rawTenant !== undefined && rawTenant !== '') {
+    if (/^[A-Za-z0-9][A-Za-z0-9.-]{0,253}$/.test(rawTenant)) tenantId = rawTenant;
+    else problems.push(`MS_TENANT_ID must be a tenant GUID, a domain, or common / organizations / consumers, got ${JSON.stringify(rawTenant)}`);
+  }
+  return {
+    graphRoot: envUrl(env, 'MS_GRAPH_ROOT', MICROSOFT_DEFAULTS.graphRoot, true, problems),
+    loginRoot: envUrl(env, 'MS_LOGIN_ROOT', MICROSOFT_DEFAULTS.loginRoot, true, problems),
+    clientId: envToken(env, 'MS_CLIENT_ID', problems),
+    clientSecret: envToken(env, 'MS_CLIENT_SECRET', problems),
+    tenantId,
   };
 }

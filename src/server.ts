@@ -118,7 +118,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
   if (!providers) {
     // Imported lazily: the registry pulls in every provider, which tests of this layer do not need.
     const registry = import('./providers/registry.ts').then(({ ProviderRegistry }) => {
-      const instance = new ProviderRegistry({ dataDir: config.dataDir, logger, imap: config.imap, google: config.google }, store);
+      const instance = new ProviderRegistry({ dataDir: config.dataDir, logger, imap: config.imap, google: config.google, microsoft: config.microsoft }, store);
       closeRegistry = () => instance.close();
       return instance;
     });

@@ -54,3 +54,39 @@ describe('IMAP and download limits in the configuration', () => {
     expect(() => loadConfig({ ...base, IMAP_MAX_CONNECTIONS: '2', IMAP_MAX_DOWNLOADS: '3' })).toThrow('IMAP_MAX_DOWNLOADS (3) must not exceed IMAP_MAX_CONNECTIONS (2)');
   });
 });
+
+describe('Microsoft Graph settings in the configuration', () => {
+  it("defaults to Microsoft's endpoints, the common authority and no app", () => {
+    expect(loadConfig(base).microsoft).toEqual({
+      graphRoot: 'https://graph.microsoft.com',
+      loginRoot: 'https://login.microsoftonline.com',
+      clientId: null,
+      clientSecret: null,
+      tenantId: 'common',
+    });
+  });
+
+  it('reads every variable, origins without a trailing slash', () => {
+    const config = loadConfig({
+      ...base,
+      MS_GRAPH_ROOT: 'https://127.0.0.1:8443/',
+      MS_LOGIN_ROOT: 'https://127.0.0.1:8444',
+      MS_CLIENT_ID: '00000000-0000-0000-0000-000000000001',
+      MS_CLIENT_SECRET: 'abc~secret',
+      MS_TENANT_ID: 'contoso.onmicrosoft.com',
+    });
+    expect(config.microsoft).toEqual({
+      graphRoot: 'https://127.0.0.1:8443',
+      loginRoot: 'https://127.0.0.1:8444',
+      clientId: '00000000-0000-0000-0000-000000000001',
+      clientSecret: 'abc~secret',
+      tenantId: 'contoso.onmicrosoft.com',
+    });
+  });
+
+  it('refuses a root with a path (/v1.0 is added by the provider), a bad tenant and a secret with spaces', () => {
+    for (const env of [{ MS_GRAPH_ROOT: 'https://graph.microsoft.com/v1.0' }, { MS_TENANT_ID: 'a/b' }, { MS_CLIENT_SECRET: 'a b' }, { MS_LOGIN_ROOT: 'ftp://login' }]) {
+      expect(() => loadConfig({ ...base, ...env })).toThrow(new RegExp(`${Object.keys(env)[0]} must`));
+    }
+  });
+});

@@ -15,6 +15,7 @@ import type { Logger, Progress } from '../domain/logger.ts';
 import type { Page } from '../domain/page.ts';
 import type { ImapProviderOptions } from './imap/provider.ts';
 import type { GoogleSettings } from './gmail/settings.ts';
+import type { MicrosoftSettings } from './microsoft-graph/settings.ts';
 
 /** The provider behind a mailbox. Values are the GraphQL enum values. */
 export type ProviderKind = 'GMAIL' | 'MICROSOFT_GRAPH' | 'IMAP' | 'LOCAL';
@@ -143,6 +144,8 @@ export interface ProviderDeps {
   imap?: ImapProviderOptions;
   /** Gmail API origin, token URL and the gateway's OAuth client (`src/providers/gmail/settings.ts`); Google's endpoints and no client when absent. */
   google?: GoogleSettings;
+  /** Graph origin, login origin, tenant and the gateway's app registration (`src/providers/microsoft-graph/settings.ts`); Microsoft's endpoints and no app when absent. */
+  microsoft?: MicrosoftSettings;
   /** The mailbox's credential writer; absent where nothing may be written (e.g. a CLI check before the mailbox is stored). */
   credentials?: MailboxCredentials;
 }

@@ -2,7 +2,8 @@
  * `mailbox add | list | update | remove | test`. Every IMAP mailbox is checked at the door (DNS,
  * connect, TLS, login, LIST: see `src/providers/imap/verify.ts`) before it is stored or changed,
  * unless `--no-verify`; a local store must hold a message; a Gmail mailbox's refresh token must
- * give a token for the account `--address` names (`./mailbox-gmail.ts`). Flag mistakes are refused (exit 2,
+ * give a token for the account `--address` names (`./mailbox-gmail.ts`), and so must a Workspace
+ * service account key acting for `--address` (`./mailbox-gmail-delegated.ts`). Flag mistakes are refused (exit 2,
  * one line) before the store is opened; a failed check exits 3 and stores nothing.
  */
 import fs from 'node:fs/promises';
@@ -22,6 +23,8 @@ import { resolveImapPassword } from '../password.ts';
 import { createProgressReporter } from '../progress.ts';
 import { formatTable } from '../table.ts';
 import { addGmail, googleSettingsForCli, resolveRefreshToken, testGmail, updateGmail } from './mailbox-gmail.ts';
+import { gmailAuthMode } from '../../providers/gmail/credentials.ts';
+import { addDelegatedGmail, googleSettingsForDelegation, readServiceAccountKeyFile, testDelegatedGmail, updateDelegatedGmail } from './mailbox-gmail-delegated.ts';
 
 /** Flags shared by `mailbox add` and `mailbox update`, as commander parses them. */
 interface MailboxFlags {
@@ -39,6 +42,8 @@ interface MailboxFlags {
   password?: string;
   refreshTokenStdin?: boolean;
   refreshToken?: string;
+  /** Gmail by domain-wide delegation: the service account's JSON key file. */
+  serviceAccountKeyFile?: string;
   /** False with `--no-verify`. */
   verify: boolean;
   /** Deadline of the check, milliseconds. */
@@ -69,7 +74,11 @@ export function registerMailboxCommands(program: Command): void {
       .addOption(new Option('--provider <kind>', 'mail provider').choices(['imap', 'local', 'gmail']).makeOptionMandatory()),
   ).action(async (options: AddOptions) => {
     checkCommonFlags(options);
-    if (options.provider === 'gmail') {
+    if (options.provider === 'gmail' && options.serviceAccountKeyFile !== undefined) {
+      const google = checkGmailOptions(options, true);
+      const key = await readServiceAccountKeyFile(options.serviceAccountKeyFile);
+      await withContext((ctx) => addDelegatedGmail(ctx, options, google, key));
+    } else if (options.provider === 'gmail') {
       const google = checkGmailOptions(options);
       const refreshToken = (await resolveRefreshToken(options.refreshTokenStdin === true, true)) as string;
       await withContext((ctx) => addGmail(ctx, options, google, refreshToken));
@@ -145,6 +154,8 @@ export function registerMailboxCommands(program: Command): void {
           const settings = storedImapSettings(stored);
           const result = await checkImapMailbox(settings, timeoutOf(options));
           process.stdout.write(`OK ${stored.id}: ${describeCheck(settings, result)}\n`);
+        } else if (stored.provider === 'GMAIL' && gmailAuthMode(stored.credentials) === 'service-account') {
+          await testDelegatedGmail(ctx, stored, googleSettingsForDelegation(), options.timeout);
         } else if (stored.provider === 'GMAIL') {
           await testGmail(ctx, stored, googleSettingsForCli(), options.timeout);
         } else if (stored.provider === 'LOCAL') {
@@ -173,6 +184,7 @@ function withMailboxFlags(command: Command, forUpdate = false): Command {
     .option('--allow-plaintext', 'with --no-tls: accept sending the password unencrypted to a non-loopback host without STARTTLS')
     .option('--refresh-token-stdin', `Gmail: read the mailbox's OAuth refresh token from standard input (else GOOGLE_REFRESH_TOKEN is used${forUpdate ? '; with neither the token is kept' : ''})`)
     .addOption(new Option('--refresh-token <token>').hideHelp())
+    .option('--service-account-key-file <file>', `Gmail (Google Workspace): read the mailbox --address by domain-wide delegation with this service account JSON key${forUpdate ? ' (replaces a refresh token)' : ' (no refresh token or OAuth client needed)'}`)
     .option('--password-stdin', `read the IMAP password from standard input (else IMAP_PASSWORD is used${forUpdate ? '; with neither the password is kept' : ''})`)
     .addOption(new Option('--password <password>').hideHelp())
     .option('--path <path>', `local mail store: an mbox file, a Maildir or a directory of .eml files${keep}`)
@@ -218,6 +230,7 @@ function imapOnlyFlags(options: MailboxFlags): string[] {
 function checkImapOptions(options: AddOptions): { host: string; user: string; mode: TransportMode; port: number } {
   if (options.path !== undefined) throw badInput('--path does not apply to --provider imap');
   if (options.refreshTokenStdin !== undefined) throw badInput('--refresh-token-stdin does not apply to --provider imap');
+  if (options.serviceAccountKeyFile !== undefined) throw badInput('--service-account-key-file does not apply to --provider imap');
   const host = options.host?.trim();
   if (!host) throw badInput('--provider imap needs --host');
   if (!options.user) throw badInput('--provider imap needs --user');
@@ -233,11 +246,12 @@ function checkImapOptions(options: AddOptions): { host: string; user: string; mo
  * Google settings (an unset OAuth client is refused here, before anything is read or opened).
  * @throws GatewayError BAD_USER_INPUT
  */
-function checkGmailOptions(options: AddOptions): ReturnType<typeof googleSettingsForCli> {
+function checkGmailOptions(options: AddOptions, delegated = false): ReturnType<typeof googleSettingsForCli> {
   const notGmail = [...imapOnlyFlags(options).filter((f) => f !== '--timeout'), ...(options.path === undefined ? [] : ['--path'])];
   if (notGmail.length > 0) throw badInput(`${notGmail.join(', ')} ${notGmail.length === 1 ? 'does' : 'do'} not apply to --provider gmail`);
-  const google = googleSettingsForCli();
-  if (!options.address) throw badInput('--provider gmail needs --address (the Google account the refresh token belongs to)');
+  if (delegated && options.refreshTokenStdin !== undefined) throw badInput('--refresh-token-stdin and --service-account-key-file exclude each other (a mailbox reads with one or the other)');
+  const google = delegated ? googleSettingsForDelegation() : googleSettingsForCli();
+  if (!options.address) throw badInput(delegated ? '--service-account-key-file needs --address (the Workspace mailbox the service account reads)' : '--provider gmail needs --address (the Google account the refresh token belongs to)');
   return google;
 }
 
@@ -265,6 +279,7 @@ async function checkLocalOptions(options: AddOptions): Promise<string> {
   const imapOnly = imapOnlyFlags(options);
   if (imapOnly.length > 0) throw badInput(`${imapOnly.join(', ')} ${imapOnly.length === 1 ? 'does' : 'do'} not apply to --provider local`);
   if (options.refreshTokenStdin !== undefined) throw badInput('--refresh-token-stdin does not apply to --provider local');
+  if (options.serviceAccountKeyFile !== undefined) throw badInput('--service-account-key-file does not apply to --provider local');
   if (!options.path) throw badInput('--provider local needs --path (an mbox file, a Maildir or a directory of .eml files)');
   return checkLocalPath(options.path, options.verify);
 }
@@ -381,6 +396,7 @@ async function updateMailbox(ctx: CliContext, mailboxId: string, options: Mailbo
   if (stored.provider === 'LOCAL') {
     const imapOnly = imapOnlyFlags(options);
     if (imapOnly.length > 0) throw badInput(`${imapOnly.join(', ')} ${imapOnly.length === 1 ? 'does' : 'do'} not apply to a LOCAL mailbox`);
+    if (options.serviceAccountKeyFile !== undefined) throw badInput('--service-account-key-file does not apply to a LOCAL mailbox');
     if (storePath !== undefined) changes.settings = { ...stored.settings, path: storePath };
     if (Object.keys(changes).length === 0) throw badInput('Nothing to update: give --path, --address or --display-name');
     const updated = await store.updateMailbox(workspace.id, mailboxId, changes);
@@ -395,12 +411,22 @@ async function updateMailbox(ctx: CliContext, mailboxId: string, options: Mailbo
   if (stored.provider === 'GMAIL') {
     const notGmail = [...imapOnlyFlags(options).filter((f) => f !== '--timeout'), ...(options.path === undefined ? [] : ['--path'])];
     if (notGmail.length > 0) throw badInput(`${notGmail.join(', ')} ${notGmail.length === 1 ? 'does' : 'do'} not apply to a GMAIL mailbox`);
+    if (options.serviceAccountKeyFile !== undefined || gmailAuthMode(stored.credentials) === 'service-account') {
+      if (options.refreshTokenStdin !== undefined) {
+        throw badInput('--refresh-token-stdin does not apply to a mailbox read by domain-wide delegation (give --service-account-key-file, or remove the mailbox and add it with a refresh token)');
+      }
+      const google = googleSettingsForDelegation();
+      const newKey = options.serviceAccountKeyFile === undefined ? null : await readServiceAccountKeyFile(options.serviceAccountKeyFile);
+      await updateDelegatedGmail(ctx, stored, options, google, newKey);
+      return;
+    }
     const google = googleSettingsForCli();
     const newToken = await resolveRefreshToken(options.refreshTokenStdin === true, false);
     await updateGmail(ctx, stored, options, google, newToken);
     return;
   }
   if (options.refreshTokenStdin !== undefined) throw badInput(`--refresh-token-stdin does not apply to a ${stored.provider} mailbox`);
+  if (options.serviceAccountKeyFile !== undefined) throw badInput(`--service-account-key-file does not apply to a ${stored.provider} mailbox`);
   if (stored.provider !== 'IMAP') throw badInput(`Mailboxes of provider ${stored.provider} cannot be updated by this gateway build`);
   if (options.path !== undefined) throw badInput('--path does not apply to an IMAP mailbox');
 

@@ -1,7 +1,7 @@
 /**
  * The Gmail provider, read path: threads as conversations, messages, attachments streamed from
  * `users.messages.attachments.get`, all through the Gmail REST API with the mailbox's OAuth token
- * (`./auth.ts`).
+ * (a refresh token, or a service account's domain-wide delegation: `./credentials.ts`).
  *
  * Followed (API reference, https://developers.google.com/gmail/api/reference/rest/v1/):
  * `users.threads.list` (`q`, `maxResults`, `pageToken` → `threads[].id`, `nextPageToken`),
@@ -42,12 +42,13 @@ import { retryUpstream } from '../../upstream/retry.ts';
 import { nativePage, nativePageToken } from '../paging.ts';
 import type { AttachmentContent, CallOptions, ConversationFilter, MailboxConfig, MailProvider, ProviderDeps } from '../types.ts';
 import { openAttachmentBody } from './attachment-body.ts';
-import { GmailTokenSource } from './auth.ts';
 import { batchGet } from './batch-client.ts';
 import { gmailPath, GMAIL_BATCH_ADVISED, type BatchItemResult, type BatchRequest } from './batch.ts';
 import { isGmailFailure, mapGmailAnswer, mapGmailError } from './errors.ts';
 import { attachmentsOf, conversationOf, findGmailPart, gmailPartIdOf, messageInfoOf, MESSAGE_FIELDS, THREAD_FIELDS, type GmailMessage, type GmailThread } from './mapping.ts';
 import { GOOGLE_DEFAULTS } from './settings.ts';
+import { createGmailTokenSource } from './credentials.ts';
+import type { GoogleTokenSource } from './token-source.ts';
 
 /** Keys per loadConversations / loadMessages call: Google's advised batch size. */
 export const GMAIL_BATCH_LIMIT = GMAIL_BATCH_ADVISED;
@@ -79,7 +80,7 @@ class GmailProvider implements MailProvider {
   readonly kind = 'GMAIL' as const;
   readonly batchLimit = GMAIL_BATCH_LIMIT;
   readonly #root: string;
-  readonly #tokens: GmailTokenSource;
+  readonly #tokens: GoogleTokenSource;
   readonly #fetch: typeof fetch;
   /** Messages read recently (with their thread), by id; insertion order is age. */
   readonly #messages = new Map<string, { info: MessageInfo; at: number; weight: number }>();
@@ -89,7 +90,7 @@ class GmailProvider implements MailProvider {
     const google = deps.google ?? GOOGLE_DEFAULTS;
     this.#root = google.apiRoot.replace(/\/+$/, '');
     this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
-    this.#tokens = new GmailTokenSource({ google, credentials: mailbox.credentials, writer: deps.credentials, logger: deps.logger });
+    this.#tokens = createGmailTokenSource({ google, address: mailbox.address, credentials: mailbox.credentials, writer: deps.credentials, logger: deps.logger, fetch: options.fetch });
   }
 
   async listConversations(args: { first: number; after?: string | null; filter?: ConversationFilter }, options?: CallOptions): Promise<Page<ConversationInfo>> {

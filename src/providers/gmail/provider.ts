@@ -25,11 +25,15 @@
  *   (`fields` mask without inline bodies); messages go through batches of `messages.get`; a
  *   message read in a thread is kept a short while ({@link MESSAGE_CACHE_TTL_MS}), so a listed
  *   conversation's messages cost no second read.
- * - Downloads: a zero-byte part is served empty without a call; otherwise one `messages.get`
- *   resolves a current `attachmentId` (they are ephemeral; the one seen while listing is a hint
- *   only) and `attachments.get` is streamed through `openAttachmentBody` with `Content-Length`
- *   from `body.size`; a stale-id answer re-reads the message once and tries again. Small parts
- *   Gmail inlines (`body.data`, no `attachmentId`) are decoded from that same answer.
+ * - Downloads: a zero-byte part is served empty without a call. A URL minted from a listing
+ *   carries the attachment's `downloadHint` (the `attachmentId` seen then, size, type, name:
+ *   `./mapping.ts`), so the download is one `attachments.get`, streamed through
+ *   `openAttachmentBody` with `Content-Length` from the size. `attachmentId`s are ephemeral: when
+ *   Gmail answers that one stale (400 "Invalid attachment token") or unknown (404), one
+ *   `messages.get` (a `fields` mask) reads a current id and `attachments.get` is tried once more
+ *   (three requests in all). Without a hint (older URLs) the download starts with that
+ *   `messages.get`, and a stale-id answer re-reads the message once. Small parts Gmail inlines
+ *   (`body.data`, no `attachmentId`) are decoded from the `messages.get` answer.
  * - Every call carries the request's signal, runs under the one retry policy
  *   (`src/upstream/retry.ts`; fetch never retries by itself) and has a deadline; a 401 refreshes
  *   the access token once. Failures are mapped by `./errors.ts`.
@@ -40,12 +44,12 @@ import type { Page } from '../../domain/page.ts';
 import { badInput, ErrorCode, GatewayError, isGatewayError, notFound } from '../../errors.ts';
 import { retryUpstream } from '../../upstream/retry.ts';
 import { nativePage, nativePageToken } from '../paging.ts';
-import type { AttachmentContent, CallOptions, ConversationFilter, MailboxConfig, MailProvider, ProviderDeps } from '../types.ts';
+import type { AttachmentContent, CallOptions, ConversationFilter, MailboxConfig, MailProvider, OpenAttachmentOptions, ProviderDeps } from '../types.ts';
 import { openAttachmentBody } from './attachment-body.ts';
 import { batchGet } from './batch-client.ts';
 import { gmailPath, GMAIL_BATCH_ADVISED, type BatchItemResult, type BatchRequest } from './batch.ts';
 import { isGmailFailure, mapGmailAnswer, mapGmailError } from './errors.ts';
-import { attachmentsOf, conversationOf, findGmailPart, gmailPartIdOf, messageInfoOf, MESSAGE_FIELDS, THREAD_FIELDS, type GmailMessage, type GmailThread } from './mapping.ts';
+import { attachmentsOf, conversationOf, findGmailPart, gmailDownloadHintOf, gmailPartIdOf, messageInfoOf, MESSAGE_FIELDS, THREAD_FIELDS, type GmailMessage, type GmailThread } from './mapping.ts';
 import { GOOGLE_DEFAULTS } from './settings.ts';
 import { createGmailTokenSource } from './credentials.ts';
 import type { GoogleTokenSource } from './token-source.ts';
@@ -153,7 +157,7 @@ class GmailProvider implements MailProvider {
     return keys.map((k, i) => out[i] ?? byId.get(k) ?? null);
   }
 
-  async openAttachment(messageKey: string, partKey: string, options?: CallOptions): Promise<AttachmentContent> {
+  async openAttachment(messageKey: string, partKey: string, options?: OpenAttachmentOptions): Promise<AttachmentContent> {
     const signal = options?.signal;
     signal?.throwIfAborted();
     const partId = typeof partKey === 'string' ? gmailPartIdOf(partKey) : null;
@@ -162,6 +166,27 @@ class GmailProvider implements MailProvider {
     const known = this.#cached(messageKey)?.attachments.find((a) => a.partId === partKey);
     if (known && known.size === 0) return { stream: Readable.from([]), size: 0, contentType: known.contentType, filename: known.filename };
 
+    // The fast path: attachments.get with the id seen while listing, no messages.get.
+    const hint = gmailDownloadHintOf(options?.hint);
+    if (hint) {
+      const base = { size: hint.size, contentType: hint.contentType, filename: hint.filename };
+      if (hint.size === 0) return { ...base, stream: Readable.from([]) };
+      try {
+        return { ...base, stream: await this.#attachmentStream(messageKey, hint.attachmentId, hint.size, signal) };
+      } catch (error) {
+        // The listed id went stale (or never was this message's): one lookup, one more try.
+        if (!isGmailFailure(error, 'stale-attachment-id') && !isGmailFailure(error, 'not-found') && !isGmailFailure(error, 'invalid-id')) throw error;
+      }
+      return this.#openByLookup(messageKey, partKey, partId, 1, signal);
+    }
+    return this.#openByLookup(messageKey, partKey, partId, 2, signal);
+  }
+
+  /**
+   * messages.get (a `fields` mask) for a current attachmentId, then attachments.get; a stale-id
+   * answer re-reads the message while `tries` allow.
+   */
+  async #openByLookup(messageKey: string, partKey: string, partId: string, tries: number, signal: AbortSignal | undefined): Promise<AttachmentContent> {
     for (let read = 1; ; read++) {
       const message = (await this.#getJson(
         gmailPath('users', 'me', 'messages', messageKey),
@@ -183,8 +208,8 @@ class GmailProvider implements MailProvider {
         const stream = await this.#attachmentStream(messageKey, attachmentId, info.size, signal);
         return { ...base, stream };
       } catch (error) {
-        // attachmentIds are ephemeral: a stale one is replaced by a fresh read, once.
-        if (read === 1 && isGmailFailure(error, 'stale-attachment-id')) continue;
+        // attachmentIds are ephemeral: a stale one is replaced by a fresh read while tries allow.
+        if (read < tries && isGmailFailure(error, 'stale-attachment-id')) continue;
         throw error;
       }
     }

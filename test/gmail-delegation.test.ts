@@ -91,9 +91,10 @@ describe('Gmail by domain-wide delegation', () => {
     const page = await provider.listConversations({ first: 10 });
     expect(page.items.map((c) => c.subject)).toEqual(['Board pack']);
     const [message] = await provider.loadMessages(page.items[0]!.messageKeys);
-    const attachment = message!.attachments[0]!;
+    if (!message || message instanceof Error) throw new Error(`message not loaded: ${String(message)}`);
+    const attachment = message.attachments[0]!;
     fake.attachmentIds.expireAll();
-    const content = await provider.openAttachment(message!.key, attachment.partId);
+    const content = await provider.openAttachment(message.key, attachment.partId);
     expect((await readAll(content.stream)).equals(pdf)).toBe(true);
 
     // One grant served every call; its assertion is the one Google documents.

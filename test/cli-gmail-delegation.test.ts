@@ -202,4 +202,19 @@ describe('mailbox test and update of a delegated GMAIL mailbox', () => {
     fake.oauth.setDelegation(key.client_email, []);
     expect((await cli(['mailbox', 'test', '--workspace', 'dw', id], env)).stdout).toContain(next.client_email);
   }, 30_000);
+
+  it('update --service-account-key-file turns a refresh-token mailbox into a delegated one, the refresh token dropped', async () => {
+    const withClient = { GOOGLE_CLIENT_ID: fake.client.clientId, GOOGLE_CLIENT_SECRET: fake.client.clientSecret };
+    const token = fake.refreshToken(OTHER);
+    const added = await add(['--address', OTHER], { ...withClient, GOOGLE_REFRESH_TOKEN: token });
+    expect(added.code, added.stderr).toBe(0);
+    const id = added.stdout.trim();
+    expect((await cli(['mailbox', 'test', '--workspace', 'dw', id], { ...env, ...withClient })).stdout).toMatch(/token and profile read/);
+    const account = fake.oauth.createServiceAccount();
+    const updated = await cli(['mailbox', 'update', '--workspace', 'dw', id, '--service-account-key-file', file('third.json', JSON.stringify(account))], env);
+    expect(updated.code, updated.stderr).toBe(0);
+    fake.oauth.revoke(token);
+    // Without an OAuth client and with the refresh token revoked, it still reads: by delegation.
+    expect((await cli(['mailbox', 'test', '--workspace', 'dw', id], env)).stdout).toMatch(new RegExp(`^OK ${id}: Gmail account ${OTHER} by domain-wide delegation`));
+  }, 30_000);
 });

@@ -23,7 +23,7 @@
  */
 import { ErrorCode, GatewayError, isGatewayError } from '../../errors.ts';
 import { GmailTokenSource } from './auth.ts';
-import { GMAIL_READONLY_SCOPE, ServiceAccountTokenSource } from './service-account.ts';
+import { GMAIL_READONLY_SCOPE, parseServiceAccountKey, ServiceAccountTokenSource } from './service-account.ts';
 import type { GoogleTokenSource } from './token-source.ts';
 import { GmailApiError, mapGmailError } from './errors.ts';
 import type { GoogleSettings } from './settings.ts';
@@ -132,7 +132,12 @@ export async function checkDelegatedGmailMailbox(
   settings: DelegatedGmailCheckSettings,
   options: { timeoutMs?: number; fetch?: typeof fetch } = {},
 ): Promise<Omit<GmailCheckResult, 'refreshToken'>> {
-  const key = JSON.parse(settings.serviceAccountKey) as { client_id?: string; client_email?: string };
+  let key: { client_id?: string; client_email?: string };
+  try {
+    key = (await parseServiceAccountKey(settings.serviceAccountKey)) as typeof key;
+  } catch {
+    throw new GmailCheckError('credentials', 'the service account key cannot be read; store it again with --service-account-key-file');
+  }
   const tokens = new ServiceAccountTokenSource({ google: settings.google, serviceAccountKey: settings.serviceAccountKey, subject: settings.address.trim(), fetch: options.fetch });
   return runCheck(tokens, settings, `the service account ${key.client_email ?? ''}`, options, key.client_id ?? null);
 }

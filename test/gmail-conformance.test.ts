@@ -104,17 +104,18 @@ describe.skipIf(!hasCorpus)('Gmail corpus conformance through the gateway', () =
 
   it('downloads every attachment byte-exact through its signed URL after the listed attachmentIds expired', async () => {
     fake.attachmentIds.expireAll();
-    let count = 0;
-    for (const message of messages) {
+    const jobs = messages.flatMap((message) => {
       const expected = expectedAttachments(manifestEntry(path.basename(fileOf(message))));
-      for (const [i, a] of message.attachments.entries()) {
+      return message.attachments.map((a, i) => async () => {
         const got = await download(signedUrlOf(a));
         expect(got.status, `${fileOf(message)} ${a.filename}`).toBe(200);
         expect(got.sha256, `${fileOf(message)} ${a.filename}`).toBe(expected[i]!.sha256);
         expect(got.contentLength).toBe(String(expected[i]!.size));
-        count++;
-      }
-    }
+      });
+    });
+    // Four at a time: each download now costs three upstream requests (the listed id is stale).
+    for (let at = 0; at < jobs.length; at += 4) await Promise.all(jobs.slice(at, at + 4).map((job) => job()));
+    const count = jobs.length;
     expect(count).toBe(loadManifest().reduce((n, e) => n + expectedAttachments(manifestEntry(path.basename(e.file))).length, 0));
     expect(count).toBeGreaterThan(0);
   }, 60_000);

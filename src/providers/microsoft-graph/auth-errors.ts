@@ -33,8 +33,10 @@ export class GraphAuthError extends GatewayError {
   readonly aadsts: number | null;
   /** Read by `src/upstream/retry.ts`: only network, throttling and 5xx failures are worth another try. */
   readonly retryable: boolean;
+  /** For an OAuth error: its `error` and the AADSTS number in words, e.g. `invalid_grant, AADSTS70000: ...`; else null. */
+  readonly detail: string | null;
 
-  constructor(failure: GraphAuthFailure, message: string, options: { aadsts?: number | null; retryAfter?: number; cause?: unknown } = {}) {
+  constructor(failure: GraphAuthFailure, message: string, options: { aadsts?: number | null; retryAfter?: number; cause?: unknown; detail?: string } = {}) {
     const code =
       failure === 'grant' || failure === 'client' || failure === 'tenant'
         ? ErrorCode.PROVIDER_AUTH_FAILED
@@ -44,6 +46,7 @@ export class GraphAuthError extends GatewayError {
     super(code, message, { cause: options.cause, retryAfter: options.retryAfter });
     this.failure = failure;
     this.aadsts = options.aadsts ?? null;
+    this.detail = options.detail ?? null;
     this.retryable = failure !== 'grant' && failure !== 'client' && failure !== 'tenant' && failure !== 'protocol';
   }
 
@@ -120,7 +123,7 @@ export function mapIdentityError(error: unknown, where: string, tenantId: string
     return new GraphAuthError('tenant', `the identity platform at ${where} does not know tenant ${JSON.stringify(tenantId)} (${detail}); check MS_TENANT_ID`, { aadsts, cause: error });
   }
   if (GRANT_ERRORS.has(oauth)) {
-    return new GraphAuthError('grant', `Microsoft refused the grant (${detail}); the mailbox must be connected again`, { aadsts, cause: error });
+    return new GraphAuthError('grant', `Microsoft refused the grant (${detail}); the mailbox must be connected again`, { aadsts, cause: error, detail });
   }
   if (CLIENT_ERRORS.has(oauth)) {
     return new GraphAuthError('client', `the identity platform at ${where} refused the gateway's app registration (${detail}); check MS_CLIENT_ID, MS_CLIENT_SECRET and the app's API permissions`, { aadsts, cause: error });

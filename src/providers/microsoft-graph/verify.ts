@@ -151,7 +151,7 @@ export async function checkGraphMailbox(settings: GraphCheckSettings, options: {
     if (deadline.signal.aborted || (error instanceof GraphAuthError && error.failure === 'timeout')) {
       throw new GraphCheckError('timeout', `${where} did not answer within ${(timeoutMs / 1000).toFixed(1)} s`, { cause: error });
     }
-    throw classifyAuthFailure(error, where);
+    throw classifyAuthFailure(error, where, mode);
   } finally {
     clearTimeout(timer);
   }
@@ -169,7 +169,7 @@ async function readGraph(url: string, accessToken: string, signal: AbortSignal, 
   }
   const text = await readBodyLimited(response, MAX_GRAPH_ANSWER_BYTES);
   if (text === null) throw new GraphCheckError('protocol', `${graph} answered with more than ${MAX_GRAPH_ANSWER_BYTES} bytes`);
-  const what = new URL(url).pathname.replace(/^\/v1\.0/, '');
+  const what = decodeURIComponent(new URL(url).pathname.replace(/^\/v1\.0/, ''));
   if (!response.ok) throw graphFailure(response, text, graph, what);
   try {
     const body: unknown = JSON.parse(text);
@@ -207,13 +207,13 @@ function graphFailure(response: Response, text: string, graph: string, what: str
 }
 
 /** A token failure (from `./auth.ts`) as a {@link GraphCheckError}. */
-function classifyAuthFailure(error: unknown, where: string): GraphCheckError {
+function classifyAuthFailure(error: unknown, where: string, mode: GraphMailboxSettings['mode']): GraphCheckError {
   if (!(error instanceof GraphAuthError)) {
     return new GraphCheckError('protocol', `${where} failed: ${isGatewayError(error) ? error.message : 'unexpected error'}`, { cause: error });
   }
   switch (error.failure) {
     case 'grant':
-      return new GraphCheckError(error.aadsts !== null && CONSENT_AADSTS.has(error.aadsts) ? 'consent' : 'credentials', error.message, { cause: error });
+      return new GraphCheckError(error.aadsts !== null && CONSENT_AADSTS.has(error.aadsts) ? 'consent' : 'credentials', `Microsoft refused the ${mode === 'delegated' ? 'refresh token' : "app's grant"} at ${where} (${error.detail ?? 'invalid_grant'})`, { cause: error });
     case 'client':
       return new GraphCheckError(error.aadsts !== null && CONSENT_AADSTS.has(error.aadsts) ? 'consent' : 'credentials', error.message, { cause: error });
     case 'tenant':

@@ -30,7 +30,25 @@
  * `authorization_code` with PKCE), `GET /{tenant}/oauth2/v2.0/authorize` (consent answered at once as
  * `fake.identity.consent` says: approve as a user, or deny), `GET /{tenant}/discovery/v2.0/keys`,
  * `GET /common/discovery/instance`. Tenant: `fake.tenantId`, `fake.identity.domain`, `common`,
- * `organizations`. Graph (`./api.ts`): `/v1.0/me`, `/v1.0/users/{id | upn}`, with bearer checks.
+ * `organizations`. Graph (`./api.ts`): `/v1.0/me`, `/v1.0/users/{id | upn}`, with bearer checks
+ * (a delegated token reads its own user; an app token only the mailboxes granted to it; mail needs
+ * `Mail.Read`). Mail under either (`./mail-routes.ts`): mailFolders, messages with `$select`,
+ * `$expand=attachments($select=...)`, `$filter` (and-ed comparisons on conversationId,
+ * hasAttachments, receivedDateTime, ...; the InefficientFilter rule), `$orderby`, `$top` (≤ 1000),
+ * `@odata.nextLink` with `$skiptoken`, `$count`, `$search`; attachments and their `$value`;
+ * `Prefer: IdType="ImmutableId"`. `POST /v1.0/$batch` (`./batch.ts`): ≤ 20 requests, `dependsOn`,
+ * responses shuffled by default, binary bodies base64. `/beta` serves the same plus the
+ * referenceAttachment link properties. Every mailbox allows 4 concurrent requests (a `$batch`
+ * request takes one slot per inner request while it runs); past them, 429 `ApplicationThrottled`.
+ *
+ * ## Mail
+ * `fake.add(raw | {raw, folder: 'sentitems', received, references: [{name, sourceUrl}]})` builds a
+ * message the Exchange way (`./mailbox.ts`: attachments chosen by the shared MIME policy, unnamed
+ * ones `ATT00001.bin`, enclosed messages as item attachments, stored `size` larger than the bytes,
+ * REST ids that change on `mailbox.move()` and immutable ids that do not). Pitfalls a client meets
+ * here as on Graph: `contentId` is selected as `microsoft.graph.fileAttachment/contentId` (a plain
+ * `contentId` is a 400 on the attachment base type); listing and `$expand` include `contentBytes`
+ * unless `$select` leaves them out; an item attachment's `contentType` is null.
  *
  * ## What it records
  * `fake.requests`: every outer request in arrival order with method, path, query, headers, a
@@ -42,11 +60,13 @@
 import type http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { resolveTarget, userProfile, type ApiContext, type GraphCall, type RouteResult, type Target } from './api.ts';
+import { mayReadMail, resolveTarget, userProfile, type ApiContext, type GraphCall, type RouteResult, type Target } from './api.ts';
+import { orderResponses, parseBatch, runBatch, type BatchOrder } from './batch.ts';
 import { GraphErrors, type GraphError } from './errors.ts';
 import { Faults, requestKind, type FaultAction, type LoggedRequest } from './faults.ts';
 import { IdentityPlatform, type AppRegistration, type IdentityOptions, type IdentityReply } from './identity.ts';
-import { FakeGraphMailbox } from './mailbox.ts';
+import { FakeGraphMailbox, type GraphMessageInput, type StoredMessage } from './mailbox.ts';
+import { mailRoute } from './mail-routes.ts';
 import { errorReply, graphHeaders, jsonReply, send, type Reply } from './output.ts';
 import { loadTestCa, serverCertificate, type TestCa } from './tls.ts';
 
@@ -55,6 +75,9 @@ export type { FaultAction, FaultMatch, FaultRule, LoggedRequest, RequestKind } f
 export type { AppRegistration, ConsentBehaviour, RotationPolicy } from './identity.ts';
 export { GRAPH_RESOURCE } from './identity.ts';
 export { testCaEnv } from './tls.ts';
+export type { GraphMessageInput, ReferenceInput, StoredAttachment, StoredMessage } from './mailbox.ts';
+export { attachmentId, storedSize } from './mailbox.ts';
+export { MAX_BATCH_REQUESTS, type BatchOrder } from './batch.ts';
 
 /** Options of {@link startFakeGraph}. */
 export interface FakeGraphOptions {
@@ -68,6 +91,8 @@ export interface FakeGraphOptions {
   mailboxConcurrency?: number;
   /** The CA that signs the server certificate; default the run's CA (`FAKE_GRAPH_CA_DIR`). */
   ca?: TestCa;
+  /** Order of `$batch` responses: `shuffled` (default: Graph promises no order), `given`, `reversed`. */
+  batchOrder?: BatchOrder;
 }
 
 /** A running fake. */
@@ -94,6 +119,8 @@ export interface FakeGraph {
   graphCalls(): LoggedRequest[];
   /** The mailbox of an address (default the first). @throws for an unknown address */
   mailbox(address?: string): FakeGraphMailbox;
+  /** Adds a message (raw bytes, or a {@link GraphMessageInput}) to a mailbox (default the first). */
+  add(message: Buffer | GraphMessageInput, address?: string): StoredMessage;
   /** A refresh token of a mailbox's user for the default app (Mail.Read and User.Read unless scopes given). */
   refreshToken(address?: string, scopes?: string[]): string;
   /** Lets an app (default the default app) read a mailbox with application tokens, or stops it. */
@@ -111,6 +138,8 @@ export async function startFakeGraph(options: FakeGraphOptions = {}): Promise<Fa
   const byUserId = new Map(mailboxes.map((m) => [m.user.id, m]));
   const domain = addresses[0]?.split('@')[1] ?? 'fake-graph.test';
   const concurrencyLimit = options.mailboxConcurrency ?? 4;
+  const batchOrder = options.batchOrder ?? 'shuffled';
+  const entryIndex = (entry: LoggedRequest) => requests.indexOf(entry);
   const inFlight = new Map<string, number>();
   const faults = new Faults();
   const requests: LoggedRequest[] = [];
@@ -174,7 +203,6 @@ export async function startFakeGraph(options: FakeGraphOptions = {}): Promise<Fa
       const immediate = faultReply(action, requestId, call.headers['client-request-id']);
       if (immediate) return { reply: withHeaders(immediate), release: none };
       if ('hang' in action) return { reply: { status: 0, headers: {}, body: Buffer.alloc(0), hang: true }, release: none };
-      if ('delayMs' in action) await sleep(action.delayMs);
     }
     const target = resolveTarget(call, ctx);
     if ('status' in target) return { reply: withHeaders(errorReply(target, requestId, call.headers['client-request-id'])), release: none };
@@ -182,6 +210,8 @@ export async function startFakeGraph(options: FakeGraphOptions = {}): Promise<Fa
     if (!release) return { reply: withHeaders(errorReply(GraphErrors.mailboxConcurrency(), requestId, call.headers['client-request-id'])), release: none };
     let result: RouteResult | GraphError;
     try {
+      // A slow answer holds its mailbox slot, as a slow Exchange request does.
+      if (action && 'delayMs' in action) await sleep(action.delayMs);
       result = route(target, call);
     } catch (e) {
       release();
@@ -200,7 +230,65 @@ export async function startFakeGraph(options: FakeGraphOptions = {}): Promise<Fa
   function route(target: Target, call: GraphCall): RouteResult | GraphError {
     if (call.method !== 'GET') return GraphErrors.methodNotAllowed(`The HTTP method '${call.method}' is not allowed for this resource.`);
     if (target.rest.length === 0) return userProfile(target, call);
-    return GraphErrors.unknownSegment(target.rest[0]!);
+    if (!mayReadMail(target.principal)) return GraphErrors.accessDenied();
+    return mailRoute(target, call, call.serviceRoot.endsWith('/beta'));
+  }
+
+  /** `POST /v1.0/$batch`: runs the inner requests and writes one JSON answer. */
+  async function batch(version: string, headers: Record<string, string>, body: Buffer, entry: LoggedRequest, res: http.ServerResponse): Promise<void> {
+    const { requestId, headers: base } = graphHeaders(headers['client-request-id']);
+    const action = faults.take({ method: entry.method, path: entry.path, query: entry.query, inBatch: false });
+    let reply: Reply | undefined = action ? faultReply(action, requestId, headers['client-request-id']) : undefined;
+    if (action && 'hang' in action) return;
+    if (action && 'delayMs' in action) await sleep(action.delayMs);
+    if (!reply) {
+      const batchRequests = parseBatch(body);
+      if ('status' in batchRequests) {
+        reply = errorReply(batchRequests, requestId, headers['client-request-id']);
+      } else {
+        entry.inner = [];
+        const { responses, outerFault } = await runBatch(batchRequests, async (r) => {
+          // graph-client's BatchRequestContent keeps the version segment (`/v1.0/me/...`); Graph takes both forms.
+          const relative = r.url.replace(new RegExp(`^/?${version.replace('.', '\\.')}(?=/)`), '');
+          const target = new URL(`${origin}/${version}${relative.startsWith('/') ? '' : '/'}${relative}`);
+          const innerHeaders = { ...r.headers, ...(headers.authorization ? { authorization: headers.authorization } : {}) };
+          const logged: LoggedRequest = {
+            method: r.method,
+            path: target.pathname,
+            query: Object.fromEntries(target.searchParams),
+            headers: innerHeaders,
+            kind: requestKind(r.method, target.pathname),
+            batchOf: entryIndex(entry),
+            batchId: r.id,
+            status: 0,
+          };
+          entry.inner!.push(logged);
+          if (/^https?:/i.test(r.url)) {
+            logged.status = 400;
+            return { reply: errorReply(GraphErrors.badRequest('The URL of a batch request must be relative to the service root.'), requestId, undefined), release: () => undefined };
+          }
+          const call: GraphCall = {
+            method: r.method,
+            segments: target.pathname.slice(version.length + 2).split('/').filter(Boolean).map(safeDecode),
+            query: target.searchParams,
+            headers: innerHeaders,
+            serviceRoot: `${origin}/${version}`,
+          };
+          const answer = await graphCall(call, true, logged);
+          logged.status = answer.reply.hang || answer.reply.cutAfter !== undefined ? 0 : answer.reply.status;
+          return answer;
+        });
+        if (outerFault.hang) return;
+        reply = jsonReply(200, { responses: orderResponses(responses, batchRequests, batchOrder) }, { 'odata-version': '4.0' });
+        reply.cutAfter = outerFault.cutAfter;
+        reply.chunkDelayMs = outerFault.chunkDelayMs;
+      }
+    }
+    if (action && 'cutAfterBytes' in action) reply.cutAfter = action.cutAfterBytes;
+    if (action && 'chunkDelayMs' in action) reply.chunkDelayMs = action.chunkDelayMs;
+    reply.headers = { ...base, ...reply.headers };
+    entry.status = reply.cutAfter !== undefined ? 0 : reply.status;
+    await send(res, reply, sleep);
   }
 
   function identityRoute(method: string, url: URL, headers: Record<string, string>, body: Buffer): Promise<IdentityReply> | IdentityReply | null {
@@ -227,13 +315,18 @@ export async function startFakeGraph(options: FakeGraphOptions = {}): Promise<Fa
       await send(res, jsonReply(413, { error: { code: 'RequestEntityTooLarge', message: 'The request is too large.' } }), sleep);
       return;
     }
-    if (url.pathname.startsWith('/v1.0/')) {
+    const version = /^\/(v1\.0|beta)\//.exec(url.pathname)?.[1];
+    if (version && url.pathname === `/${version}/$batch` && method === 'POST') {
+      await batch(version, headers, body, entry, res);
+      return;
+    }
+    if (version) {
       const call: GraphCall = {
         method,
-        segments: url.pathname.slice('/v1.0/'.length).split('/').filter(Boolean).map(safeDecode),
+        segments: url.pathname.slice(version.length + 2).split('/').filter(Boolean).map(safeDecode),
         query: url.searchParams,
         headers,
-        serviceRoot: `${origin}/v1.0`,
+        serviceRoot: `${origin}/${version}`,
       };
       const { reply, release } = await graphCall(call, false, entry);
       entry.status = reply.hang || reply.cutAfter !== undefined ? 0 : reply.status;
@@ -298,6 +391,7 @@ export async function startFakeGraph(options: FakeGraphOptions = {}): Promise<Fa
     requests,
     graphCalls: () => requests.flatMap((r) => (r.inner ? r.inner : r.path.startsWith('/v1.0/') ? [r] : [])),
     mailbox: mailboxOf,
+    add: (message, address) => mailboxOf(address).add(Buffer.isBuffer(message) ? { raw: message } : message),
     refreshToken: (address, scopes) => identity.issueRefreshToken({ clientId: app.clientId, address: mailboxOf(address).address, scopes }),
     grantAppAccess: (address, granted, which = app) => {
       const id = mailboxOf(address).user.id;

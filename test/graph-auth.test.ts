@@ -95,9 +95,12 @@ describe('delegated token source', () => {
     expect(tokenRequests() - before).toBe(1);
     expect(await whoAmI(tokens[0]!)).toBe(ADELE);
 
+    // A renewal is one token request: msal keeps the OpenID document of the authority.
     source.invalidate();
+    const identityBefore = fake.requests.filter((r) => r.kind === 'identity').length;
     const renewed = await source.accessToken();
     expect(tokenRequests() - before).toBe(2);
+    expect(fake.requests.filter((r) => r.kind === 'identity').length).toBe(identityBefore);
     expect(await whoAmI(renewed)).toBe(ADELE);
   });
 
@@ -169,7 +172,8 @@ describe('delegated token source', () => {
     expect((await failure(unconfigured.accessToken())).message).toMatch(/not configured in this gateway \(MS_CLIENT_SECRET is not set\)/);
     const empty = new DelegatedTokenSource(null, undefined, { microsoft });
     await expect(empty.accessToken()).rejects.toMatchObject({ code: 'PROVIDER_AUTH_FAILED', message: expect.stringMatching(/no refresh token/) });
-    expect(() => graphTokenSource({ id: 'm', workspaceId: 'w', provider: 'MICROSOFT_GRAPH', address: ADELE, displayName: null, settings: {}, credentials: null }, { dataDir: tmp, logger: silentLogger(), microsoft })).toThrow(/no valid mode/);
+    const modeless = graphTokenSource({ id: 'm', workspaceId: 'w', provider: 'MICROSOFT_GRAPH', address: ADELE, displayName: null, settings: {}, credentials: null }, { dataDir: tmp, logger: silentLogger(), microsoft });
+    await expect(modeless.accessToken()).rejects.toMatchObject({ code: 'PROVIDER_AUTH_FAILED', message: expect.stringMatching(/no valid mode/) });
     expect(fake.requests.length).toBe(before);
   });
 

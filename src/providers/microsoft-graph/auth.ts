@@ -358,11 +358,16 @@ export function graphMailboxSettings(settings: Record<string, unknown>): GraphMa
 
 /**
  * The token source of a Graph mailbox, by its stored mode: delegated (its refresh token) or
- * application (the tenant's app token). Builds no connection.
- * @throws GatewayError PROVIDER_AUTH_FAILED for settings without a valid mode
+ * application (the tenant's app token). Builds no connection and never throws: a mailbox stored
+ * without a valid mode gets a source that answers PROVIDER_AUTH_FAILED, so only its own fields fail.
  */
 export function graphTokenSource(mailbox: MailboxConfig, deps: ProviderDeps): GraphTokenSource {
-  const { mode } = graphMailboxSettings(mailbox.settings);
+  let mode: GraphMailboxSettings['mode'];
+  try {
+    ({ mode } = graphMailboxSettings(mailbox.settings));
+  } catch (error) {
+    return { accessToken: () => Promise.reject(error as GatewayError), invalidate: () => undefined };
+  }
   const options: GraphAuthOptions = { microsoft: deps.microsoft ?? MICROSOFT_DEFAULTS, logger: deps.logger };
   return mode === 'delegated' ? new DelegatedTokenSource(mailbox.credentials, deps.credentials, options) : new ApplicationTokenSource(deps.credentials, options);
 }

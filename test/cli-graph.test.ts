@@ -198,6 +198,14 @@ describe('stored Microsoft Graph mailboxes', () => {
     const id = result.stdout.trim();
     expect((await stored()).find((m) => m.id === id)).toMatchObject({ provider: 'MICROSOFT_GRAPH', settings: { mode: 'application' } });
     expect((await cli(['mailbox', 'test', '--workspace', 'ms', id], env)).stdout).toMatch(/\(application\): app token and inbox read/);
+    // A mark left by an earlier refusal goes once the check passes again (e.g. after an admin's consent).
+    await withStore(async (store) => {
+      const workspace = (await store.listWorkspaces()).find((w) => w.name === 'ms')!;
+      await store.markNeedsReconsent(workspace.id, id, 'the admin withdrew consent');
+    });
+    expect((await stored()).find((m) => m.id === id)?.reconsentReason).toBe('the admin withdrew consent');
+    expect((await cli(['mailbox', 'test', '--workspace', 'ms', id], env)).stdout).toMatch(/app token and inbox read.*; the needs-reconsent mark is cleared\n$/);
+    expect((await stored()).find((m) => m.id === id)).toMatchObject({ needsReconsentAt: null, reconsentReason: null, settings: { mode: 'application' } });
     expect((await cli(['mailbox', 'list', '--workspace', 'ms'], env)).stdout).toMatch(new RegExp(`${id}\\s+MICROSOFT_GRAPH\\s+\\S+\\s+megan\\.bowen@contoso\\.test\\s+ok\\s+application`));
   });
 

@@ -159,15 +159,20 @@ export async function updateGraph({ store }: CliContext, stored: MailboxConfig, 
 
 /**
  * `mailbox test` of a MICROSOFT_GRAPH mailbox: the add-time check on the stored mode, address and
- * token; a refresh token Microsoft rotated meanwhile is saved (the old one may stop working).
+ * token. A refresh token Microsoft rotated meanwhile is saved (the old one may stop working), and a
+ * passed check clears a `needs-reconsent` mark (the grant works again, e.g. after an admin's consent).
  * @throws GraphCheckError
  */
 export async function testGraph({ store }: CliContext, stored: MailboxConfig, timeoutMs: number | undefined): Promise<void> {
   const { address, mode, refreshToken } = storedGraph(stored);
   const microsoft = microsoftSettingsForCli(mode);
   const result = await checkGraphMailbox({ microsoft, mode, address, refreshToken }, { timeoutMs: timeoutMs ?? DEFAULT_GRAPH_CHECK_TIMEOUT_MS });
-  if (result.refreshToken !== null && result.refreshToken !== refreshToken) {
+  const marked = stored.needsReconsentAt != null;
+  // Writing the credentials is what clears a mark (the store treats them as a new grant).
+  if (result.refreshToken !== null && (result.refreshToken !== refreshToken || marked)) {
     await store.saveCredentials(stored.workspaceId, stored.id, { ...(stored.credentials ?? {}), refreshToken: result.refreshToken });
+  } else if (marked) {
+    await store.updateMailbox(stored.workspaceId, stored.id, { credentials: stored.credentials });
   }
-  process.stdout.write(`OK ${stored.id}: ${describeGraphCheck(result)}\n`);
+  process.stdout.write(`OK ${stored.id}: ${describeGraphCheck(result)}${marked ? '; the needs-reconsent mark is cleared' : ''}\n`);
 }

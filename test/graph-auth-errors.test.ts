@@ -32,6 +32,8 @@ describe('mapIdentityError', () => {
     expect(mapped).toMatchObject({ failure, code, aadsts: aadsts ?? null, needsReconsent: failure === 'grant' });
     expect(mapped.message).toMatch(message);
     expect(mapped.message).not.toMatch(/secret-looking-text|Trace ID|due to inactivity\./);
+    // Causes reach the logs: msal's error (Microsoft's description) is not kept.
+    expect(mapped.cause).toBeUndefined();
   });
 
   it('treats consent, MFA and sign-in demands (interaction required) as a grant to renew', () => {

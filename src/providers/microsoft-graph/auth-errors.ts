@@ -3,7 +3,8 @@
  * for a token request (a `ServerError` / `InteractionRequiredAuthError` carrying the OAuth `error`
  * and the first AADSTS number of `error_codes`, or a client-side `ClientAuthError`) becomes one
  * {@link GraphAuthError} with a stable code, a kind and a message in words. Never a token, a
- * secret or Microsoft's `error_description` (it may quote the request).
+ * secret or Microsoft's `error_description` (it may quote the request): msal's error is not even
+ * kept as the `cause` (causes reach the logs), only its OAuth error and AADSTS number are.
  *
  * Followed: RFC 6749 §5.2 (token endpoint errors), the Microsoft identity platform's
  * "Error handling" for the v2.0 token endpoint
@@ -120,17 +121,17 @@ export function mapIdentityError(error: unknown, where: string, tenantId: string
   const aadsts = aadstsOf(error);
   const detail = [oauth, describeAadsts(aadsts)].filter((part) => part !== '').join(', ');
   if (aadsts !== null && TENANT_CODES.has(aadsts)) {
-    return new GraphAuthError('tenant', `the identity platform at ${where} does not know tenant ${JSON.stringify(tenantId)} (${detail}); check MS_TENANT_ID`, { aadsts, cause: error });
+    return new GraphAuthError('tenant', `the identity platform at ${where} does not know tenant ${JSON.stringify(tenantId)} (${detail}); check MS_TENANT_ID`, { aadsts });
   }
   if (GRANT_ERRORS.has(oauth)) {
-    return new GraphAuthError('grant', `Microsoft refused the grant (${detail}); the mailbox must be connected again`, { aadsts, cause: error, detail });
+    return new GraphAuthError('grant', `Microsoft refused the grant (${detail}); the mailbox must be connected again`, { aadsts, detail });
   }
   if (CLIENT_ERRORS.has(oauth)) {
-    return new GraphAuthError('client', `the identity platform at ${where} refused the gateway's app registration (${detail}); check MS_CLIENT_ID, MS_CLIENT_SECRET and the app's API permissions`, { aadsts, cause: error });
+    return new GraphAuthError('client', `the identity platform at ${where} refused the gateway's app registration (${detail}); check MS_CLIENT_ID, MS_CLIENT_SECRET and the app's API permissions`, { aadsts });
   }
-  if (oauth === 'temporarily_unavailable') return new GraphAuthError('upstream', `the identity platform at ${where} is temporarily unavailable`, { aadsts, cause: error });
+  if (oauth === 'temporarily_unavailable') return new GraphAuthError('upstream', `the identity platform at ${where} is temporarily unavailable`, { aadsts });
   if (MSAL_CONFIG_ERRORS.has(oauth)) {
-    return new GraphAuthError('tenant', `the authority ${where}/${tenantId} cannot be used (${oauth}); check MS_LOGIN_ROOT and MS_TENANT_ID`, { cause: error });
+    return new GraphAuthError('tenant', `the authority ${where}/${tenantId} cannot be used (${oauth}); check MS_LOGIN_ROOT and MS_TENANT_ID`);
   }
-  return new GraphAuthError('protocol', `the identity platform at ${where} answered the token request with an error (${detail || 'no error code'})`, { aadsts, cause: error });
+  return new GraphAuthError('protocol', `the identity platform at ${where} answered the token request with an error (${detail || 'no error code'})`, { aadsts });
 }

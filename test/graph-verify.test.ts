@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MicrosoftSettings } from '../src/providers/microsoft-graph/settings.ts';
 import { checkGraphMailbox, GraphCheckError, type GraphCheckSettings } from '../src/providers/microsoft-graph/verify.ts';
 import { startFakeGraph, type FakeGraph } from './support/fake-graph/index.ts';
+import { createTestCa } from './support/fake-graph/tls.ts';
 
 const ADELE = 'adele.vance@contoso.test';
 let fake: FakeGraph;
@@ -74,6 +75,20 @@ describe('checkGraphMailbox', () => {
     expect(await failure(checkGraphMailbox(delegated()))).toMatchObject({ reason: 'protocol', message: expect.stringMatching(/without mail or userPrincipalName/) });
     fake.faults.add({ method: 'GET', path: '/v1.0/me' }, { status: 200, body: { mail: ADELE, padding: 'x'.repeat(100_000) } }, 1);
     expect(await failure(checkGraphMailbox(delegated()))).toMatchObject({ reason: 'protocol', message: expect.stringMatching(/more than 65536 bytes/) });
+  });
+
+  it('names a certificate no trusted CA signed (tls), at the identity platform and at Graph', async () => {
+    const untrusted = await startFakeGraph({ addresses: [ADELE], ca: await createTestCa() });
+    try {
+      const error = await failure(checkGraphMailbox({ ...delegated(), microsoft: { ...microsoft, loginRoot: untrusted.loginRoot } }));
+      expect(error).toMatchObject({ reason: 'tls', code: 'PROVIDER_UNAVAILABLE' });
+      expect(error.message).toMatch(/the identity platform at https:\/\/127\.0\.0\.1:\d+ could not be reached \([A-Z_]+\)/);
+      const graph = await failure(checkGraphMailbox({ ...delegated(), microsoft: { ...microsoft, graphRoot: untrusted.graphRoot } }));
+      expect(graph).toMatchObject({ reason: 'tls' });
+      expect(graph.message).toMatch(/^Microsoft Graph check failed \(tls\): Microsoft Graph at https:\/\/127\.0\.0\.1:\d+ could not be reached/);
+    } finally {
+      await untrusted.close();
+    }
   });
 
   it('keeps one deadline over the token and the Graph reads', async () => {

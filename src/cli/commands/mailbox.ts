@@ -142,7 +142,7 @@ export function registerMailboxCommands(program: Command): void {
     .description('Check a stored mailbox as `add` does (IMAP: connect, TLS, log in, list folders; local: holds a message; Gmail: token and profile); exit 3 when it fails')
     .requiredOption('--workspace <name>', 'workspace the mailbox belongs to')
     .argument('<mailbox-id>', 'its id or GraphQL ID, as `mailbox list` shows them')
-    .option('--timeout <seconds>', `deadline of the IMAP check (default ${DEFAULT_CHECK_TIMEOUT_MS / 1000})`, secondsParser(0.1, 300))
+    .option('--timeout <seconds>', `deadline of the check (default ${DEFAULT_CHECK_TIMEOUT_MS / 1000})`, secondsParser(0.1, 300))
     .action(async (id: string, options: { workspace: string; timeout?: number }) => {
       const mailboxId = parseMailboxId(id);
       await withContext(async (ctx) => {

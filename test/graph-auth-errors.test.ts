@@ -2,11 +2,13 @@
  * What msal-node throws for an identity-platform answer, as the gateway reports it
  * (`mapIdentityError`): the OAuth error and AADSTS number decide the code, the kind and whether the
  * mailbox needs re-consent; Microsoft's description never reaches the message. The errors are
- * built the way msal-common's ResponseHandler builds them from an error answer.
+ * built the way msal-common's ResponseHandler builds them from an error answer. A failed fetch
+ * is read by its socket error code.
  */
 import { InteractionRequiredAuthError, ServerError, ClientAuthError } from '@azure/msal-node';
 import { describe, expect, it } from 'vitest';
 import { GraphAuthError, mapIdentityError } from '../src/providers/microsoft-graph/auth-errors.ts';
+import { networkErrorCode, networkFailureKind } from '../src/providers/microsoft-graph/network-failure.ts';
 
 const WHERE = 'https://login.example.test';
 const DESCRIPTION = 'AADSTS700082: The refresh token has expired due to inactivity. Trace ID: 0f0e Correlation ID: 1a2b secret-looking-text';
@@ -55,5 +57,24 @@ describe('mapIdentityError', () => {
     expect(authority).toMatchObject({ failure: 'tenant', code: 'PROVIDER_AUTH_FAILED' });
     expect(authority.message).toMatch(/check MS_LOGIN_ROOT and MS_TENANT_ID/);
     expect(mapIdentityError(new TypeError('boom'), WHERE, 'x')).toMatchObject({ failure: 'protocol', code: 'PROVIDER_UNAVAILABLE' });
+  });
+});
+
+describe('networkFailureKind', () => {
+  it('reads the socket error code of a failed fetch (own or in its cause) as the check reason', () => {
+    const failed = (code: string) => new TypeError('fetch failed', { cause: Object.assign(new Error(code), { code }) });
+    expect([
+      'ENOTFOUND',
+      'EAI_AGAIN',
+      'ECONNREFUSED',
+      'CERT_HAS_EXPIRED',
+      'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+      'DEPTH_ZERO_SELF_SIGNED_CERT',
+      'ERR_TLS_CERT_ALTNAME_INVALID',
+      'ECONNRESET',
+      'EHOSTUNREACH',
+    ].map((code) => networkFailureKind(networkErrorCode(failed(code))))).toEqual(['dns', 'dns', 'refused', 'tls', 'tls', 'tls', 'tls', 'unreachable', 'unreachable']);
+    expect(networkErrorCode(new TypeError('fetch failed'))).toBeNull();
+    expect(networkFailureKind(null)).toBe('unreachable');
   });
 });

@@ -238,11 +238,6 @@ export class DelegatedTokenSource implements GraphTokenSource {
     this.#holder.invalidate();
   }
 
-  /** The refresh token the next acquisition redeems (the stored one, or the one it was rotated to). */
-  get refreshToken(): string | null {
-    return this.#credentials?.refreshToken ?? null;
-  }
-
   async #refresh(): Promise<HeldToken> {
     assertAppConfigured(this.#microsoft);
     if (this.#unsaved) await this.#save(this.#unsaved);

@@ -55,7 +55,7 @@ describe('checkGraphMailbox', () => {
     expect(fake.requests.length).toBe(before);
   });
 
-  it('maps Graph answers: 401 credentials, 429 throttled with Retry-After, 503 upstream, 404 not-found', async () => {
+  it('maps Graph answers: 401 credentials, 429 throttled with Retry-After, 503 upstream, 403 consent naming the permission, 404 not-found', async () => {
     fake.faults.add({ method: 'GET', path: '/v1.0/me' }, { error: 'invalidToken' }, 1);
     expect(await failure(checkGraphMailbox(delegated()))).toMatchObject({ reason: 'credentials', code: 'PROVIDER_AUTH_FAILED', message: expect.stringMatching(/refused the access token for \/me \(HTTP 401 InvalidAuthenticationToken\)/) });
     fake.faults.add({ method: 'GET', path: '/v1.0/me' }, { status: 429, body: { error: { code: 'TooManyRequests', message: 'slow down' } }, retryAfter: 9 }, 1);
@@ -64,6 +64,10 @@ describe('checkGraphMailbox', () => {
     expect(throttled.message).not.toContain('slow down');
     fake.faults.add({ method: 'GET', path: '/v1.0/me' }, { status: 503, body: 'down' }, 1);
     expect(await failure(checkGraphMailbox(delegated()))).toMatchObject({ reason: 'upstream', code: 'PROVIDER_UNAVAILABLE' });
+    fake.faults.add({ method: 'GET', path: '/v1.0/me' }, { error: 'accessDenied' }, 1);
+    expect(await failure(checkGraphMailbox(delegated()))).toMatchObject({ reason: 'consent', message: expect.stringMatching(/\(HTTP 403 ErrorAccessDenied\); grant the delegated permission User\.Read$/) });
+    fake.faults.add({ method: 'GET', path: '/v1.0/me/mailFolders/inbox' }, { error: 'accessDenied' }, 1);
+    expect(await failure(checkGraphMailbox(delegated()))).toMatchObject({ reason: 'consent', message: expect.stringMatching(/read \/me\/mailFolders\/inbox \(HTTP 403 ErrorAccessDenied\); grant Mail\.Read/) });
     fake.faults.add({ method: 'GET', path: '/v1.0/me/mailFolders/inbox' }, { error: 'itemNotFound' }, 1);
     expect(await failure(checkGraphMailbox(delegated()))).toMatchObject({ reason: 'not-found', code: 'PROVIDER_AUTH_FAILED' });
   });

@@ -4,8 +4,10 @@
  *
  * 1. a token, through the provider's own token sources (`./auth.ts`): the refresh token redeemed
  *    (delegated) or the app's client-credentials token (application);
- * 2. delegated: `GET /v1.0/me?$select=mail,userPrincipalName,displayName`, and the address must be
- *    the account's `mail` or `userPrincipalName` (compared without case);
+ * 2. delegated: `GET /v1.0/me?$select=mail,userPrincipalName,displayName` (needs User.Read, which
+ *    app registrations hold by default; the access token carries every consented Graph scope, not
+ *    only the ones asked for), and the address must be the account's `mail` or `userPrincipalName`
+ *    (compared without case);
  * 3. the mailbox read: `GET /v1.0/{me | users/{address}}/mailFolders/inbox?$select=displayName,totalItemCount`
  *    (needs `Mail.Read`: a token without it is refused here, not at the first listing).
  *
@@ -194,7 +196,12 @@ function graphFailure(response: Response, text: string, graph: string, what: str
     case response.status === 401:
       return new GraphCheckError('credentials', `${graph} refused the access token for ${what} (${status})`);
     case response.status === 403:
-      return new GraphCheckError('consent', `${graph} does not let the app read ${what} (${status}); grant Mail.Read (delegated, or application with admin consent)`);
+      return new GraphCheckError(
+        'consent',
+        what === '/me'
+          ? `${graph} does not let the app read the signed-in user's profile (${status}); grant the delegated permission User.Read`
+          : `${graph} does not let the app read ${what} (${status}); grant Mail.Read (delegated, or application with admin consent)`,
+      );
     case response.status === 404:
       return new GraphCheckError('not-found', `${graph} has no ${what} (${status}): unknown user, or no Exchange Online mailbox`);
     case response.status === 429:

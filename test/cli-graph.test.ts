@@ -240,6 +240,27 @@ describe('stored Microsoft Graph mailboxes', () => {
     expectRefused(await cli(['mailbox', 'update', '--workspace', 'ms', delegatedId], env), 2, /Nothing to update/);
   }, 30_000);
 
+  it('update --app-only makes a mailbox application (its token dropped); a new refresh token makes it delegated again', async () => {
+    const mailbox = async () =>
+      withStore(async (store) => {
+        const workspace = (await store.listWorkspaces()).find((w) => w.name === 'ms')!;
+        return (await store.getMailbox(workspace.id, delegatedId))!;
+      });
+    expectRefused(await cli(['mailbox', 'update', '--workspace', 'ms', delegatedId, '--app-only', '--refresh-token-stdin'], env), 2, /--app-only does not take a refresh token/);
+    // A lingering MS_REFRESH_TOKEN is not read with --app-only.
+    const toApp = await cli(['mailbox', 'update', '--workspace', 'ms', delegatedId, '--app-only'], { ...env, MS_REFRESH_TOKEN: 'lingering' });
+    expect(toApp.code, toApp.stderr).toBe(0);
+    expect(toApp.stderr).toMatch(/\(application\): app token and inbox read/);
+    expect(await mailbox()).toMatchObject({ settings: { mode: 'application' }, credentials: null });
+    const token = fake.refreshToken(ADELE);
+    const back = await cli(['mailbox', 'update', '--workspace', 'ms', delegatedId], { ...env, MS_REFRESH_TOKEN: token });
+    expect(back.code, back.stderr).toBe(0);
+    expect(back.stderr).toMatch(/\(delegated\): token, profile and inbox read/);
+    const delegated = await mailbox();
+    expect(delegated.settings).toEqual({ mode: 'delegated' });
+    expect(delegated.credentials?.refreshToken).toMatch(/\S/);
+  });
+
   it('reads the refresh token from standard input in a real process that trusts the CA, and never prints it', async () => {
     // One process only (a start costs seconds here); the refusals are the same code in-process above.
     const fresh = fake.refreshToken(ADELE);

@@ -128,9 +128,9 @@ function storedGraph(stored: MailboxConfig): { address: string; mode: Mode; refr
  * `mailbox update` of a MICROSOFT_GRAPH mailbox: a new refresh token (which makes it delegated),
  * `--app-only` (which makes it application and drops the token), `--address`, `--display-name`;
  * checked together unless `--no-verify`.
+ * @param newToken the new refresh token; the caller reads none with `--app-only`
  */
 export async function updateGraph({ store }: CliContext, stored: MailboxConfig, options: GraphFlags, microsoft: MicrosoftSettings, newToken: string | null): Promise<void> {
-  if (newToken !== null && options.appOnly) throw badInput('--app-only does not take a refresh token (unset MS_REFRESH_TOKEN, drop --refresh-token-stdin)');
   const modeChange = newToken !== null || options.appOnly === true;
   if (!modeChange && options.address === undefined && options.displayName === undefined) {
     throw badInput('Nothing to update: give a new refresh token (MS_REFRESH_TOKEN or --refresh-token-stdin), --app-only, --address or --display-name');

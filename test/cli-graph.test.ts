@@ -270,3 +270,17 @@ describe('stored Microsoft Graph mailboxes', () => {
     expect(added.stderr + added.stdout).not.toContain(fresh);
   }, 30_000);
 });
+
+describe('mailbox add --provider microsoft-graph --no-verify', () => {
+  it('stores the mailbox without a single request, and remove takes it away', async () => {
+    const before = fake.requests.length;
+    const result = await add(['--address', 'unchecked@contoso.test', '--no-verify'], { MS_REFRESH_TOKEN: 'unchecked-token' });
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stderr).toBe('');
+    const id = result.stdout.trim();
+    expect(fake.requests.length).toBe(before);
+    expect((await stored()).find((m) => m.id === id)).toMatchObject({ provider: 'MICROSOFT_GRAPH', settings: { mode: 'delegated' } });
+    expect((await cli(['mailbox', 'remove', '--workspace', 'ms', id], env)).code).toBe(0);
+    expect((await stored()).some((m) => m.id === id)).toBe(false);
+  });
+});

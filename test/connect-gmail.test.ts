@@ -206,6 +206,19 @@ describe('mailbox connect --provider gmail', () => {
     }
   });
 
+  it('another error from the provider is named only when it looks like an OAuth error code; nothing of the request is echoed as HTML', async () => {
+    const state = new URL(await connectNoWait()).searchParams.get('state')!;
+    const scoped = await open(`${publicUrl}/oauth/callback?state=${state}&error=invalid_scope`);
+    expect(scoped.status).toBe(400);
+    expect(scoped.text).toContain('Gmail: the provider refused the authorization request (invalid_scope).');
+
+    const other = new URL(await connectNoWait()).searchParams.get('state')!;
+    const hostile = await open(`${publicUrl}/oauth/callback?state=${other}&error=${encodeURIComponent('<script>alert(1)</script>')}&error_description=${encodeURIComponent('<img src=x>')}`);
+    expect(hostile.status).toBe(400);
+    expect(hostile.text).toContain('(an unknown error)');
+    expect(hostile.text).not.toMatch(/<script|<img|alert/);
+  });
+
   it('another account than --address: 400 page, the waiting CLI exits 3 with the refusal, nothing stored', async () => {
     fake.oauth.consent = { decision: 'approve', address: OTHER };
     try {

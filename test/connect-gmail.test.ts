@@ -219,15 +219,19 @@ describe('mailbox connect --provider gmail', () => {
     expect(hostile.text).not.toMatch(/<script|<img|alert/);
   });
 
-  it('another account than --address: 400 page, the waiting CLI exits 3 with the refusal, nothing stored', async () => {
+  it('another account than --address: 400 page, the waiting command exits 3 with the refusal, nothing stored', async () => {
     fake.oauth.consent = { decision: 'approve', address: OTHER };
     try {
-      const run = cliSpawn(['mailbox', 'connect', '--workspace', 'cn', '--provider', 'gmail', '--address', OWNER], env);
-      const url = (await run.waitFor('stdout', /^(http\S+)\n/))[1]!;
-      const page = await follow(url);
+      // In this process (the waiting command's real process is tested above): the browser acts on the printed URL.
+      let browser: Promise<Followed> | null = null;
+      const result = await cli(['mailbox', 'connect', '--workspace', 'cn', '--provider', 'gmail', '--address', OWNER], env, ({ stdout }) => {
+        const printed = /^(http\S+)\n/.exec(stdout);
+        if (printed && !browser) browser = follow(printed[1]!);
+      });
+      const url = result.stdout.split('\n')[0]!;
+      const page = await browser!;
       expect(page.status).toBe(400);
       expect(page.text).toContain(`the account that consented is ${OTHER}, not ${OWNER}`);
-      const result = await run.done;
       expect(result.code).toBe(3);
       expect(result.stderr).toMatch(new RegExp(`attachment-gateway: error: Gmail connect failed \\(address\\): the account that consented is ${OTHER}, not ${OWNER}`));
       expect(result.stdout.trimEnd().split('\n')).toEqual([url]);
@@ -311,13 +315,28 @@ describe('mailbox connect --provider gmail', () => {
     expect(JSON.stringify(consentRows())).toBe(before);
   });
 
+  it('two gateway instances on one database get the same callback at once: one stores the mailbox, the other refuses', async () => {
+    const second = await startServer({ config: loadConfig({ ...env, PORT: '0', LOG_LEVEL: 'silent' }), store, logger: createLogger('silent'), secret: SECRET });
+    try {
+      fake.oauth.consent = { decision: 'approve', address: OTHER };
+      const consent = await fetch(await connectNoWait(['--address', OTHER]), { redirect: 'manual' });
+      const callback = new URL(consent.headers.get('location')!);
+      const pages = await Promise.all([open(callback.toString()), open(`${second.url}${callback.pathname}${callback.search}`)]);
+      expect(pages.map((p) => p.status).sort()).toEqual([200, 400]);
+      expect((await gmailMailboxes()).filter((m) => m.address === OTHER)).toHaveLength(1);
+    } finally {
+      fake.oauth.consent = { decision: 'approve' };
+      await second.close();
+    }
+  });
+
   it('Ctrl-C while waiting cancels the consent: exit 130, and its link no longer works', async () => {
     const run = cliSpawn(['mailbox', 'connect', '--workspace', 'cn', '--provider', 'gmail'], env);
     const url = (await run.waitFor('stdout', /^(http\S+)\n/))[1]!;
     await run.waitFor('stderr', /Waiting for the consent/);
     run.child.kill('SIGINT');
     const result = await run.done;
-    expect(result.code).toBe(130);
+    expect(result.code, result.stderr).toBe(130);
     expect(result.stderr).toContain('attachment-gateway: interrupted: the consent was cancelled, its link no longer works');
     const page = await follow(url);
     expect(page.status).toBe(400);
@@ -327,7 +346,7 @@ describe('mailbox connect --provider gmail', () => {
   it('gives up after --timeout (exit 3) and cancels the consent; refuses a missing OAuth client (exit 2) before anything', async () => {
     const result = await cli(['mailbox', 'connect', '--workspace', 'cn', '--provider', 'gmail', '--timeout', '1'], env);
     expect(result.code).toBe(3);
-    expect(result.stderr).toMatch(/Gmail connect failed \(timeout\): no consent arrived within 1 s; the link no longer works/);
+    expect(result.stderr).toMatch(/Gmail connect failed \(timeout\): no consent arrived within 1 s \(--timeout\); the link no longer works/);
     const page = await follow(result.stdout.trim());
     expect(page.status).toBe(400);
     expect(page.text).toContain('is unknown');
@@ -338,5 +357,8 @@ describe('mailbox connect --provider gmail', () => {
     expect(refused.stdout).toBe('');
     expect(refused.stderr).toMatch(/GOOGLE_CLIENT_SECRET is not set/);
     expect((await cli(['mailbox', 'connect', '--workspace', 'cn', '--provider', 'gmail', '--address', 'not an address'], env)).code).toBe(2);
+    const remote = await cli(['mailbox', 'connect', '--workspace', 'cn', '--provider', 'gmail', '--no-wait'], { ...env, PUBLIC_URL: 'http://gateway.example.org' });
+    expect(remote.code).toBe(0);
+    expect(remote.stderr).toContain('warning: http://gateway.example.org/oauth/callback is plain http to a non-loopback host');
   }, 20_000);
 });

@@ -42,10 +42,11 @@ type Write = typeof process.stdout.write;
 
 /**
  * Runs the CLI program in this process with `env` as the whole environment (plus PATH and HOME)
- * and captures what it writes on stdout and stderr. Calls must not overlap (they swap globals);
+ * and captures what it writes on stdout and stderr; `onOutput` sees both after every write (for
+ * commands that wait for the test to act on what they printed). Calls must not overlap (they swap globals);
  * tests of one file run one after the other, so awaiting each call is enough.
  */
-export async function cliInProcess(args: string[], env: Record<string, string>): Promise<CliResult> {
+export async function cliInProcess(args: string[], env: Record<string, string>, onOutput?: (output: { stdout: string; stderr: string }) => void): Promise<CliResult> {
   const savedEnv = process.env;
   const savedOut = process.stdout.write;
   const savedErr = process.stderr.write;
@@ -59,8 +60,8 @@ export async function cliInProcess(args: string[], env: Record<string, string>):
       return true;
     }) as Write;
   process.env = { PATH: savedEnv.PATH ?? '', HOME: savedEnv.HOME ?? '', ...env };
-  process.stdout.write = capture((t) => (stdout += t));
-  process.stderr.write = capture((t) => (stderr += t));
+  process.stdout.write = capture((t) => ((stdout += t), onOutput?.({ stdout, stderr })));
+  process.stderr.write = capture((t) => ((stderr += t), onOutput?.({ stdout, stderr })));
   try {
     const code = await run(['node', 'attachment-gateway', ...args]);
     return { code, stdout, stderr };

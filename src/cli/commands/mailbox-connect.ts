@@ -67,32 +67,28 @@ async function connect(ctx: CliContext, options: ConnectOptions): Promise<void> 
   const redirectUri = redirectUriOf(config.publicUrl);
   const { consent, url } = await startConsent(store, provider, { workspaceId: workspace.id, redirectUri, expectedAddress: options.address ?? null, displayName: options.displayName ?? null });
 
-  const who = options.address ? `as ${options.address}` : 'as the owner of the mailbox';
-  process.stderr.write(`Open this URL in a browser and consent ${who} (it works once, until ${consent.expiresAt.toISOString()}):\n`);
-  process.stdout.write(`${url}\n`);
-  process.stderr.write(`${name} sends the browser back to ${redirectUri} (PUBLIC_URL + /oauth/callback): it must be an authorized redirect URI of the OAuth client and reach a gateway on this database.\n`);
-  if (!isLoopbackOrHttps(redirectUri)) process.stderr.write(`warning: ${redirectUri} is plain http to a non-loopback host; providers refuse such redirect URIs (set PUBLIC_URL to the gateway's https origin)\n`);
-  if (!options.wait) {
-    process.stderr.write('Not waiting (--no-wait): the gateway stores the mailbox when the owner consents; see: attachment-gateway mailbox list\n');
-    return;
-  }
-
-  const timeoutMs = options.timeout ?? CONSENT_TTL_MS;
-  process.stderr.write(`Waiting for the consent (at most ${Math.round(Math.min(timeoutMs, consent.expiresAt.getTime() - Date.now()) / 1000)} s; Ctrl-C cancels)...\n`);
-  const outcome = await waitWithInterrupt(ctx, consent, timeoutMs, name);
-  if (outcome.state === 'failed') throw new GatewayError('PROVIDER_AUTH_FAILED', outcome.error ?? `${name} connect failed`);
-  const mailbox = (await store.listMailboxes(workspace.id)).find((m) => m.id === outcome.mailboxId);
-  process.stderr.write(`Connected ${name} mailbox ${mailbox?.address ?? ''} (${outcome.mailboxId}) to workspace ${workspace.name}\n`);
-  process.stdout.write(`${outcome.mailboxId}\n`);
-}
-
-/** {@link waitForOutcome}, stopped by Ctrl-C (SIGINT): the pending consent is then deleted. */
-async function waitWithInterrupt({ store }: CliContext, consent: Consent, timeoutMs: number, name: string): Promise<ConsentStatus> {
+  // Ctrl-C from here on cancels the pending consent (installed before anything is printed, so a
+  // signal sent on seeing the output always finds it).
   const interrupt = new AbortController();
   const onSigint = () => interrupt.abort();
   process.once('SIGINT', onSigint);
   try {
-    return await waitForOutcome(store.consents, consent, timeoutMs, name, interrupt.signal);
+    const who = options.address ? `as ${options.address}` : 'as the owner of the mailbox';
+    process.stderr.write(`Open this URL in a browser and consent ${who} (it works once, until ${consent.expiresAt.toISOString()}):\n`);
+    process.stdout.write(`${url}\n`);
+    process.stderr.write(`${name} sends the browser back to ${redirectUri} (PUBLIC_URL + /oauth/callback): it must be an authorized redirect URI of the OAuth client and reach a gateway on this database.\n`);
+    if (!isLoopbackOrHttps(redirectUri)) process.stderr.write(`warning: ${redirectUri} is plain http to a non-loopback host; providers refuse such redirect URIs (set PUBLIC_URL to the gateway's https origin)\n`);
+    if (!options.wait) {
+      process.stderr.write('Not waiting (--no-wait): the gateway stores the mailbox when the owner consents; see: attachment-gateway mailbox list\n');
+      return;
+    }
+    const timeoutMs = options.timeout ?? CONSENT_TTL_MS;
+    process.stderr.write(`Waiting for the consent (at most ${Math.round(Math.min(timeoutMs, consent.expiresAt.getTime() - Date.now()) / 1000)} s; Ctrl-C cancels)...\n`);
+    const outcome = await waitForOutcome(store.consents, consent, timeoutMs, name, interrupt.signal);
+    if (outcome.state === 'failed') throw new GatewayError('PROVIDER_AUTH_FAILED', outcome.error ?? `${name} connect failed`);
+    const mailbox = (await store.listMailboxes(workspace.id)).find((m) => m.id === outcome.mailboxId);
+    process.stderr.write(`Connected ${name} mailbox ${mailbox?.address ?? ''} (${outcome.mailboxId}) to workspace ${workspace.name}\n`);
+    process.stdout.write(`${outcome.mailboxId}\n`);
   } catch (error) {
     if (!interrupt.signal.aborted) throw error;
     const cancelled = await store.consents.cancel(consent.id);
@@ -111,7 +107,9 @@ async function waitWithInterrupt({ store }: CliContext, consent: Consent, timeou
  * @throws GatewayError PROVIDER_UNAVAILABLE on timeout; the signal's reason when it aborts
  */
 async function waitForOutcome(consents: CliContext['store']['consents'], consent: Consent, timeoutMs: number, name: string, signal: AbortSignal): Promise<ConsentStatus> {
-  const until = Math.min(consent.expiresAt.getTime(), Date.now() + timeoutMs);
+  const byTimeout = Date.now() + timeoutMs < consent.expiresAt.getTime();
+  const until = byTimeout ? Date.now() + timeoutMs : consent.expiresAt.getTime();
+  const waited = byTimeout ? `within ${Math.round(timeoutMs / 1000)} s (--timeout)` : `before the link expired (${consent.expiresAt.toISOString()})`;
   for (;;) {
     const status = await consents.get(consent.id);
     if (!status) throw new GatewayError('PROVIDER_UNAVAILABLE', `${name} connect failed: the pending consent is gone (cancelled, or removed with its workspace)`);
@@ -122,7 +120,7 @@ async function waitForOutcome(consents: CliContext['store']['consents'], consent
         if (status.state === 'claimed') throw new GatewayError('PROVIDER_UNAVAILABLE', `${name} connect failed (timeout): the gateway took the consent but recorded no outcome; see its log`);
         continue; // claimed between the read and the cancel: read the outcome
       }
-      throw new GatewayError('PROVIDER_UNAVAILABLE', `${name} connect failed (timeout): no consent arrived within ${Math.round((until - consent.createdAt.getTime()) / 1000)} s; the link no longer works, start again`);
+      throw new GatewayError('PROVIDER_UNAVAILABLE', `${name} connect failed (timeout): no consent arrived ${waited}; the link no longer works, start again`);
     }
     await sleep(POLL_INTERVAL_MS, undefined, { signal });
   }

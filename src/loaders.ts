@@ -139,7 +139,7 @@ export function createLoaders(deps: { workspaceId: string; store: Store; provide
    * {@link MailProvider.batchLimit} (DataLoader's `maxBatchSize`); a limit that is not a positive
    * integer counts as none.
    */
-  function loaderFor<V>(cache: Map<string, DataLoader<string, V | null>>, mailboxId: string, p: MailProvider, batch: (p: MailProvider, keys: readonly string[]) => Promise<(V | null)[]>) {
+  function loaderFor<V>(cache: Map<string, DataLoader<string, V | null>>, mailboxId: string, p: MailProvider, batch: (p: MailProvider, keys: readonly string[]) => Promise<(V | null | Error)[]>) {
     let loader = cache.get(mailboxId);
     if (!loader) {
       const limit = p.batchLimit;
@@ -199,10 +199,10 @@ export function createLoaders(deps: { workspaceId: string; store: Store; provide
     mailbox: (mailboxId) => mailboxes.load(mailboxId),
     provider,
     async conversation(mailboxId, key) {
-      return loaderFor(conversationLoaders, mailboxId, await provider(mailboxId), loadConversations).load(key);
+      return loaderFor<ConversationInfo>(conversationLoaders, mailboxId, await provider(mailboxId), loadConversations).load(key);
     },
     async message(mailboxId, key) {
-      return loaderFor(messageLoaders, mailboxId, await provider(mailboxId), loadMessages).load(key);
+      return loaderFor<MessageInfo>(messageLoaders, mailboxId, await provider(mailboxId), loadMessages).load(key);
     },
     async primeConversations(mailboxId, conversations) {
       const loader = loaderFor(conversationLoaders, mailboxId, await provider(mailboxId), loadConversations);

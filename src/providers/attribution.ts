@@ -28,6 +28,12 @@ export function attributionOf(error: unknown): MailboxAttribution | undefined {
   return typeof error === 'object' && error !== null ? attributions.get(error) : undefined;
 }
 
+/** `results` with every per-key error (see `MailProvider.loadMessages`) attributed to `mailbox`. */
+function attributeEach<R>(results: R[], mailbox: Pick<MailboxConfig, 'id' | 'provider'>): R[] {
+  for (const result of results) if (result instanceof Error) attribute(result, mailbox);
+  return results;
+}
+
 /** Wrappers by provider, then mailbox id (a test may serve several mailboxes with one provider). */
 const wrapped = new WeakMap<MailProvider, Map<string, MailProvider>>();
 
@@ -54,8 +60,8 @@ export function attributeErrors(provider: MailProvider, mailbox: Pick<MailboxCon
     kind: provider.kind,
     ...(provider.batchLimit === undefined ? {} : { batchLimit: provider.batchLimit }),
     listConversations: (...args) => guard(() => provider.listConversations(...args)),
-    loadConversations: (...args) => guard(() => provider.loadConversations(...args)),
-    loadMessages: (...args) => guard(() => provider.loadMessages(...args)),
+    loadConversations: (...args) => guard(async () => attributeEach(await provider.loadConversations(...args), mailbox)),
+    loadMessages: (...args) => guard(async () => attributeEach(await provider.loadMessages(...args), mailbox)),
     openAttachment: (...args) => guard(() => provider.openAttachment(...args)),
     ...(provider.prepare ? { prepare: (...args) => provider.prepare!(...args) } : {}),
     close: () => provider.close(),

@@ -10,6 +10,7 @@
  * (downloads), never a crash.
  */
 import type { Readable } from 'node:stream';
+import type { GatewayError } from '../errors.ts';
 import type { ConversationInfo, MessageInfo } from '../domain/mail.ts';
 import type { Logger, Progress } from '../domain/logger.ts';
 import type { Page } from '../domain/page.ts';
@@ -75,11 +76,16 @@ export interface MailProvider {
    */
   listConversations(args: { first: number; after?: string | null; filter?: ConversationFilter }, options?: CallOptions): Promise<Page<ConversationInfo>>;
 
-  /** Conversations by key, in the order of `keys`; null for unknown or stale keys. */
-  loadConversations(keys: readonly string[], options?: CallOptions): Promise<(ConversationInfo | null)[]>;
+  /**
+   * Conversations by key, in the order of `keys`; null for unknown or stale keys. A key whose own
+   * upstream read failed (one item of a batch answered 429 after the retries, say) gets its
+   * {@link GatewayError} in its slot, so only that key's field fails; a failure of the whole call
+   * is thrown.
+   */
+  loadConversations(keys: readonly string[], options?: CallOptions): Promise<(ConversationInfo | null | GatewayError)[]>;
 
-  /** Messages by key, in the order of `keys`; null for unknown or stale keys. */
-  loadMessages(keys: readonly string[], options?: CallOptions): Promise<(MessageInfo | null)[]>;
+  /** Messages by key, in the order of `keys`; null for unknown or stale keys, a {@link GatewayError} for a key whose own read failed (as {@link loadConversations}). */
+  loadMessages(keys: readonly string[], options?: CallOptions): Promise<(MessageInfo | null | GatewayError)[]>;
 
   /**
    * Opens the decoded bytes of one attachment for streaming. Nothing is buffered whole.

@@ -330,6 +330,21 @@ describe('mailbox connect --provider gmail', () => {
     }
   });
 
+  it('a gateway without the Google OAuth client records the refusal (config, 502) instead of failing the consent silently', async () => {
+    const { GOOGLE_CLIENT_SECRET: _secret, ...withoutSecret } = env;
+    const bare = await startServer({ config: loadConfig({ ...withoutSecret, PORT: '0', LOG_LEVEL: 'silent' }), store, logger: createLogger('silent'), secret: SECRET });
+    try {
+      const consent = await fetch(await connectNoWait(), { redirect: 'manual' });
+      const callback = new URL(consent.headers.get('location')!);
+      const page = await open(`${bare.url}${callback.pathname}${callback.search}`);
+      expect(page.status).toBe(502);
+      expect(page.text).toContain('this gateway has no Google OAuth client');
+      expect((await store.consents.findByState(callback.searchParams.get('state')!))?.error).toMatch(/^Gmail connect failed \(config\)/);
+    } finally {
+      await bare.close();
+    }
+  });
+
   it('Ctrl-C while waiting cancels the consent: exit 130, and its link no longer works', async () => {
     const run = cliSpawn(['mailbox', 'connect', '--workspace', 'cn', '--provider', 'gmail'], env);
     const url = (await run.waitFor('stdout', /^(http\S+)\n/))[1]!;

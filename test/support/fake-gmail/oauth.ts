@@ -3,7 +3,9 @@
  * the `Authorization: Bearer` header on API calls.
  *
  * Followed: https://developers.google.com/identity/protocols/oauth2/web-server (consent URL
- * parameters, code exchange, refresh, `invalid_grant` "Token has been expired or revoked."),
+ * parameters: `login_hint`, `access_type=offline` with a refresh token on the first consent only
+ * unless `prompt=consent`, `include_granted_scopes`, granular consent that may narrow the scopes;
+ * code exchange, refresh, `invalid_grant` "Token has been expired or revoked."),
  * https://developers.google.com/identity/protocols/oauth2/service-account (JWT bearer grant:
  * RS256 assertion with `iss`, `sub`, `scope`, `aud` = the token URL, `exp` ≤ `iat` + 1 h),
  * RFC 7636 (PKCE, S256) and RFC 6749 §5 (token answers and errors).

@@ -312,7 +312,12 @@ export function attachmentId(messageId: string, index: number): string {
 
 /** The attachment of `message` with this id in either id form, or undefined. */
 export function findAttachment(message: StoredMessage, id: string): StoredAttachment | undefined {
-  return message.attachments.find((a) => attachmentId(message.restId, a.index) === id || attachmentId(message.immutableId, a.index) === id);
+  const marker = id.lastIndexOf('BEgAQA');
+  if (marker < 0) return undefined;
+  const suffix = Buffer.from(id.slice(marker + 6).replace(/_/g, '+').replace(/-/g, '/'), 'base64');
+  if (suffix.length < 4) return undefined;
+  const a = message.attachments[suffix.readUInt32BE(0) - 1];
+  return a && (attachmentId(message.restId, a.index) === id || attachmentId(message.immutableId, a.index) === id) ? a : undefined;
 }
 
 /** Subject with reply/forward prefixes removed and case folded, as conversation matching compares it. */

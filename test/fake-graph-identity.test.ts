@@ -112,6 +112,31 @@ describe('fake identity platform with msal-node', () => {
     await expect(graph(ok!.accessToken).api('/me').get()).rejects.toMatchObject({ statusCode: 401, code: 'InvalidAuthenticationToken' });
   });
 
+  it('keeps a used refresh token valid within a grace window only', async () => {
+    let now = Date.now();
+    const realNow = Date.now;
+    Date.now = () => now;
+    fake.identity.rotation = { graceMs: 60_000 };
+    try {
+      const token = fake.refreshToken('adele.vance@contoso.test');
+      await msal().acquireTokenByRefreshToken({ refreshToken: token, scopes: ['Mail.Read'] });
+      now += 30_000;
+      await msal().acquireTokenByRefreshToken({ refreshToken: token, scopes: ['Mail.Read'] });
+      now += 60_000;
+      await expect(msal().acquireTokenByRefreshToken({ refreshToken: token, scopes: ['Mail.Read'] })).rejects.toMatchObject({ errorCode: 'invalid_grant', errorMessage: expect.stringMatching(/^AADSTS70000: /) });
+    } finally {
+      Date.now = realNow;
+      fake.identity.rotation = 'keep';
+    }
+  });
+
+  it('answers an expired refresh token with AADSTS700082 and a scope never consented with AADSTS65001', async () => {
+    const token = fake.refreshToken('adele.vance@contoso.test', ['Mail.Read']);
+    await expect(msal().acquireTokenByRefreshToken({ refreshToken: token, scopes: ['Mail.Send'] })).rejects.toMatchObject({ errorCode: 'invalid_grant', errorMessage: expect.stringMatching(/^AADSTS65001: /) });
+    fake.identity.expireRefreshToken(token);
+    await expect(msal().acquireTokenByRefreshToken({ refreshToken: token, scopes: ['Mail.Read'] })).rejects.toMatchObject({ errorCode: 'invalid_grant', errorMessage: expect.stringMatching(/^AADSTS700082: /) });
+  });
+
   it('runs the authorization code flow with PKCE and refuses a wrong verifier', async () => {
     const client = msal();
     const crypto = new CryptoProvider();

@@ -115,7 +115,7 @@ export interface FakeGraph {
   faults: Faults;
   /** Every outer request, in arrival order. */
   requests: LoggedRequest[];
-  /** The Graph requests as Graph counts them: outer non-batch `/v1.0` requests and each request inside a batch. */
+  /** The Graph requests as Graph counts them: outer non-batch `/v1.0` and `/beta` requests and each request inside a batch (a batch refused whole counts none). */
   graphCalls(): LoggedRequest[];
   /** The mailbox of an address (default the first). @throws for an unknown address */
   mailbox(address?: string): FakeGraphMailbox;
@@ -389,7 +389,7 @@ export async function startFakeGraph(options: FakeGraphOptions = {}): Promise<Fa
     identity,
     faults,
     requests,
-    graphCalls: () => requests.flatMap((r) => (r.inner ? r.inner : r.path.startsWith('/v1.0/') ? [r] : [])),
+    graphCalls: () => requests.flatMap((r) => (r.kind === 'batch' ? (r.inner ?? []) : /^\/(v1\.0|beta)\//.test(r.path) ? [r] : [])),
     mailbox: mailboxOf,
     add: (message, address) => mailboxOf(address).add(Buffer.isBuffer(message) ? { raw: message } : message),
     refreshToken: (address, scopes) => identity.issueRefreshToken({ clientId: app.clientId, address: mailboxOf(address).address, scopes }),

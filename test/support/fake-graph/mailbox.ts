@@ -81,8 +81,8 @@ export interface StoredMessage {
   hasAttachments: boolean;
   attachments: StoredAttachment[];
   raw: Buffer;
-  /** Lower-cased text `$search` matches: subject, addresses, body, attachment names. */
-  searchText: string;
+  /** Lower-cased texts `$search` matches (`./search.ts`). */
+  search: { from: string; to: string; cc: string; subject: string; body: string; attachment: string };
   changeKey: string;
 }
 
@@ -250,7 +250,14 @@ export class FakeGraphMailbox {
       hasAttachments: attachments.some((a) => !a.isInline),
       attachments,
       raw: input.raw,
-      searchText: [subject, ...[facts.from, ...facts.to, ...facts.cc].flatMap((a) => [a?.name ?? '', a?.address ?? '']), preview, ...attachments.map((a) => a.name)].join('\n').toLowerCase(),
+      search: {
+        from: addressText(facts.from ? [facts.from] : []),
+        to: addressText(facts.to),
+        cc: addressText(facts.cc),
+        subject: subject.toLowerCase(),
+        body: body.content.toLowerCase(),
+        attachment: attachments.map((a) => a.name).join('\n').toLowerCase(),
+      },
       changeKey: b64url(crypto.randomBytes(18)),
     };
     this.setRestId(message);
@@ -318,6 +325,10 @@ export function findAttachment(message: StoredMessage, id: string): StoredAttach
   if (suffix.length < 4) return undefined;
   const a = message.attachments[suffix.readUInt32BE(0) - 1];
   return a && (attachmentId(message.restId, a.index) === id || attachmentId(message.immutableId, a.index) === id) ? a : undefined;
+}
+
+function addressText(list: Address[]): string {
+  return list.map((a) => `${a.name ?? ''} ${a.address ?? ''}`).join('\n').toLowerCase();
 }
 
 /** Subject with reply/forward prefixes removed and case folded, as conversation matching compares it. */

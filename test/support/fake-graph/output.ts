@@ -61,17 +61,25 @@ export async function send(res: http.ServerResponse, reply: Reply, sleep: (ms: n
     res.end();
     return;
   }
-  const limit = Math.min(reply.cutAfter ?? Infinity, reply.body.length);
+  const cut = reply.cutAfter !== undefined && reply.cutAfter < reply.body.length;
+  const limit = cut ? reply.cutAfter! : reply.body.length;
+  if (cut && limit === 0) res.flushHeaders();
   for (let offset = 0; offset < limit; offset += CHUNK) {
     if (res.destroyed) return;
     const chunk = reply.body.subarray(offset, Math.min(offset + CHUNK, limit));
+    if (cut && offset + CHUNK >= limit) {
+      // The bytes before the cut must reach the client before the connection drops.
+      await new Promise<void>((resolve) => {
+        res.write(chunk, () => resolve());
+        res.once('close', resolve);
+      });
+      break;
+    }
     if (!res.write(chunk)) await new Promise<void>((resolve) => { res.once('drain', resolve); res.once('close', resolve); });
     if (reply.chunkDelayMs) await sleep(reply.chunkDelayMs);
   }
-  if (reply.cutAfter !== undefined && reply.cutAfter < reply.body.length) {
-    // Let the bytes already written reach the client before the connection drops.
-    await new Promise<void>((resolve) => res.socket?.write('', () => resolve()) ?? resolve());
-    res.socket?.destroy();
+  if (cut) {
+    res.destroy();
     return;
   }
   res.end();

@@ -161,6 +161,11 @@ describe('fake identity platform with msal-node', () => {
     expect(me.userPrincipalName).toBe('adele.vance@contoso.test');
     await expect(client.acquireTokenByCode({ code: again.searchParams.get('code')!, scopes: ['Mail.Read'], redirectUri: REDIRECT, codeVerifier: pkce.verifier })).rejects.toMatchObject({ errorCode: 'invalid_grant', errorMessage: expect.stringContaining('AADSTS54005: ') });
 
+    const hinted = await client.getAuthCodeUrl({ scopes: ['Mail.Read'], redirectUri: REDIRECT, codeChallenge: pkce.challenge, codeChallengeMethod: 'S256', loginHint: 'megan.bowen@contoso.test' });
+    const asMegan = new URL((await fetch(hinted, { redirect: 'manual' })).headers.get('location')!);
+    const megan = await client.acquireTokenByCode({ code: asMegan.searchParams.get('code')!, scopes: ['Mail.Read'], redirectUri: REDIRECT, codeVerifier: pkce.verifier });
+    expect(megan.account?.username).toBe('megan.bowen@contoso.test');
+
     fake.identity.consent = { decision: 'deny' };
     try {
       const denied = await redirect();

@@ -64,7 +64,7 @@ import { mayReadMail, resolveTarget, userProfile, type ApiContext, type GraphCal
 import { orderResponses, parseBatch, runBatch, type BatchOrder } from './batch.ts';
 import { GraphErrors, type GraphError } from './errors.ts';
 import { Faults, requestKind, type FaultAction, type LoggedRequest } from './faults.ts';
-import { IdentityPlatform, type AppRegistration, type IdentityOptions, type IdentityReply } from './identity.ts';
+import { GRAPH_RESOURCE, IdentityPlatform, type AppRegistration, type IdentityOptions, type IdentityReply } from './identity.ts';
 import { FakeGraphMailbox, type GraphMessageInput, type StoredMessage } from './mailbox.ts';
 import { mailRoute } from './mail-routes.ts';
 import { errorReply, graphHeaders, jsonReply, send, type Reply } from './output.ts';
@@ -123,6 +123,11 @@ export interface FakeGraph {
   add(message: Buffer | GraphMessageInput, address?: string): StoredMessage;
   /** A refresh token of a mailbox's user for the default app (Mail.Read and User.Read unless scopes given). */
   refreshToken(address?: string, scopes?: string[]): string;
+  /**
+   * An access token without a grant: delegated for a mailbox's user (Mail.Read and User.Read) by
+   * default, or the default app's application token (Mail.Read role).
+   */
+  accessToken(address?: string, kind?: 'delegated' | 'application'): Promise<string>;
   /** Lets an app (default the default app) read a mailbox with application tokens, or stops it. */
   grantAppAccess(address: string, granted: boolean, app?: AppRegistration): void;
   /** Stops the server, dropping open and hung connections. */
@@ -393,6 +398,10 @@ export async function startFakeGraph(options: FakeGraphOptions = {}): Promise<Fa
     mailbox: mailboxOf,
     add: (message, address) => mailboxOf(address).add(Buffer.isBuffer(message) ? { raw: message } : message),
     refreshToken: (address, scopes) => identity.issueRefreshToken({ clientId: app.clientId, address: mailboxOf(address).address, scopes }),
+    accessToken: (address, kind = 'delegated') =>
+      kind === 'application'
+        ? identity.issueAccessToken({ kind: 'application', clientId: app.clientId, roles: ['Mail.Read'] })
+        : identity.issueAccessToken({ kind: 'delegated', userId: mailboxOf(address).user.id, clientId: app.clientId, scopes: [`${GRAPH_RESOURCE}/Mail.Read`, `${GRAPH_RESOURCE}/User.Read`] }),
     grantAppAccess: (address, granted, which = app) => {
       const id = mailboxOf(address).user.id;
       if (granted) which.appGrants.add(id);

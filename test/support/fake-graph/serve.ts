@@ -31,12 +31,8 @@ async function run({ cmd, args }: Command): Promise<unknown> {
     }
     case 'refreshToken':
       return fake.refreshToken(address, args.scopes as string[] | undefined);
-    case 'accessToken': {
-      const box = fake.mailbox(address);
-      return args.kind === 'application'
-        ? fake.identity.issueAccessToken({ kind: 'application', clientId: fake.app.clientId, roles: ['Mail.Read'] })
-        : fake.identity.issueAccessToken({ kind: 'delegated', userId: box.user.id, clientId: fake.app.clientId, scopes: ['https://graph.microsoft.com/Mail.Read', 'https://graph.microsoft.com/User.Read'] });
-    }
+    case 'accessToken':
+      return fake.accessToken(address, args.kind === 'application' ? 'application' : 'delegated');
     case 'fault':
       fake.faults.add(args.match as FaultMatch, args.action as FaultAction, (args.times as number | null) ?? Infinity);
       return null;

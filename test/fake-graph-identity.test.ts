@@ -96,6 +96,21 @@ describe('fake identity platform with msal-node', () => {
     expect(idClaims).toMatchObject({ oid: fake.mailbox().user.id, tid: fake.tenantId, preferred_username: 'adele.vance@contoso.test', aud: fake.app.clientId });
   });
 
+  it('serves the multi-tenant authority (common) to msal for delegated tokens, and refuses client credentials there', async () => {
+    const common = new ConfidentialClientApplication({
+      auth: { clientId: fake.app.clientId, clientSecret: fake.app.clientSecret, authority: `${fake.origin}/common`, knownAuthorities: fake.knownAuthorities },
+    });
+    const result = await common.acquireTokenByRefreshToken({ refreshToken: fake.refreshToken('adele.vance@contoso.test'), scopes: ['Mail.Read'] });
+    expect(result?.account?.tenantId).toBe(fake.tenantId);
+    // msal itself refuses client credentials on common; the wire answer for clients that do not.
+    const res = await fetch(`${fake.origin}/common/oauth2/v2.0/token`, {
+      method: 'POST',
+      body: new URLSearchParams({ grant_type: 'client_credentials', client_id: fake.app.clientId, client_secret: fake.app.clientSecret, scope: `${GRAPH_RESOURCE}/.default` }),
+    });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ error: 'invalid_request', error_codes: [50059] });
+  });
+
   it('revokes the old refresh token on rotation when told to, and a revoked user gets AADSTS50173', async () => {
     fake.identity.rotation = 'revoke';
     try {

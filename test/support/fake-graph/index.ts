@@ -70,7 +70,7 @@ import { mailRoute } from './mail-routes.ts';
 import { errorReply, graphHeaders, jsonReply, send, type Reply } from './output.ts';
 import { loadTestCa, serverCertificate, type TestCa } from './tls.ts';
 
-export { GraphErrors } from './errors.ts';
+export { aadError, GraphErrors } from './errors.ts';
 export type { FaultAction, FaultMatch, FaultRule, LoggedRequest, RequestKind } from './faults.ts';
 export type { AppRegistration, ConsentBehaviour, RotationPolicy } from './identity.ts';
 export { GRAPH_RESOURCE } from './identity.ts';

@@ -12,11 +12,15 @@
  * const client = Client.init({ baseUrl: `${fake.graphRoot}/`, customHosts: new Set(['127.0.0.1']), authProvider });
  * await fake.close();
  * ```
+ * Tokens: `fake.refreshToken(address)` (as a finished consent would give), `fake.accessToken(address)`
+ * or `fake.accessToken(undefined, 'application')` (no grant at all); `fake.identity` revokes, expires,
+ * sets the rotation policy and the consent decision.
  * The gateway takes `MS_GRAPH_ROOT = MS_LOGIN_ROOT = fake.origin`, `MS_TENANT_ID = fake.tenantId`,
  * `MS_CLIENT_ID`/`MS_CLIENT_SECRET` from `fake.app`. TLS: the server certificate is signed by the
  * run's test CA, which the vitest global setup (`./global-setup.ts`) makes and puts in
  * `NODE_EXTRA_CA_CERTS` before the workers start; a child process needs `testCaEnv()` (`./tls.ts`)
- * in its environment. Outside vitest, create a CA first (see `./tls.ts`).
+ * in its environment. Outside vitest, call `relaunchWithTestCa()` (`./process.ts`) first; a
+ * separate server process: `spawnFakeGraph()` (`./process.ts`).
  *
  * ## Options ({@link FakeGraphOptions})
  * Mailbox addresses (one user of the fake tenant each; the default app is granted application

@@ -64,7 +64,7 @@
 import type http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { mayReadMail, resolveTarget, userProfile, type ApiContext, type GraphCall, type RouteResult, type Target } from './api.ts';
+import { mailboxSettings, mayReadMail, resolveTarget, userProfile, type ApiContext, type GraphCall, type RouteResult, type Target } from './api.ts';
 import { orderResponses, parseBatch, runBatch, type BatchOrder } from './batch.ts';
 import { GraphErrors, type GraphError } from './errors.ts';
 import { Faults, requestKind, type FaultAction, type LoggedRequest } from './faults.ts';
@@ -206,7 +206,7 @@ export async function startFakeGraph(options: FakeGraphOptions = {}): Promise<Fa
   async function graphCall(call: GraphCall, inBatch: boolean, logged: LoggedRequest): Promise<{ reply: Reply; release: () => void }> {
     const { requestId, headers } = graphHeaders(call.headers['client-request-id']);
     const withHeaders = (reply: Reply): Reply => ({ ...reply, headers: { ...headers, ...reply.headers } });
-    const action = faults.take({ method: logged.method, path: logged.path, query: logged.query, inBatch });
+    const action = faults.take({ method: logged.method, path: logged.path, query: logged.query, inBatch, kind: logged.kind });
     const none = () => undefined;
     if (action) {
       const immediate = faultReply(action, requestId, call.headers['client-request-id']);
@@ -215,7 +215,8 @@ export async function startFakeGraph(options: FakeGraphOptions = {}): Promise<Fa
     }
     const target = resolveTarget(call, ctx);
     if ('status' in target) return { reply: withHeaders(errorReply(target, requestId, call.headers['client-request-id'])), release: none };
-    const release = acquire(target.mailbox);
+    // The user profile is a directory read, not a mailbox request: it takes no Outlook slot.
+    const release = target.rest.length === 0 ? none : acquire(target.mailbox);
     if (!release) return { reply: withHeaders(errorReply(GraphErrors.mailboxConcurrency(), requestId, call.headers['client-request-id'])), release: none };
     let result: RouteResult | GraphError;
     try {
@@ -239,6 +240,7 @@ export async function startFakeGraph(options: FakeGraphOptions = {}): Promise<Fa
   function route(target: Target, call: GraphCall): RouteResult | GraphError {
     if (call.method !== 'GET') return GraphErrors.methodNotAllowed(`The HTTP method '${call.method}' is not allowed for this resource.`);
     if (target.rest.length === 0) return userProfile(target, call);
+    if (target.rest.length === 1 && target.rest[0] === 'mailboxSettings') return mailboxSettings(target, call);
     if (!mayReadMail(target.principal)) return GraphErrors.accessDenied();
     return mailRoute(target, call, call.serviceRoot.endsWith('/beta'));
   }
@@ -246,7 +248,7 @@ export async function startFakeGraph(options: FakeGraphOptions = {}): Promise<Fa
   /** `POST /v1.0/$batch`: runs the inner requests and writes one JSON answer. */
   async function batch(version: string, headers: Record<string, string>, body: Buffer, entry: LoggedRequest, res: http.ServerResponse): Promise<void> {
     const { requestId, headers: base } = graphHeaders(headers['client-request-id']);
-    const action = faults.take({ method: entry.method, path: entry.path, query: entry.query, inBatch: false });
+    const action = faults.take({ method: entry.method, path: entry.path, query: entry.query, inBatch: false, kind: entry.kind });
     let reply: Reply | undefined = action ? faultReply(action, requestId, headers['client-request-id']) : undefined;
     if (action && 'hang' in action) return;
     if (action && 'delayMs' in action) await sleep(action.delayMs);
@@ -346,7 +348,7 @@ export async function startFakeGraph(options: FakeGraphOptions = {}): Promise<Fa
       }
       return;
     }
-    const action = faults.take({ method, path: url.pathname, query: entry.query, inBatch: false });
+    const action = faults.take({ method, path: url.pathname, query: entry.query, inBatch: false, kind: entry.kind });
     const { requestId, headers: base } = graphHeaders(headers['client-request-id']);
     if (action) {
       const immediate = faultReply(action, requestId, headers['client-request-id']);

@@ -273,7 +273,14 @@ describe('$batch and throttling', () => {
       { id: '3', request: new Request(`${fake.serviceRoot}/me/messages/${reply.restId}`) },
     ]);
     const before = fake.requests.length;
+    const countsBefore = fake.counts();
     const answer = new BatchResponseContent(await client.api('/$batch').post(await content.getContent()));
+    const countsAfter = fake.counts();
+    expect(countsAfter.outer - countsBefore.outer).toBe(1);
+    expect(countsAfter.batches - countsBefore.batches).toBe(1);
+    expect(countsAfter.inBatches - countsBefore.inBatches).toBe(3);
+    expect((countsAfter.byKind.value ?? 0) - (countsBefore.byKind.value ?? 0)).toBe(1);
+    expect((countsAfter.byKind.message ?? 0) - (countsBefore.byKind.message ?? 0)).toBe(2);
     const batchEntry = fake.requests[before]!;
     expect(batchEntry.kind).toBe('batch');
     expect(batchEntry.inner!.map((r) => r.batchId).sort()).toEqual(['1', '2', '3']);

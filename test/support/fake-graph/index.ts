@@ -67,7 +67,7 @@ import type { AddressInfo } from 'node:net';
 import { mailboxSettings, mayReadMail, resolveTarget, userProfile, type ApiContext, type GraphCall, type RouteResult, type Target } from './api.ts';
 import { orderResponses, parseBatch, runBatch, type BatchOrder } from './batch.ts';
 import { GraphErrors, type GraphError } from './errors.ts';
-import { Faults, requestKind, type FaultAction, type LoggedRequest } from './faults.ts';
+import { Faults, requestKind, type FaultAction, type LoggedRequest, type RequestKind } from './faults.ts';
 import { GRAPH_RESOURCE, IdentityPlatform, type AppRegistration, type IdentityOptions, type IdentityReply } from './identity.ts';
 import { FakeGraphMailbox, type GraphMessageInput, type StoredMessage } from './mailbox.ts';
 import { mailRoute } from './mail-routes.ts';
@@ -99,6 +99,15 @@ export interface FakeGraphOptions {
   batchOrder?: BatchOrder;
 }
 
+/** What {@link FakeGraph.counts} returns. */
+export interface RequestCounts {
+  outer: number;
+  batches: number;
+  inBatches: number;
+  /** Graph calls (outer and inside batches) by {@link RequestKind}; token requests under `token`. */
+  byKind: Partial<Record<RequestKind, number>>;
+}
+
 /** A running fake. */
 export interface FakeGraph {
   /** `https://127.0.0.1:PORT`: both the Graph root (`MS_GRAPH_ROOT`) and the login root (`MS_LOGIN_ROOT`). */
@@ -121,6 +130,11 @@ export interface FakeGraph {
   requests: LoggedRequest[];
   /** The Graph requests as Graph counts them: outer non-batch `/v1.0` and `/beta` requests and each request inside a batch (a batch refused whole counts none). */
   graphCalls(): LoggedRequest[];
+  /**
+   * Counts over the log: outer HTTP requests, `$batch` requests, requests inside batches, and
+   * Graph calls ({@link graphCalls}) by kind. Empty the log with `fake.requests.length = 0`.
+   */
+  counts(): RequestCounts;
   /** The mailbox of an address (default the first). @throws for an unknown address */
   mailbox(address?: string): FakeGraphMailbox;
   /** Adds a message (raw bytes, or a {@link GraphMessageInput}) to a mailbox (default the first). */
@@ -402,6 +416,13 @@ export async function startFakeGraph(options: FakeGraphOptions = {}): Promise<Fa
     requests,
     graphCalls: () => requests.flatMap((r) => (r.kind === 'batch' ? (r.inner ?? []) : /^\/(v1\.0|beta)\//.test(r.path) ? [r] : [])),
     mailbox: mailboxOf,
+    counts: () => {
+      const byKind: Partial<Record<RequestKind, number>> = {};
+      const calls = requests.flatMap((r) => (r.kind === 'batch' ? (r.inner ?? []) : [r]));
+      for (const c of calls) byKind[c.kind] = (byKind[c.kind] ?? 0) + 1;
+      const batches = requests.filter((r) => r.kind === 'batch');
+      return { outer: requests.length, batches: batches.length, inBatches: batches.reduce((n, b) => n + (b.inner?.length ?? 0), 0), byKind };
+    },
     add: (message, address) => mailboxOf(address).add(Buffer.isBuffer(message) ? { raw: message } : message),
     refreshToken: (address, scopes) => identity.issueRefreshToken({ clientId: app.clientId, address: mailboxOf(address).address, scopes }),
     accessToken: (address, kind = 'delegated') =>

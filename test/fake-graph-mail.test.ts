@@ -333,13 +333,16 @@ describe('$batch and throttling', () => {
     await expect(client.api('/$batch').post({ requests: [{ id: '1', method: 'GET', url: '/me', dependsOn: ['9'] }] })).rejects.toMatchObject({ statusCode: 400 });
   });
 
-  it('answers 429 ApplicationThrottled past four concurrent requests on one mailbox, outside and inside a batch', async () => {
+  it('answers 429 ApplicationThrottled past four concurrent requests of one app on one mailbox, outside and inside a batch', async () => {
     fake.faults.add({ path: '/v1.0/me/messages/*', inBatch: false }, { delayMs: 300 }, 4);
     const slow = Array.from({ length: 4 }, () => raw(`/me/messages/${root.restId}?$select=id`));
     await new Promise((r) => setTimeout(r, 100));
     const fifth = await raw(`/me/messages/${root.restId}?$select=id`);
     expect(fifth.status).toBe(429);
     expect((await raw('/me')).status).toBe(200);
+    const otherApp = fake.identity.addApp();
+    const otherAppToken = await fake.identity.issueAccessToken({ kind: 'delegated', userId: fake.mailbox().user.id, clientId: otherApp.clientId, scopes: ['https://graph.microsoft.com/Mail.Read'] });
+    expect((await fetch(`${fake.serviceRoot}/me/messages/${root.restId}?$select=id`, { headers: { authorization: `Bearer ${otherAppToken}` } })).status).toBe(200);
     expect(fifth.headers.get('retry-after')).toBe('1');
     expect(((await fifth.json()) as { error: { code: string; message: string } }).error).toMatchObject({ code: 'ApplicationThrottled', message: 'Application is over its MailboxConcurrency limit.' });
     const other = await fetch(`${fake.serviceRoot}/users/other@contoso.test`, { headers: { authorization: `Bearer ${await fake.identity.issueAccessToken({ kind: 'application', clientId: fake.app.clientId, roles: ['Mail.Read'] })}` } });

@@ -26,7 +26,7 @@
  * Mailbox addresses (one user of the fake tenant each; the default app is granted application
  * access to all of them), the identity platform's token lifetime, refresh token rotation policy
  * (`keep`, `revoke`, or a grace window) and code lifetime, the default app's redirect URIs, the
- * per-mailbox concurrency limit (4, as Outlook; 429 `ApplicationThrottled` past it).
+ * per-app, per-mailbox concurrency limit (4, as Outlook; 429 `ApplicationThrottled` past it).
  *
  * ## Routes
  * Identity (`./identity.ts`): `GET /{tenant}/v2.0/.well-known/openid-configuration`,
@@ -42,8 +42,8 @@
  * `@odata.nextLink` with `$skiptoken`, `$count`, `$search`; attachments and their `$value`;
  * `Prefer: IdType="ImmutableId"`. `POST /v1.0/$batch` (`./batch.ts`): ≤ 20 requests, `dependsOn`,
  * responses shuffled by default, binary bodies base64. `/beta` serves the same plus the
- * referenceAttachment link properties. Every mailbox allows 4 concurrent requests (a `$batch`
- * request takes one slot per inner request while it runs); past them, 429 `ApplicationThrottled`.
+ * referenceAttachment link properties. Every mailbox allows each app 4 concurrent requests (a
+ * `$batch` takes one slot per inner request while it runs); past them, 429 `ApplicationThrottled`.
  *
  * ## Mail
  * `fake.add(raw | {raw, folder: 'sentitems', received, references: [{name, sourceUrl}]})` builds a
@@ -91,7 +91,7 @@ export interface FakeGraphOptions {
   identity?: IdentityOptions;
   /** Redirect URIs of the default app. */
   redirectUris?: string[];
-  /** Concurrent requests allowed per mailbox (Outlook's limit is 4); 0 turns the limit off. */
+  /** Concurrent requests allowed per app and mailbox (Outlook's limit is 4); 0 turns the limit off. */
   mailboxConcurrency?: number;
   /** The CA that signs the server certificate; default the run's CA (`FAKE_GRAPH_CA_DIR`). */
   ca?: TestCa;
@@ -181,9 +181,10 @@ export async function startFakeGraph(options: FakeGraphOptions = {}): Promise<Fa
       timers.add(t);
     });
 
-  /** Takes a concurrency slot of a mailbox; null when it has none free. */
-  function acquire(mailbox: FakeGraphMailbox): (() => void) | null {
-    const id = mailbox.user.id;
+  /** Takes one of an app's concurrency slots on a mailbox; null when none is free. */
+  function acquire(mailbox: FakeGraphMailbox, clientId: string): (() => void) | null {
+    // Outlook counts concurrent requests per app and mailbox.
+    const id = `${clientId} ${mailbox.user.id}`;
     const used = inFlight.get(id) ?? 0;
     if (concurrencyLimit > 0 && used >= concurrencyLimit) return null;
     inFlight.set(id, used + 1);
@@ -230,7 +231,7 @@ export async function startFakeGraph(options: FakeGraphOptions = {}): Promise<Fa
     const target = resolveTarget(call, ctx);
     if ('status' in target) return { reply: withHeaders(errorReply(target, requestId, call.headers['client-request-id'])), release: none };
     // The user profile is a directory read, not a mailbox request: it takes no Outlook slot.
-    const release = target.rest.length === 0 ? none : acquire(target.mailbox);
+    const release = target.rest.length === 0 ? none : acquire(target.mailbox, target.principal.clientId);
     if (!release) return { reply: withHeaders(errorReply(GraphErrors.mailboxConcurrency(), requestId, call.headers['client-request-id'])), release: none };
     let result: RouteResult | GraphError;
     try {

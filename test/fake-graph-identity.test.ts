@@ -4,10 +4,12 @@
  * trusted through the run's test CA, and graph-client reads `/me` with the bearer.
  */
 import { execFile } from 'node:child_process';
+import fs from 'node:fs';
 import { ConfidentialClientApplication, CryptoProvider } from '@azure/msal-node';
 import { Client } from '@microsoft/microsoft-graph-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GRAPH_RESOURCE, startFakeGraph, testCaEnv, type FakeGraph } from './support/fake-graph/index.ts';
+import { loadTestCa } from './support/fake-graph/tls.ts';
 
 let fake: FakeGraph;
 const REDIRECT = 'http://127.0.0.1:4000/auth/microsoft/callback';
@@ -30,6 +32,12 @@ function graph(token: string): Client {
 }
 
 describe('fake identity platform with msal-node', () => {
+  it('runs in a worker started with the run CA in NODE_EXTRA_CA_CERTS (vitest global setup)', () => {
+    const file = process.env.NODE_EXTRA_CA_CERTS;
+    expect(file, 'NODE_EXTRA_CA_CERTS unset: is test/support/fake-graph/global-setup.ts in vitest.config.ts?').toBeTruthy();
+    expect(fs.readFileSync(file!, 'utf8')).toContain(loadTestCa().cert.trim());
+  });
+
   it('serves the OpenID configuration with an issuer on the authority host', async () => {
     const res = await fetch(`${fake.authority}/v2.0/.well-known/openid-configuration`);
     expect(res.status).toBe(200);
@@ -96,6 +104,21 @@ describe('fake identity platform with msal-node', () => {
     expect(idClaims).toMatchObject({ oid: fake.mailbox().user.id, tid: fake.tenantId, preferred_username: 'adele.vance@contoso.test', aud: fake.app.clientId });
   });
 
+  it('serves the multi-tenant authority (common) to msal for delegated tokens, and refuses client credentials there', async () => {
+    const common = new ConfidentialClientApplication({
+      auth: { clientId: fake.app.clientId, clientSecret: fake.app.clientSecret, authority: `${fake.origin}/common`, knownAuthorities: fake.knownAuthorities },
+    });
+    const result = await common.acquireTokenByRefreshToken({ refreshToken: fake.refreshToken('adele.vance@contoso.test'), scopes: ['Mail.Read'] });
+    expect(result?.account?.tenantId).toBe(fake.tenantId);
+    // msal itself refuses client credentials on common; the wire answer for clients that do not.
+    const res = await fetch(`${fake.origin}/common/oauth2/v2.0/token`, {
+      method: 'POST',
+      body: new URLSearchParams({ grant_type: 'client_credentials', client_id: fake.app.clientId, client_secret: fake.app.clientSecret, scope: `${GRAPH_RESOURCE}/.default` }),
+    });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ error: 'invalid_request', error_codes: [50059] });
+  });
+
   it('revokes the old refresh token on rotation when told to, and a revoked user gets AADSTS50173', async () => {
     fake.identity.rotation = 'revoke';
     try {
@@ -110,6 +133,31 @@ describe('fake identity platform with msal-node', () => {
     fake.identity.revokeUser('megan.bowen@contoso.test');
     await expect(msal().acquireTokenByRefreshToken({ refreshToken: token, scopes: ['Mail.Read'] })).rejects.toMatchObject({ errorCode: 'invalid_grant', errorMessage: expect.stringMatching(/^AADSTS50173: /) });
     await expect(graph(ok!.accessToken).api('/me').get()).rejects.toMatchObject({ statusCode: 401, code: 'InvalidAuthenticationToken' });
+  });
+
+  it('keeps a used refresh token valid within a grace window only', async () => {
+    let now = Date.now();
+    const realNow = Date.now;
+    Date.now = () => now;
+    fake.identity.rotation = { graceMs: 60_000 };
+    try {
+      const token = fake.refreshToken('adele.vance@contoso.test');
+      await msal().acquireTokenByRefreshToken({ refreshToken: token, scopes: ['Mail.Read'] });
+      now += 30_000;
+      await msal().acquireTokenByRefreshToken({ refreshToken: token, scopes: ['Mail.Read'] });
+      now += 60_000;
+      await expect(msal().acquireTokenByRefreshToken({ refreshToken: token, scopes: ['Mail.Read'] })).rejects.toMatchObject({ errorCode: 'invalid_grant', errorMessage: expect.stringMatching(/^AADSTS70000: /) });
+    } finally {
+      Date.now = realNow;
+      fake.identity.rotation = 'keep';
+    }
+  });
+
+  it('answers an expired refresh token with AADSTS700082 and a scope never consented with AADSTS65001', async () => {
+    const token = fake.refreshToken('adele.vance@contoso.test', ['Mail.Read']);
+    await expect(msal().acquireTokenByRefreshToken({ refreshToken: token, scopes: ['Mail.Send'] })).rejects.toMatchObject({ errorCode: 'invalid_grant', errorMessage: expect.stringMatching(/^AADSTS65001: /) });
+    fake.identity.expireRefreshToken(token);
+    await expect(msal().acquireTokenByRefreshToken({ refreshToken: token, scopes: ['Mail.Read'] })).rejects.toMatchObject({ errorCode: 'invalid_grant', errorMessage: expect.stringMatching(/^AADSTS700082: /) });
   });
 
   it('runs the authorization code flow with PKCE and refuses a wrong verifier', async () => {
@@ -135,6 +183,11 @@ describe('fake identity platform with msal-node', () => {
     const me = (await graph(result.accessToken).api('/me').get()) as { userPrincipalName: string };
     expect(me.userPrincipalName).toBe('adele.vance@contoso.test');
     await expect(client.acquireTokenByCode({ code: again.searchParams.get('code')!, scopes: ['Mail.Read'], redirectUri: REDIRECT, codeVerifier: pkce.verifier })).rejects.toMatchObject({ errorCode: 'invalid_grant', errorMessage: expect.stringContaining('AADSTS54005: ') });
+
+    const hinted = await client.getAuthCodeUrl({ scopes: ['Mail.Read'], redirectUri: REDIRECT, codeChallenge: pkce.challenge, codeChallengeMethod: 'S256', loginHint: 'megan.bowen@contoso.test' });
+    const asMegan = new URL((await fetch(hinted, { redirect: 'manual' })).headers.get('location')!);
+    const megan = await client.acquireTokenByCode({ code: asMegan.searchParams.get('code')!, scopes: ['Mail.Read'], redirectUri: REDIRECT, codeVerifier: pkce.verifier });
+    expect(megan.account?.username).toBe('megan.bowen@contoso.test');
 
     fake.identity.consent = { decision: 'deny' };
     try {

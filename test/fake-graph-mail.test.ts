@@ -139,8 +139,35 @@ describe('messages', () => {
     await expect(client.api('/me/messages').filter("hasAttachments eq 'true'").get()).rejects.toMatchObject({ statusCode: 400, message: expect.stringContaining("'Edm.Boolean' and 'Edm.String'") });
     await expect(client.api('/me/messages').top(1001).get()).rejects.toMatchObject({ statusCode: 400, message: expect.stringContaining("'1000'") });
     await expect(client.api('/me/messages').filter('isRead eq true or isRead eq false').get()).rejects.toMatchObject({ statusCode: 400, message: expect.stringContaining('fake') });
-    const found = (await client.api('/me/messages').search('"lunch"').get()) as { value: Json[] };
-    expect(found.value.map((m) => m.subject)).toEqual(['Fwd: lunch']);
+  });
+
+  it('searches the default properties and KQL property restrictions, newest sent first, and refuses $search with $filter', async () => {
+    const subjects = async (q: string) => ((await client.api('/me/messages').search(q).top(50).get()) as { value: Json[] }).value.map((m) => m.subject);
+    expect(await subjects('"lunch"')).toEqual(['Fwd: lunch']);
+    expect(await subjects('"report"')).toEqual(['RE: Quarterly report', 'Quarterly report']);
+    expect(await subjects('"attachment:report.pdf"')).toEqual(['Quarterly report']);
+    expect(await subjects('"report.pdf"')).toEqual([]);
+    expect(await subjects('"hasAttachments:true AND received>=2026-12-03"')).toEqual(['Fwd: lunch']);
+    expect(await subjects('"from:megan"')).toEqual(['Quarterly report']);
+    await expect(client.api('/me/messages').search('"lunch"').filter('isRead eq false').get()).rejects.toMatchObject({ statusCode: 400 });
+    await expect(client.api('/me/messages').search('lunch').get()).rejects.toMatchObject({ statusCode: 400 });
+  });
+
+  it('refuses mail to a delegated token without a Mail.Read scope, but not the profile', async () => {
+    const userOnly = await fake.identity.issueAccessToken({ kind: 'delegated', userId: fake.mailbox().user.id, clientId: fake.app.clientId, scopes: ['https://graph.microsoft.com/User.Read'] });
+    const headers = { authorization: `Bearer ${userOnly}` };
+    expect((await fetch(`${fake.serviceRoot}/me`, { headers })).status).toBe(200);
+    const res = await fetch(`${fake.serviceRoot}/me/messages`, { headers });
+    expect(res.status).toBe(403);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('ErrorAccessDenied');
+  });
+
+  it('reads mailboxSettings only with a MailboxSettings.Read scope or role', async () => {
+    await expect(client.api('/me/mailboxSettings').get()).rejects.toMatchObject({ statusCode: 403, code: 'ErrorAccessDenied' });
+    const settingsToken = await fake.identity.issueAccessToken({ kind: 'application', clientId: fake.app.clientId, roles: ['Mail.Read', 'MailboxSettings.Read'] });
+    const res = await fetch(`${fake.serviceRoot}/users/adele.vance@contoso.test/mailboxSettings`, { headers: { authorization: `Bearer ${settingsToken}` } });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ timeZone: 'UTC', language: { locale: 'en-US' } });
   });
 
   it('lists folders by well-known name and the messages of Sent Items', async () => {
@@ -208,9 +235,23 @@ describe('attachments', () => {
     expect(value.status).toBe(405);
   });
 
-  it('cuts a $value body mid-way and slows another, as a fault says', async () => {
+  it('serves the message itself as MIME at /messages/{id}/$value', async () => {
+    const res = await raw(`/me/messages/${reply.restId}/$value`);
+    expect(res.status).toBe(200);
+    expect(Buffer.from(await res.arrayBuffer()).equals(reply.raw)).toBe(true);
+  });
+
+  it('slows a body chunk by chunk without changing it, as a fault says', async () => {
     const pdfId = ((await client.api(`/me/messages/${root.restId}/attachments`).select('id').get()) as { value: Json[] }).value[0]!.id as string;
-    fake.faults.add({ path: '/v1.0/me/messages/*/attachments/*/$value' }, { cutAfterBytes: 1000 });
+    const rule = fake.faults.add({ path: '/v1.0/me/messages/*/attachments/*/$value' }, { chunkDelayMs: 5 });
+    const res = await raw(`/me/messages/${root.restId}/attachments/${pdfId}/$value`);
+    expect(Buffer.from(await res.arrayBuffer()).equals(PDF)).toBe(true);
+    expect(rule.hits).toBe(1);
+  });
+
+  it('cuts a $value body mid-way and answers 503 with Retry-After, as faults say', async () => {
+    const pdfId = ((await client.api(`/me/messages/${root.restId}/attachments`).select('id').get()) as { value: Json[] }).value[0]!.id as string;
+    fake.faults.add({ kind: 'value' }, { cutAfterBytes: 1000 });
     const res = await raw(`/me/messages/${root.restId}/attachments/${pdfId}/$value`);
     expect(res.headers.get('content-length')).toBe(String(PDF.length));
     await expect(res.arrayBuffer()).rejects.toThrow();
@@ -232,7 +273,14 @@ describe('$batch and throttling', () => {
       { id: '3', request: new Request(`${fake.serviceRoot}/me/messages/${reply.restId}`) },
     ]);
     const before = fake.requests.length;
+    const countsBefore = fake.counts();
     const answer = new BatchResponseContent(await client.api('/$batch').post(await content.getContent()));
+    const countsAfter = fake.counts();
+    expect(countsAfter.outer - countsBefore.outer).toBe(1);
+    expect(countsAfter.batches - countsBefore.batches).toBe(1);
+    expect(countsAfter.inBatches - countsBefore.inBatches).toBe(3);
+    expect((countsAfter.byKind.value ?? 0) - (countsBefore.byKind.value ?? 0)).toBe(1);
+    expect((countsAfter.byKind.message ?? 0) - (countsBefore.byKind.message ?? 0)).toBe(2);
     const batchEntry = fake.requests[before]!;
     expect(batchEntry.kind).toBe('batch');
     expect(batchEntry.inner!.map((r) => r.batchId).sort()).toEqual(['1', '2', '3']);
@@ -259,6 +307,20 @@ describe('$batch and throttling', () => {
     expect(Object.fromEntries(chained.responses.map((r) => [r.id, r.status]))).toEqual({ '1': 200, '2': 404, '3': 424 });
   });
 
+  it('throttles a whole $batch with 429 and Retry-After, counting no inner request', async () => {
+    fake.faults.add({ path: '/v1.0/$batch', inBatch: false }, { error: 'tooManyRequests', retryAfter: 2 });
+    const before = fake.graphCalls().length;
+    const res = await fetch(`${fake.serviceRoot}/$batch`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ requests: [{ id: '1', method: 'GET', url: '/me' }] }),
+    });
+    expect(res.status).toBe(429);
+    expect(res.headers.get('retry-after')).toBe('2');
+    expect(((await res.json()) as { error: { code: string; innerError: { date: string } } }).error).toMatchObject({ code: 'TooManyRequests', innerError: { date: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d$/) } });
+    expect(fake.graphCalls().length).toBe(before);
+  });
+
   it('returns responses in another order than the requests when configured', async () => {
     const body = { requests: ['a', 'b', 'c'].map((id) => ({ id, method: 'GET', url: `/me/messages/${root.restId}?$select=id` })) };
     const res = (await client.api('/$batch').post(body)) as { responses: { id: string; status: number }[] };
@@ -271,12 +333,16 @@ describe('$batch and throttling', () => {
     await expect(client.api('/$batch').post({ requests: [{ id: '1', method: 'GET', url: '/me', dependsOn: ['9'] }] })).rejects.toMatchObject({ statusCode: 400 });
   });
 
-  it('answers 429 ApplicationThrottled past four concurrent requests on one mailbox, outside and inside a batch', async () => {
+  it('answers 429 ApplicationThrottled past four concurrent requests of one app on one mailbox, outside and inside a batch', async () => {
     fake.faults.add({ path: '/v1.0/me/messages/*', inBatch: false }, { delayMs: 300 }, 4);
     const slow = Array.from({ length: 4 }, () => raw(`/me/messages/${root.restId}?$select=id`));
     await new Promise((r) => setTimeout(r, 100));
     const fifth = await raw(`/me/messages/${root.restId}?$select=id`);
     expect(fifth.status).toBe(429);
+    expect((await raw('/me')).status).toBe(200);
+    const otherApp = fake.identity.addApp();
+    const otherAppToken = await fake.identity.issueAccessToken({ kind: 'delegated', userId: fake.mailbox().user.id, clientId: otherApp.clientId, scopes: ['https://graph.microsoft.com/Mail.Read'] });
+    expect((await fetch(`${fake.serviceRoot}/me/messages/${root.restId}?$select=id`, { headers: { authorization: `Bearer ${otherAppToken}` } })).status).toBe(200);
     expect(fifth.headers.get('retry-after')).toBe('1');
     expect(((await fifth.json()) as { error: { code: string; message: string } }).error).toMatchObject({ code: 'ApplicationThrottled', message: 'Application is over its MailboxConcurrency limit.' });
     const other = await fetch(`${fake.serviceRoot}/users/other@contoso.test`, { headers: { authorization: `Bearer ${await fake.identity.issueAccessToken({ kind: 'application', clientId: fake.app.clientId, roles: ['Mail.Read'] })}` } });

@@ -14,6 +14,7 @@ import type { Logger } from '../src/domain/logger.ts';
 import { isGatewayError } from '../src/errors.ts';
 import { createGmailProvider } from '../src/providers/gmail/provider.ts';
 import { GMAIL_READONLY_SCOPE, parseServiceAccountKey } from '../src/providers/gmail/service-account.ts';
+import { GOOGLE_DEFAULTS } from '../src/providers/gmail/settings.ts';
 import type { MailboxCredentials, MailProvider } from '../src/providers/types.ts';
 import { METADATA_SCOPE, startFakeGmail, type FakeGmail, type ServiceAccountKey } from './support/fake-gmail/index.ts';
 import { mailWithAttachment } from './support/mail.ts';
@@ -51,7 +52,7 @@ async function delegated(key: ServiceAccountKey, address: string, credentials = 
   const provider: MailProvider = createGmailProvider(
     { id: address, workspaceId: 'w', provider: 'GMAIL', address, displayName: null, settings: {}, credentials: { serviceAccountKey: stored } },
     // No OAuth client: delegation does not need one.
-    { dataDir: os.tmpdir(), logger, credentials, google: { apiRoot: fake.origin, tokenUrl: fake.tokenUrl, clientId: null, clientSecret: null } },
+    { dataDir: os.tmpdir(), logger, credentials, google: { ...GOOGLE_DEFAULTS, apiRoot: fake.origin, tokenUrl: fake.tokenUrl, clientId: null, clientSecret: null } },
     { fetch: recording },
   );
   return { provider, forms, credentials, logger };

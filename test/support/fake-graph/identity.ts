@@ -33,6 +33,8 @@ export interface AppRegistration {
   redirectUris: string[];
   /** Users (by object id) whose mailbox the app may read with an application token (admin-granted `Mail.Read` scoped to them). */
   appGrants: Set<string>;
+  /** Application permissions (roles) its tokens carry while it has grants; default `['Mail.Read']`. */
+  roles: string[];
 }
 
 /** A user of the fake tenant: one per mailbox. */
@@ -57,7 +59,7 @@ export type RotationPolicy =
   /** The old token stays valid this many ms after its first use. */
   | { graceMs: number };
 
-/** What the consent page does: approve as a user (default the first mailbox), or deny. */
+/** What the consent page does: approve as a user (default the `login_hint`'s, else the first mailbox's), or deny. */
 export interface ConsentBehaviour {
   decision: 'approve' | 'deny';
   address?: string;
@@ -148,6 +150,7 @@ export class IdentityPlatform {
       clientSecret: app.clientSecret ?? `${random(3)}8Q~${random(27)}`,
       redirectUris: app.redirectUris ?? [],
       appGrants: new Set(app.appGrants ?? []),
+      roles: app.roles ?? ['Mail.Read'],
     };
     this.apps.set(a.clientId, a);
     return a;
@@ -290,7 +293,9 @@ export class IdentityPlatform {
     const method = params.get('code_challenge_method') ?? (challenge ? 'plain' : '');
     if (challenge && method !== 'S256' && method !== 'plain') return refuse('invalid_request', 'AADSTS501491: Invalid size of Code_Challenge parameter.');
     if (this.consent.decision === 'deny') return refuse('access_denied', 'AADSTS65004: User declined to consent to access the app.');
-    const user = this.consent.address ? this.user(this.consent.address) : this.users()[0];
+    // The signed-in user: the one the test chose, else the login_hint's, else the first mailbox's.
+    const hint = params.get('login_hint');
+    const user = this.consent.address ? this.user(this.consent.address) : ((hint ? this.user(hint) : undefined) ?? this.users()[0]);
     if (!user) return refuse('access_denied', 'AADSTS50034: The user account does not exist in the directory.');
     const code = `1.A${random(60)}`;
     this.codes.set(code, { clientId, userId: user.id, scopes, redirectUri, challenge, method, expiresAt: Date.now() + this.codeTtl, used: false });
@@ -325,7 +330,7 @@ export class IdentityPlatform {
       if (requested.length !== 1 || requested[0] !== `${GRAPH_RESOURCE}/.default`) {
         return err('invalid_scope', 1002012, `The provided value for scope ${requested.join(' ')} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).`);
       }
-      const { token, expiresIn } = await this.mintAccess({ kind: 'application', clientId: app.clientId, roles: app.appGrants.size > 0 ? ['Mail.Read'] : [] });
+      const { token, expiresIn } = await this.mintAccess({ kind: 'application', clientId: app.clientId, roles: app.appGrants.size > 0 ? [...app.roles] : [] });
       return { status: 200, json: { token_type: 'Bearer', expires_in: expiresIn, ext_expires_in: expiresIn, access_token: token } };
     }
 

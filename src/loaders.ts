@@ -105,6 +105,8 @@ export function withSignal(provider: MailProvider, signal: AbortSignal): MailPro
     listConversations: async (args, given) => provider.listConversations(args, options(given)),
     loadConversations: async (keys, given) => provider.loadConversations(keys, options(given)),
     loadMessages: async (keys, given) => provider.loadMessages(keys, options(given)),
+    ...(provider.loadConversationsSettled ? { loadConversationsSettled: async (keys, given) => provider.loadConversationsSettled!(keys, options(given)) } : {}),
+    ...(provider.loadMessagesSettled ? { loadMessagesSettled: async (keys, given) => provider.loadMessagesSettled!(keys, options(given)) } : {}),
     openAttachment: async (messageKey, partId, given) => provider.openAttachment(messageKey, partId, options(given)),
     close: async () => {},
   };
@@ -139,7 +141,7 @@ export function createLoaders(deps: { workspaceId: string; store: Store; provide
    * {@link MailProvider.batchLimit} (DataLoader's `maxBatchSize`); a limit that is not a positive
    * integer counts as none.
    */
-  function loaderFor<V>(cache: Map<string, DataLoader<string, V | null>>, mailboxId: string, p: MailProvider, batch: (p: MailProvider, keys: readonly string[]) => Promise<(V | null)[]>) {
+  function loaderFor<V>(cache: Map<string, DataLoader<string, V | null>>, mailboxId: string, p: MailProvider, batch: (p: MailProvider, keys: readonly string[]) => Promise<(V | null | Error)[]>) {
     let loader = cache.get(mailboxId);
     if (!loader) {
       const limit = p.batchLimit;
@@ -191,18 +193,20 @@ export function createLoaders(deps: { workspaceId: string; store: Store; provide
   }
 
   let mailboxList: Promise<MailboxSummary[]> | undefined;
-  const loadConversations = (p: MailProvider, keys: readonly string[]) => p.loadConversations(keys);
-  const loadMessages = (p: MailProvider, keys: readonly string[]) => p.loadMessages(keys);
+  // A provider that can fail one key alone (a Graph `$batch` item) is asked that way: DataLoader
+  // rejects only the loads whose entry is an Error.
+  const loadConversations = (p: MailProvider, keys: readonly string[]) => (p.loadConversationsSettled ? p.loadConversationsSettled(keys) : p.loadConversations(keys));
+  const loadMessages = (p: MailProvider, keys: readonly string[]) => (p.loadMessagesSettled ? p.loadMessagesSettled(keys) : p.loadMessages(keys));
 
   const loaders: Loaders = {
     mailboxes: () => (mailboxList ??= store.listMailboxes(workspaceId)),
     mailbox: (mailboxId) => mailboxes.load(mailboxId),
     provider,
     async conversation(mailboxId, key) {
-      return loaderFor(conversationLoaders, mailboxId, await provider(mailboxId), loadConversations).load(key);
+      return loaderFor<ConversationInfo>(conversationLoaders, mailboxId, await provider(mailboxId), loadConversations).load(key);
     },
     async message(mailboxId, key) {
-      return loaderFor(messageLoaders, mailboxId, await provider(mailboxId), loadMessages).load(key);
+      return loaderFor<MessageInfo>(messageLoaders, mailboxId, await provider(mailboxId), loadMessages).load(key);
     },
     async primeConversations(mailboxId, conversations) {
       const loader = loaderFor(conversationLoaders, mailboxId, await provider(mailboxId), loadConversations);

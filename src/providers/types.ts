@@ -13,6 +13,7 @@ import type { Readable } from 'node:stream';
 import type { ConversationInfo, MessageInfo } from '../domain/mail.ts';
 import type { Logger, Progress } from '../domain/logger.ts';
 import type { Page } from '../domain/page.ts';
+import type { GatewayError } from '../errors.ts';
 import type { ImapProviderOptions } from './imap/provider.ts';
 import type { GoogleSettings } from './gmail/settings.ts';
 import type { MicrosoftSettings } from './microsoft-graph/settings.ts';
@@ -80,6 +81,17 @@ export interface MailProvider {
 
   /** Messages by key, in the order of `keys`; null for unknown or stale keys. */
   loadMessages(keys: readonly string[], options?: CallOptions): Promise<(MessageInfo | null)[]>;
+
+  /**
+   * Optional: {@link loadConversations} where one key can fail alone. An entry is the
+   * conversation, null (unknown or stale key) or the GatewayError of that key only (e.g. one
+   * request of a Graph `$batch` still throttled after its retries), so the loaders fail that
+   * key's field and keep its neighbours. The loaders prefer it when a provider has it.
+   */
+  loadConversationsSettled?(keys: readonly string[], options?: CallOptions): Promise<(ConversationInfo | null | GatewayError)[]>;
+
+  /** Optional: {@link loadMessages} where one key can fail alone (see {@link loadConversationsSettled}). */
+  loadMessagesSettled?(keys: readonly string[], options?: CallOptions): Promise<(MessageInfo | null | GatewayError)[]>;
 
   /**
    * Opens the decoded bytes of one attachment for streaming. Nothing is buffered whole.

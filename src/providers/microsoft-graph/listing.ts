@@ -40,6 +40,12 @@ export const LISTING_LIMITS = {
   maxListReads: 4,
   /** Conversations read per page, as a multiple of `first`. */
   maxCandidatesFactor: 4,
+  /**
+   * List reads per page while messages keep sharing one instant (ties are never cut within it:
+   * 16 reads, 4,000 messages received in the same second). Past it the rest of that instant is
+   * skipped, so a hostile mailbox cannot make a page read without end.
+   */
+  maxTieReads: 16,
 } as const;
 
 /** Messages per list read (`$top`; Graph allows up to 1000). */
@@ -96,9 +102,9 @@ export async function listConversationPage(deps: ListingDeps, args: { first: num
   let lastTaken: number | null = null;
 
   /** The next message without taking it, reading more of the list when needed; null when the scan ended or its reads are used up. */
-  const peek = async (): Promise<ListedMessage | null> => {
+  const peek = async (tie: boolean): Promise<ListedMessage | null> => {
     while (buffer.length === 0) {
-      if (scan.ended || reads >= LISTING_LIMITS.maxListReads) return null;
+      if (scan.ended || reads >= (tie ? LISTING_LIMITS.maxTieReads : LISTING_LIMITS.maxListReads)) return null;
       reads++;
       buffer = await scan.next();
     }
@@ -110,7 +116,7 @@ export async function listConversationPage(deps: ListingDeps, args: { first: num
     const round: string[] = [];
     let lastAt: number | null = null;
     for (;;) {
-      const m = await peek();
+      const m = await peek(round.length >= need);
       if (!m) break;
       // Enough for the round, unless the next message shares the last one's instant (a tie).
       if (round.length >= need && m.receivedAt !== lastAt) break;
@@ -149,15 +155,13 @@ export async function listConversationPage(deps: ListingDeps, args: { first: num
 /**
  * The cursor of a page that showed nothing within its bounds but has more to scan: past every
  * message taken, keeping the conversations received at the last instant taken (they are decided
- * again; none of them was shown). The previous cursor when the scan did not get past its instant.
+ * again; none of them was shown). When the scan did not even get past the cursor's own instant
+ * (more messages at one instant than a page reads), past that instant, so paging always ends.
  */
 function emptyPageCursor(position: ListPosition | null, lastTaken: number | null): string {
-  if (lastTaken === null || (position && position.at === lastTaken)) return encodeListCursor(positionAsConversation(position ?? { at: lastTaken, key: '\u0000' }));
-  return encodeListCursor({ lastMessageAt: new Date(lastTaken), key: '\u0000' });
-}
-
-function positionAsConversation(p: ListPosition): { lastMessageAt: Date | null; key: string } {
-  return { lastMessageAt: p.at === null ? null : new Date(p.at), key: p.key };
+  const at = lastTaken ?? position?.at ?? 0;
+  if (position && position.at === at) return encodeListCursor({ lastMessageAt: new Date(at - 1), key: '\u0000' });
+  return encodeListCursor({ lastMessageAt: new Date(at), key: '\u0000' });
 }
 
 /** The filter checked on a conversation read whole (attachments inline included, since by its newest message). */

@@ -44,7 +44,8 @@ export class MailboxSlots {
    */
   acquire(signal?: AbortSignal, download = false): Promise<ReleaseSlot> {
     signal?.throwIfAborted();
-    if (this.#queue.length === 0 && this.#fits(download)) return Promise.resolve(this.#take(download));
+    // Queued downloads waiting for a download slot do not hold back a listing that fits now.
+    if (this.#fits(download) && !this.#queue.some((w) => this.#fits(w.download))) return Promise.resolve(this.#take(download));
     return new Promise<ReleaseSlot>((resolve, reject) => {
       const entry = {
         download,

@@ -10,6 +10,7 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { run } from '../../src/cli/program.ts';
+import { testCaEnv } from './fake-graph/tls.ts';
 
 /** Root of the repository. */
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -23,7 +24,8 @@ export interface CliResult {
 }
 
 /**
- * Runs `attachment-gateway ...args` as a child process with only `env` (plus PATH and HOME).
+ * Runs `attachment-gateway ...args` as a child process with only `env` (plus PATH, HOME and the
+ * test CA's NODE_EXTRA_CA_CERTS).
  * @param input written to its standard input (else stdin is closed at once)
  */
 export function cliProcess(args: string[], env: Record<string, string>, input?: string): Promise<CliResult> {
@@ -31,7 +33,8 @@ export function cliProcess(args: string[], env: Record<string, string>, input?: 
     const child = execFile(
       process.execPath,
       [BIN, ...args],
-      { cwd: repoRoot, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env }, timeout: 60_000 },
+      // testCaEnv: the child trusts the fake Microsoft Graph's test CA, as the test process does.
+      { cwd: repoRoot, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...testCaEnv(), ...env }, timeout: 60_000 },
       (error, stdout, stderr) => resolve({ code: error ? (typeof error.code === 'number' ? error.code : -1) : 0, stdout, stderr }),
     );
     child.stdin?.end(input);

@@ -53,24 +53,37 @@ describe('Graph $batch codec', () => {
   });
 });
 
-/** A client whose POST answers with the script's items; records what each POST held. */
-function scriptedClient(answer: (urls: string[], call: number) => { status: number; body?: unknown; headers?: Record<string, string> }[] | Error) {
+/**
+ * A client whose `$batch` POST answers with the script's items, honouring `dependsOn` as Graph
+ * does (a request after a failed one gets 424); records the URLs of each POST and the width it gave.
+ */
+function scriptedClient(answer: (urls: string[], call: number) => { status: number; body?: unknown; headers?: Record<string, string> }[] | Error, width = 4) {
   const posts: string[][] = [];
+  const bodies: GraphBatchBody[] = [];
   let invalidated = 0;
   return {
     posts,
+    bodies,
     get invalidated() {
       return invalidated;
     },
     invalidateToken: () => void invalidated++,
-    async postJsonOnce(path: string, body: unknown) {
-      expect(path).toBe('/$batch');
-      const urls = (body as GraphBatchBody).requests.map((r) => r.url);
+    async postBatchOnce(build: (width: number) => unknown, maxWidth: number) {
+      const body = build(Math.min(width, maxWidth)) as GraphBatchBody;
+      bodies.push(body);
+      const urls = body.requests.map((r) => r.url);
       posts.push(urls);
       const items = answer(urls, posts.length);
       if (items instanceof Error) throw items;
+      const status = new Map<string, number>();
+      const responses = body.requests.map((r, i) => {
+        const failedBefore = (r.dependsOn ?? []).some((d) => (status.get(d) ?? 0) >= 400);
+        const item = failedBefore ? { status: 424, body: { error: { code: 'FailedDependency' } } } : items[i]!;
+        status.set(r.id, item.status);
+        return { id: r.id, ...item };
+      });
       // Answer in reverse order: the runner must match by id.
-      return { responses: items.map((item, i) => ({ id: String(i + 1), ...item })).reverse() };
+      return { responses: responses.reverse() };
     },
   };
 }
@@ -114,6 +127,15 @@ describe('Graph $batch runner', () => {
     expect(client.invalidated).toBe(1);
     expect(client.posts).toEqual([['/a', '/b'], ['/b']]);
     expect(results.every((r) => r.ok)).toBe(true);
+  });
+
+  it('chains the requests to the width the mailbox allows, and sends again at once what followed a request that failed for good', async () => {
+    const client = scriptedClient((urls) => urls.map((url) => (url.endsWith('/gone') ? { status: 404, body: { error: { code: 'ErrorItemNotFound' } } } : { status: 200, body: { url } })), 2);
+    const paths = ['/a', '/gone', '/c', '/d', '/e', '/f'];
+    const results = await runGraphBatch(client, paths.map((path) => ({ path })), { retry: fast });
+    expect(client.bodies[0]!.requests.map((r) => r.dependsOn ?? [])).toEqual([[], [], ['1'], ['2'], ['3'], ['4']]);
+    expect(client.posts).toEqual([paths, ['/d', '/f']]);
+    expect(results.map((r) => (r.ok ? 'ok' : r.error.code))).toEqual(['ok', 'NOT_FOUND', 'ok', 'ok', 'ok', 'ok']);
   });
 
   it('stops at once when the request is aborted', async () => {

@@ -21,6 +21,8 @@ import { isGraphFailure, malformedGraphAnswer, mapGraphAnswer, mapGraphError, ty
 
 /** Most requests in one JSON batch (Graph's limit). */
 export const GRAPH_BATCH_LIMIT = 20;
+/** Requests of a batch Graph runs at once against one mailbox by default (Outlook's MailboxConcurrency). */
+export const GRAPH_MAILBOX_WIDTH = 4;
 
 /** One GET of a batch: a path below the version root with its query (values are percent-encoded here). */
 export interface GraphBatchRequest {
@@ -33,7 +35,7 @@ export type GraphBatchResult = { ok: true; status: number; headers: GraphHeaders
 
 /** The JSON body of a batch POST. */
 export interface GraphBatchBody {
-  requests: { id: string; method: 'GET'; url: string; headers: Record<string, string> }[];
+  requests: { id: string; method: 'GET'; url: string; headers: Record<string, string>; dependsOn?: string[] }[];
 }
 
 /** The URL of a batch item: the path and its query, values percent-encoded (relative to the version root). */
@@ -45,13 +47,25 @@ export function batchUrlOf(request: GraphBatchRequest): string {
 }
 
 /**
- * The body of one batch; item ids are `"1"`..`"n"` in request order.
+ * The body of one batch; item ids are `"1"`..`"n"` in request order. With a `width` below the
+ * number of requests, the requests form `width` chains (request i `dependsOn` request i − width),
+ * so Graph runs at most `width` of them at once: it otherwise runs four at once whatever the
+ * mailbox already serves ("Sequencing requests with the dependsOn property").
  * @param headers headers every item carries (the `Prefer` of immutable ids: the batch's own headers do not reach its items)
  * @throws RangeError for no requests or more than {@link GRAPH_BATCH_LIMIT}
  */
-export function encodeGraphBatch(requests: readonly GraphBatchRequest[], headers: Record<string, string> = {}): GraphBatchBody {
+export function encodeGraphBatch(requests: readonly GraphBatchRequest[], headers: Record<string, string> = {}, width = GRAPH_BATCH_LIMIT): GraphBatchBody {
   if (requests.length === 0 || requests.length > GRAPH_BATCH_LIMIT) throw new RangeError(`a batch holds 1 to ${GRAPH_BATCH_LIMIT} requests`);
-  return { requests: requests.map((r, i) => ({ id: String(i + 1), method: 'GET', url: batchUrlOf(r), headers: { ...headers } })) };
+  const w = Math.max(1, Math.floor(width));
+  return {
+    requests: requests.map((r, i) => ({
+      id: String(i + 1),
+      method: 'GET',
+      url: batchUrlOf(r),
+      headers: { ...headers },
+      ...(i >= w ? { dependsOn: [String(i - w + 1)] } : {}),
+    })),
+  };
 }
 
 /**
@@ -90,6 +104,8 @@ export interface RunGraphBatchOptions {
   headers?: Record<string, string>;
   /** Requests per batch, 1..20; default 20. */
   limit?: number;
+  /** Most requests of a batch Graph may run at once (the mailbox's concurrency); default 4. */
+  width?: number;
   /** Retry numbers of each batch; `retryUpstream`'s defaults otherwise. */
   retry?: { maxAttempts?: number; budgetMs?: number; initialDelayMs?: number; maxDelayMs?: number };
 }
@@ -99,7 +115,7 @@ export interface RunGraphBatchOptions {
  * Batches run concurrently; the mailbox's slots bound how many are in flight.
  * @throws the signal's reason when it aborts
  */
-export async function runGraphBatch(client: Pick<GraphClient, 'postJsonOnce' | 'invalidateToken'>, requests: readonly GraphBatchRequest[], options: RunGraphBatchOptions = {}): Promise<GraphBatchResult[]> {
+export async function runGraphBatch(client: Pick<GraphClient, 'postBatchOnce' | 'invalidateToken'>, requests: readonly GraphBatchRequest[], options: RunGraphBatchOptions = {}): Promise<GraphBatchResult[]> {
   const limit = options.limit ?? GRAPH_BATCH_LIMIT;
   if (!Number.isInteger(limit) || limit < 1 || limit > GRAPH_BATCH_LIMIT) throw new RangeError(`batch limit must be an integer from 1 to ${GRAPH_BATCH_LIMIT}`);
   const slices: GraphBatchRequest[][] = [];
@@ -117,7 +133,7 @@ export async function runGraphBatch(client: Pick<GraphClient, 'postJsonOnce' | '
 }
 
 /** One batch of at most 20 requests, with its retries. */
-async function runOne(client: Pick<GraphClient, 'postJsonOnce'>, calls: readonly GraphBatchRequest[], options: RunGraphBatchOptions): Promise<GraphBatchResult[]> {
+async function runOne(client: Pick<GraphClient, 'postBatchOnce'>, calls: readonly GraphBatchRequest[], options: RunGraphBatchOptions): Promise<GraphBatchResult[]> {
   const { signal } = options;
   const results: (GraphBatchResult | undefined)[] = new Array<GraphBatchResult | undefined>(calls.length).fill(undefined);
   const lastError = new Map<number, GatewayError>();
@@ -125,35 +141,55 @@ async function runOne(client: Pick<GraphClient, 'postJsonOnce'>, calls: readonly
   try {
     await retryUpstream(
       async ({ signal: attempt }) => {
-        const body = encodeGraphBatch(
-          open.map((i) => calls[i]!),
-          options.headers,
-        );
-        let answer: unknown;
-        try {
-          answer = await client.postJsonOnce('/$batch', body, attempt);
-        } catch (error) {
-          if (attempt.aborted) throw attempt.reason;
-          const mapped = mapGraphError(error);
-          for (const i of open) lastError.set(i, mapped);
-          throw mapped;
-        }
-        const items = decodeGraphBatch(answer, open.length);
-        const failed: number[] = [];
-        let wait: GatewayError | undefined;
-        items.forEach((item, k) => {
-          const i = open[k]!;
-          if (item.ok || !isRetryableUpstreamError(item.error)) {
-            results[i] = item;
-            return;
+        // Requests that only followed a request which failed for good (424) go again at once.
+        for (let round = 0; ; round++) {
+          let answer: unknown;
+          try {
+            const sent = open;
+            answer = await client.postBatchOnce(
+              (width) =>
+                encodeGraphBatch(
+                  sent.map((i) => calls[i]!),
+                  options.headers,
+                  width,
+                ),
+              Math.min(sent.length, options.width ?? GRAPH_MAILBOX_WIDTH),
+              attempt,
+            );
+          } catch (error) {
+            if (attempt.aborted) throw attempt.reason;
+            const mapped = mapGraphError(error);
+            for (const i of open) lastError.set(i, mapped);
+            throw mapped;
           }
-          failed.push(i);
-          lastError.set(i, item.error);
-          wait = longerWait(wait, item.error);
-        });
-        open = failed;
-        // The helper waits (at least the longest Retry-After) and calls again with these only.
-        if (wait) throw wait;
+          const items = decodeGraphBatch(answer, open.length);
+          const failed: number[] = [];
+          const dependents: number[] = [];
+          let wait: GatewayError | undefined;
+          items.forEach((item, k) => {
+            const i = open[k]!;
+            if (item.ok || !isRetryableUpstreamError(item.error)) {
+              results[i] = item;
+              return;
+            }
+            lastError.set(i, item.error);
+            if (isGraphFailure(item.error, 'dependency')) {
+              dependents.push(i);
+              return;
+            }
+            failed.push(i);
+            wait = longerWait(wait, item.error);
+          });
+          if (!wait && dependents.length > 0 && round < calls.length) {
+            open = dependents;
+            continue;
+          }
+          open = [...failed, ...dependents].sort((a, b) => a - b);
+          // The helper waits (at least the longest Retry-After) and calls again with these only.
+          if (wait) throw wait;
+          if (open.length > 0) throw lastError.get(open[0]!)!;
+          return;
+        }
       },
       { ...options.retry, signal, mapError: mapGraphError },
     );

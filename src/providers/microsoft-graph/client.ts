@@ -123,17 +123,27 @@ export class GraphClient {
    */
   async getJson(path: string, query: GraphQuery = {}, signal?: AbortSignal): Promise<unknown> {
     return this.#withFreshToken(signal, () =>
-      retryUpstream(async ({ signal: attempt }) => this.#readJson(await this.#send('GET', path, query, undefined, attempt)), { ...this.#retry, signal, mapError: mapGraphError }),
+      retryUpstream(async ({ signal: attempt }) => this.#readJson(await this.#send(path, query, attempt)), { ...this.#retry, signal, mapError: mapGraphError }),
     );
   }
 
   /**
-   * One POST of a JSON body (no retry here: the `$batch` runner retries what failed itself).
+   * One `$batch` POST (no retry here: the `$batch` runner retries what failed itself). It holds as
+   * many of the mailbox's slots as it may run requests at once: at least one, up to `maxWidth`,
+   * as many as are free; `build` makes the body for that width.
    * @returns the answer's parsed JSON
    * @throws GatewayError from `./errors.ts` for an error status or an unreadable answer; the signal's reason
    */
-  async postJsonOnce(path: string, body: unknown, signal: AbortSignal): Promise<unknown> {
-    return this.#readJson(await this.#send('POST', path, {}, body, signal));
+  async postBatchOnce(build: (width: number) => unknown, maxWidth: number, signal: AbortSignal): Promise<unknown> {
+    const { count, release } = await this.#slots.acquireUpTo(Math.max(1, maxWidth), signal);
+    let response: Response;
+    try {
+      response = await this.#fetchRaw('POST', '/$batch', {}, build(count), signal, signal);
+    } catch (error) {
+      release();
+      throw error;
+    }
+    return this.#readJson({ response, release, signal });
   }
 
   /** Runs `call`; when it fails with a 401, drops the token and runs it once more. */
@@ -210,11 +220,11 @@ export class GraphClient {
     );
   }
 
-  /** One request holding a slot until its answer is read whole (by {@link readJson}). */
-  async #send(method: 'GET' | 'POST', path: string, query: GraphQuery, body: unknown, signal: AbortSignal): Promise<{ response: Response; release: () => void; signal: AbortSignal }> {
+  /** One GET holding a slot until its answer is read whole (by {@link readJson}). */
+  async #send(path: string, query: GraphQuery, signal: AbortSignal): Promise<{ response: Response; release: () => void; signal: AbortSignal }> {
     const release = await this.#slots.acquire(signal);
     try {
-      const response = await this.#fetchRaw(method, path, query, body, signal, signal);
+      const response = await this.#fetchRaw('GET', path, query, undefined, signal, signal);
       return { response, release, signal };
     } catch (error) {
       release();

@@ -22,6 +22,7 @@
  * | 429 | PROVIDER_THROTTLED | throttled, `retryAfter` from Retry-After, else a 10 s hint | yes |
  * | 503, 504 | PROVIDER_THROTTLED when Retry-After is sent (Graph's "come back later"), else PROVIDER_UNAVAILABLE | throttled / server | yes |
  * | 408, 500, 502 | PROVIDER_UNAVAILABLE | server | yes |
+ * | 424 inside a `$batch` (a request it `dependsOn` failed) | PROVIDER_UNAVAILABLE | dependency (sent again at once by `./batch.ts`) | yes |
  * | other 4xx (400 `InefficientFilter`, `BadRequest`, ...) | PROVIDER_UNAVAILABLE | bad-request | no |
  * | network errors, timeouts, a cut body | PROVIDER_UNAVAILABLE | network | yes |
  * | an answer the gateway cannot read (not JSON, too large, a `$batch` answer missing a response) | PROVIDER_UNAVAILABLE | malformed | yes |
@@ -34,7 +35,7 @@ import { ErrorCode, GatewayError, isGatewayError, NotDownloadableError } from '.
 import { parseRetryAfter } from '../../upstream/retry.ts';
 
 /** What kind of failure a {@link GraphApiError} is (see the module table). */
-export type GraphFailureKind = 'auth' | 'forbidden' | 'not-found' | 'throttled' | 'server' | 'bad-request' | 'network' | 'malformed';
+export type GraphFailureKind = 'auth' | 'forbidden' | 'not-found' | 'throttled' | 'server' | 'dependency' | 'bad-request' | 'network' | 'malformed';
 
 /** Headers as fetch gives them (`Headers`) or as a `$batch` response carries them (a plain record). */
 export type GraphHeaders = { get(name: string): string | null } | Record<string, unknown> | null | undefined;
@@ -121,6 +122,9 @@ export function mapGraphAnswer(answer: GraphAnswer, options: MapGraphAnswerOptio
       retryAfter: retryAfter ?? GRAPH_DEFAULT_RETRY_AFTER_SECONDS,
       retryAfterSource: retryAfter === undefined ? 'default' : 'upstream',
     });
+  }
+  if (status === 424) {
+    return new GraphApiError(ErrorCode.PROVIDER_UNAVAILABLE, 'Microsoft Graph did not run a request whose predecessor failed', { ...base, kind: 'dependency', retryable: true });
   }
   if (status === 408 || status >= 500) {
     return new GraphApiError(ErrorCode.PROVIDER_UNAVAILABLE, 'Microsoft Graph answered with a server error', { ...base, kind: 'server', retryable: status !== 501 });

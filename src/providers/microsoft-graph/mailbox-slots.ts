@@ -4,8 +4,8 @@
  * https://learn.microsoft.com/en-us/graph/throttling-limits#outlook-service-limits); a fifth is
  * answered 429. The gateway keeps under it instead of provoking throttling: every HTTP request to
  * the mailbox holds a slot from its start until its answer is read (a download: until its body
- * ended or was dropped). Downloads may hold all slots but one, so a listing always gets through
- * while large files stream.
+ * ended or was dropped), a `$batch` as many as it may run at once ({@link MailboxSlots.acquireUpTo}).
+ * Downloads may hold all slots but one, so a listing always gets through while large files stream.
  *
  * Waiters are served first come, first served; a waiter whose signal aborts leaves the queue at
  * once and rejects with the signal's reason.
@@ -63,6 +63,26 @@ export class MailboxSlots {
       signal?.addEventListener('abort', onAbort, { once: true });
       this.#queue.push(entry);
     });
+  }
+
+  /**
+   * Waits for at least one slot, then takes as many more as are free, up to `wanted` in all: what
+   * a `$batch` uses, since Graph runs up to four of its requests at once against the mailbox.
+   * @returns how many slots were taken (1..wanted) and one release for all of them
+   * @throws the signal's reason when it aborts first
+   */
+  async acquireUpTo(wanted: number, signal?: AbortSignal): Promise<{ count: number; release: ReleaseSlot }> {
+    const releases = [await this.acquire(signal)];
+    while (releases.length < wanted && this.#busy < this.#max && !this.#queue.some((w) => this.#fits(w.download))) releases.push(this.#take(false));
+    let released = false;
+    return {
+      count: releases.length,
+      release: () => {
+        if (released) return;
+        released = true;
+        for (const r of releases) r();
+      },
+    };
   }
 
   #fits(download: boolean): boolean {

@@ -2,7 +2,7 @@
  * The Microsoft Graph provider on its own against the fake Graph over HTTPS: both mailbox modes
  * (`/me` with a delegated token, `/users/{address}` with an application token), a 401 answered by
  * one fresh token, the listing filters on the real wire (InefficientFilter rule, inline-only
- * attachments that Graph's own `hasAttachments` ignores), stable keys across folder moves
+ * attachments that Graph's own `hasAttachments` ignores, `$search`), stable keys across folder moves
  * (immutable ids), and the mailbox's concurrency limit kept under load.
  */
 import os from 'node:os';
@@ -117,7 +117,7 @@ describe('Graph provider against the fake Graph', () => {
     await expect(refused.listConversations({ first: 5 })).rejects.toMatchObject({ code: 'PROVIDER_AUTH_FAILED' });
   });
 
-  it('filters on the real wire: since by receivedDateTime first (InefficientFilter), inline-only attachments count', async () => {
+  it('filters on the real wire: since by receivedDateTime first (InefficientFilter), inline-only attachments count, free text by $search', async () => {
     const p = createGraphProvider(mailbox('delegated'), deps, tokens('delegated'), { retry: fast });
     expect(await subjects(p, { hasAttachments: true })).toEqual(['Logo only', 'Old file']);
     expect(await subjects(p, { hasAttachments: false })).toEqual(['Plain']);
@@ -125,7 +125,11 @@ describe('Graph provider against the fake Graph', () => {
     const lists = fake.requests.filter((r) => r.kind === 'messages' && r.query.$orderby);
     expect(lists.at(-1)!.query.$filter).toBe('receivedDateTime ge 2026-11-03T00:00:00.000Z');
     expect(lists.every((r) => r.status === 200)).toBe(true);
-    await expect(p.listConversations({ first: 5, filter: { search: 'logo' } })).rejects.toMatchObject({ code: 'BAD_USER_INPUT' });
+    // Free text goes to $search as one quoted phrase, user quotes dropped.
+    expect(await subjects(p, { search: 'LOGO "only' })).toEqual(['Logo only']);
+    expect(await subjects(p, { search: 'file', hasAttachments: true })).toEqual(['Old file']);
+    expect(fake.requests.filter((r) => r.query.$search).at(-1)!.query.$search).toBe('"file"');
+    await expect(p.listConversations({ first: 5, filter: { search: '"' } })).rejects.toMatchObject({ code: 'BAD_USER_INPUT' });
   });
 
   it('keeps message and attachment keys across a move to another folder (immutable ids)', async () => {

@@ -12,7 +12,9 @@
  *
  * - The mailbox is `/me` (delegated) or `/users/{address}` (application), from its settings.
  * - Listing: `./listing.ts` (messages newest first grouped by conversation; the filter decided on
- *   what was read, inline attachments included). A listed conversation is read whole with its
+ *   what was read, inline attachments included). A free-text `search` lists with `$search`
+ *   (https://learn.microsoft.com/en-us/graph/search-query-parameter: one quoted phrase, no
+ *   `$filter` or `$orderby` beside it), see {@link SEARCH_MAX_READS}. A listed conversation is read whole with its
  *   messages and their attachment metadata in the same `$batch`, and kept a short while
  *   ({@link MESSAGE_CACHE_TTL_MS}), so its messages cost no second read.
  * - `loadConversations` / `loadMessages`: one `$batch` request per key (`batchLimit` 20, the
@@ -53,6 +55,8 @@ import type { GraphTokenSource } from './token-source.ts';
 
 /** Messages per conversation read (`$top`); a longer conversation is read on through its nextLink. */
 export const CONVERSATION_PAGE_SIZE = 100;
+/** List reads of `$search` hits per page (so a search sees at most 1,000 hits). */
+export const SEARCH_MAX_READS = 4;
 /** Most reads of one conversation (so at most 1,000 messages of it are shown). */
 export const MAX_CONVERSATION_READS = 10;
 /** How long a message read with its conversation is reused, ms. */
@@ -116,13 +120,12 @@ class GraphProvider implements MailProvider {
   }
 
   async listConversations(args: { first: number; after?: string | null; filter?: ConversationFilter }, options?: CallOptions): Promise<Page<ConversationInfo>> {
-    if (args.filter?.search != null) throw badInput('search is not available for Microsoft Graph mailboxes yet');
     const signal = options?.signal;
     const base = this.#mailbox();
     const folders = await this.#resolveFolders(signal);
     const { page, read } = await listConversationPage(
       {
-        scan: (range) => this.#scan(base, folders, range, signal),
+        scan: (range) => (args.filter?.search ? this.#searchScan(base, folders, searchPhrase(args.filter.search), range, signal) : this.#scan(base, folders, range, signal)),
         load: (keys) => this.#readConversations(keys, signal),
       },
       args,
@@ -263,14 +266,39 @@ class GraphProvider implements MailProvider {
         const answer = (await client.getJson(next, query, signal)) as { value?: unknown; '@odata.nextLink'?: unknown };
         if (!Array.isArray(answer?.value)) throw malformedGraphAnswer('Microsoft Graph sent a message list without messages');
         next = nextLinkOf(answer);
-        const out: ListedMessage[] = [];
-        for (const m of answer.value as GraphMessage[]) {
-          if (typeof m?.conversationId !== 'string' || !ID.test(m.conversationId)) continue;
-          if (typeof m.parentFolderId === 'string' && folders.hidden.has(m.parentFolderId)) continue;
-          const at = timeOf(m.receivedDateTime);
-          if (at) out.push({ conversationId: m.conversationId, receivedAt: at.getTime() });
+        return listed(answer.value as GraphMessage[], folders);
+      },
+    };
+  }
+
+  /**
+   * The scan of a free-text search: `$search` takes neither `$filter` nor `$orderby` (Graph sorts
+   * its hits itself), so up to {@link SEARCH_MAX_READS} list reads of hits are read at once,
+   * ordered newest first here and cut to the page's range; a search shows the conversations of at
+   * most the first {@link SEARCH_MAX_READS} × {@link LIST_PAGE_SIZE} hits Graph returns.
+   */
+  #searchScan(base: string, folders: GraphFolders, phrase: string, range: { upTo: number | null; since: number | null }, signal: AbortSignal | undefined): MessageScan {
+    let done = false;
+    const client = this.#client;
+    return {
+      get ended() {
+        return done;
+      },
+      async next(): Promise<ListedMessage[]> {
+        if (done) return [];
+        done = true;
+        const hits: ListedMessage[] = [];
+        let next: string | null = `${base}/messages`;
+        for (let reads = 0; next !== null && reads < SEARCH_MAX_READS; reads++) {
+          const query = reads === 0 ? { $search: phrase, $select: 'id,conversationId,receivedDateTime,parentFolderId', $top: LIST_PAGE_SIZE } : {};
+          const answer = (await client.getJson(next, query, signal)) as { value?: unknown; '@odata.nextLink'?: unknown };
+          if (!Array.isArray(answer?.value)) throw malformedGraphAnswer('Microsoft Graph sent a message list without messages');
+          next = nextLinkOf(answer);
+          hits.push(...listed(answer.value as GraphMessage[], folders));
         }
-        return out;
+        return hits
+          .filter((m) => (range.upTo === null || m.receivedAt <= range.upTo) && (range.since === null || m.receivedAt >= range.since))
+          .sort((a, b) => b.receivedAt - a.receivedAt);
       },
     };
   }
@@ -341,6 +369,33 @@ class GraphProvider implements MailProvider {
     this.#messages.delete(id);
     this.#weight -= hit.weight;
   }
+}
+
+/** The listed messages of a list answer: those with a conversation, outside hidden folders. */
+function listed(value: GraphMessage[], folders: GraphFolders): ListedMessage[] {
+  const out: ListedMessage[] = [];
+  for (const m of value) {
+    if (typeof m?.conversationId !== 'string' || !ID.test(m.conversationId)) continue;
+    if (typeof m.parentFolderId === 'string' && folders.hidden.has(m.parentFolderId)) continue;
+    const at = timeOf(m.receivedDateTime);
+    if (at) out.push({ conversationId: m.conversationId, receivedAt: at.getTime() });
+  }
+  return out;
+}
+
+/**
+ * `$search`'s value for free text: the words in one quoted KQL phrase (double quotes, backslashes
+ * and control characters dropped, at most 500 characters), so user text is never read as syntax.
+ * @throws GatewayError BAD_USER_INPUT when no word is left
+ */
+export function searchPhrase(text: string): string {
+  const words = text
+    .slice(0, 500)
+    .replace(/["\\\p{Cc}]/gu, ' ')
+    .split(/\s+/)
+    .filter((w) => w !== '');
+  if (words.length === 0) throw badInput('search has no word to look for');
+  return `"${words.join(' ')}"`;
 }
 
 function isId(key: unknown): key is string {

@@ -207,7 +207,8 @@ export class GraphClient {
             return { stream, size, contentType: type };
           } catch (error) {
             signal?.removeEventListener('abort', onAbort);
-            if (controller.signal.aborted && !attempt.aborted) controller.abort();
+            // An answer not taken is dropped with its connection.
+            controller.abort();
             if (attempt.aborted) throw attempt.reason;
             throw error;
           } finally {

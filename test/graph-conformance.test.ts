@@ -235,7 +235,7 @@ describe('Graph through the gateway', () => {
     }
   });
 
-  it('shows a reference attachment as not downloadable; its download is NOT_DOWNLOADABLE (409), also when Graph answers its $value 405', async () => {
+  it('shows a reference attachment with its link (read from the beta API), not downloadable; its download is NOT_DOWNLOADABLE (409), also when Graph answers its $value 405', async () => {
     const query = `{ node(id: "${mailboxIds.get(LINKS)}") { ... on Mailbox { conversations(first: 5) { edges { node { messages(first: 5) { edges { node { attachments { id filename kind downloadable linkUrl downloadUrl { url } } } } } } } } } } }`;
     type Seen = { id: string; filename: string; kind: string; downloadable: boolean; linkUrl: string | null; downloadUrl: { url: string } | null };
     const answer = await gateway.graphql<{ node: { conversations: { edges: { node: { messages: { edges: { node: { attachments: Seen[] } }[] } } }[] } } }>(query);
@@ -244,9 +244,20 @@ describe('Graph through the gateway', () => {
       ['notes.txt', 'FILE', true],
       ['Budget.xlsx', 'REFERENCE', false],
     ]);
-    // Graph v1.0 gives a reference attachment no sourceUrl (beta only): no link to expose.
-    expect(attachments[1]!.linkUrl).toBeNull();
+    // Graph v1.0 gives a reference attachment no sourceUrl: it comes from the beta API.
+    expect(attachments[1]!.linkUrl).toBe(SOURCE_URL);
+    expect(attachments[0]!.linkUrl).toBeNull();
     expect(answer.errors?.map((e) => e.extensions?.code)).toEqual(['NOT_DOWNLOADABLE']);
+    // The link is an extra: when the beta API fails, the listing stands without it.
+    const beta = fake.faults.add({ path: '/beta/$batch' }, { error: 'internal' }, Infinity);
+    const without = await gateway.graphql<typeof answer.data>(query);
+    fake.faults.clear();
+    expect(beta.hits).toBeGreaterThan(0);
+    expect(without.data!.node.conversations.edges[0]!.node.messages.edges[0]!.node.attachments.map((a) => [a.filename, a.linkUrl])).toEqual([
+      ['notes.txt', null],
+      ['Budget.xlsx', null],
+    ]);
+    expect(without.errors?.map((e) => e.extensions?.code)).toEqual(['NOT_DOWNLOADABLE']);
     // What the download route answers 409 for: the provider refuses before any $value call, and
     // Graph's own answer to a reference's $value (405) maps to the same code.
     const [, messageKey, partId] = decodeNodeId('Attachment', attachments[1]!.id);

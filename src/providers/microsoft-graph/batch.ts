@@ -106,6 +106,8 @@ export interface RunGraphBatchOptions {
   limit?: number;
   /** Most requests of a batch Graph may run at once (the mailbox's concurrency); default 4. */
   width?: number;
+  /** API version of the batch (`v1.0` by default). */
+  version?: string;
   /** Retry numbers of each batch; `retryUpstream`'s defaults otherwise. */
   retry?: { maxAttempts?: number; budgetMs?: number; initialDelayMs?: number; maxDelayMs?: number };
 }
@@ -155,6 +157,7 @@ async function runOne(client: Pick<GraphClient, 'postBatchOnce'>, calls: readonl
                 ),
               Math.min(sent.length, options.width ?? GRAPH_MAILBOX_WIDTH),
               attempt,
+              ...(options.version ? [options.version] : []),
             );
           } catch (error) {
             if (attempt.aborted) throw attempt.reason;

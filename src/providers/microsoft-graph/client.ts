@@ -131,14 +131,15 @@ export class GraphClient {
    * One `$batch` POST (no retry here: the `$batch` runner retries what failed itself). It holds as
    * many of the mailbox's slots as it may run requests at once: at least one, up to `maxWidth`,
    * as many as are free; `build` makes the body for that width.
+   * @param version the API version of the batch and its requests (`v1.0`; `beta` only where v1.0 lacks a property)
    * @returns the answer's parsed JSON
    * @throws GatewayError from `./errors.ts` for an error status or an unreadable answer; the signal's reason
    */
-  async postBatchOnce(build: (width: number) => unknown, maxWidth: number, signal: AbortSignal): Promise<unknown> {
+  async postBatchOnce(build: (width: number) => unknown, maxWidth: number, signal: AbortSignal, version: string = GRAPH_VERSION): Promise<unknown> {
     const { count, release } = await this.#slots.acquireUpTo(Math.max(1, maxWidth), signal);
     let response: Response;
     try {
-      response = await this.#fetchRaw('POST', '/$batch', {}, build(count), signal, signal);
+      response = await this.#fetchRaw('POST', '/$batch', {}, build(count), signal, signal, version);
     } catch (error) {
       release();
       throw error;
@@ -234,9 +235,10 @@ export class GraphClient {
   }
 
   /** The graph-client request: URL, query, Prefer, bearer (asked with `tokenSignal`), the raw Response back. */
-  async #fetchRaw(method: 'GET' | 'POST', path: string, query: GraphQuery, body: unknown, signal: AbortSignal, tokenSignal: AbortSignal): Promise<Response> {
+  async #fetchRaw(method: 'GET' | 'POST', path: string, query: GraphQuery, body: unknown, signal: AbortSignal, tokenSignal: AbortSignal, version = GRAPH_VERSION): Promise<Response> {
     const request = this.#client
       .api(this.#target(path))
+      .version(version)
       .responseType(ResponseType.RAW)
       .header('Prefer', PREFER_IMMUTABLE_ID)
       .option('signal', signal)

@@ -18,7 +18,8 @@
  *   served as `message/rfc822` from `$value`, named `<name>.eml` (Exchange names an item
  *   attachment after the item's subject; `message.eml` when it has no name);
  *   `#microsoft.graph.referenceAttachment` → REFERENCE, `downloadable: false`, `linkUrl` from
- *   `sourceUrl` when the answer has one (an absolute http(s) URL), else null.
+ *   `sourceUrl` when the answer has one (an absolute http(s) URL), else null (the provider reads
+ *   it from the beta API, the only one that has it: `./provider.ts`).
  * - Names and media types go through the shared policy (`describeAttachment` on a part built from
  *   Graph's values: `contentType` as the Content-Type with its parameters, `isInline` as the
  *   disposition, `name` as the filename, `contentId` as the Content-ID). A file attachment without
@@ -148,7 +149,7 @@ function itemFilename(name: string): string {
 }
 
 /** An absolute http(s) URL, or null. */
-function httpUrlOf(value: unknown): string | null {
+export function httpUrlOf(value: unknown): string | null {
   if (typeof value !== 'string' || value.length > 8192) return null;
   try {
     const url = new URL(value);

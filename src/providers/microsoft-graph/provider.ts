@@ -26,7 +26,8 @@
  * - `openAttachment`: the attachment's metadata (from the cache, else one GET with `$select`),
  *   then its `$value` streamed straight through with Graph's Content-Length (Graph's listed `size`
  *   is the stored size, not the byte count). An item attachment is served as `message/rfc822`; a
- *   reference attachment is NOT_DOWNLOADABLE without any `$value` call.
+ *   reference attachment is NOT_DOWNLOADABLE without any `$value` call; its link is read from the
+ *   beta API (v1.0 has none), one `$batch` for all reference attachments of a read, best effort.
  */
 import type { ConversationInfo, MessageInfo } from '../../domain/mail.ts';
 import type { Page } from '../../domain/page.ts';
@@ -40,6 +41,7 @@ import { listConversationPage, LIST_PAGE_SIZE, type ListedMessage, type MessageS
 import {
   attachmentInfoOf,
   conversationOf,
+  httpUrlOf,
   messageInfoOf,
   MESSAGE_EXPAND,
   MESSAGE_SELECT,
@@ -101,6 +103,7 @@ class GraphProvider implements MailProvider {
   readonly #client: GraphClient;
   readonly #base: string | null;
   readonly #retry: Omit<RetryOptions, 'signal' | 'mapError'> | undefined;
+  readonly #logger: ProviderDeps['logger'];
   #folders: Promise<GraphFolders> | null = null;
   readonly #messages = new Map<string, { info: MessageInfo; at: number; weight: number }>();
   #weight = 0;
@@ -109,6 +112,7 @@ class GraphProvider implements MailProvider {
     const microsoft = deps.microsoft ?? MICROSOFT_DEFAULTS;
     this.#base = mailboxPath(mailbox);
     this.#retry = options.retry;
+    this.#logger = deps.logger;
     this.#client = new GraphClient({
       graphRoot: microsoft.graphRoot,
       tokens,
@@ -164,6 +168,7 @@ class GraphProvider implements MailProvider {
     if (missing.length > 0) {
       const base = this.#mailbox();
       const folders = await this.#resolveFolders(options?.signal);
+      const read: MessageInfo[] = [];
       const requests = missing.map((id): GraphBatchRequest => ({ path: `${base}/messages/${encodeURIComponent(id)}`, query: { $select: MESSAGE_SELECT, $expand: MESSAGE_EXPAND } }));
       const results = await this.#batch(requests, options?.signal);
       results.forEach((result, i) => {
@@ -173,8 +178,10 @@ class GraphProvider implements MailProvider {
         const hidden = typeof message?.parentFolderId === 'string' && folders.hidden.has(message.parentFolderId);
         const info = hidden ? null : messageInfoOf(message ?? {}, folders);
         if (info) this.#remember(info);
+        if (info) read.push(info);
         out.set(key, info && info.key === key ? info : null);
       });
+      await this.#addLinks(read, options?.signal);
     }
     return keys.map((k) => out.get(k) ?? null);
   }
@@ -318,7 +325,7 @@ class GraphProvider implements MailProvider {
       keys.map((key) => ({ path: `${base}/messages`, query: query(key) })),
       signal,
     );
-    return Promise.all(
+    const read = await Promise.all(
       results.map(async (result, i): Promise<GraphConversation | null | GatewayError> => {
         const key = keys[i]!;
         if (!result.ok) return result.error;
@@ -342,6 +349,40 @@ class GraphProvider implements MailProvider {
         return read;
       }),
     );
+    await this.#addLinks(
+      read.flatMap((r) => (r && !(r instanceof Error) ? r.messages : [])),
+      signal,
+    );
+    return read;
+  }
+
+  /**
+   * The links of the reference attachments among `messages`: Graph v1.0 gives a
+   * referenceAttachment no `sourceUrl`, the beta API does
+   * (https://learn.microsoft.com/en-us/graph/api/resources/referenceattachment?view=graph-rest-beta),
+   * so they are read from it in one `$batch` (nothing is sent when there is none). Best effort:
+   * when the beta API fails, the links stay null and the listing stands.
+   */
+  async #addLinks(messages: readonly MessageInfo[], signal: AbortSignal | undefined): Promise<void> {
+    const base = this.#mailbox();
+    const wanted = messages.flatMap((m) => m.attachments.filter((a) => a.kind === 'REFERENCE' && !a.linkUrl).map((a) => ({ message: m.key, attachment: a })));
+    if (wanted.length === 0) return;
+    try {
+      const results = await runGraphBatch(
+        this.#client,
+        wanted.map((w) => ({ path: `${base}/messages/${encodeURIComponent(w.message)}/attachments/${encodeURIComponent(w.attachment.partId)}`, query: { $select: 'id,microsoft.graph.referenceAttachment/sourceUrl' } })),
+        { ...(signal ? { signal } : {}), headers: { Prefer: PREFER_IMMUTABLE_ID }, version: 'beta', ...(this.#retry ? { retry: this.#retry } : {}) },
+      );
+      results.forEach((r, i) => {
+        if (r.ok) wanted[i]!.attachment.linkUrl = httpUrlOf((r.body as { sourceUrl?: unknown } | null)?.sourceUrl);
+      });
+      const failed = results.find((r) => !r.ok);
+      if (failed && !failed.ok) this.#logger.warn({ code: failed.error.code, failed: results.filter((r) => !r.ok).length }, 'reference attachment links not read from the beta API');
+    } catch (error) {
+      if (signal?.aborted) throw signal.reason;
+      // The links are extras: the attachments stand without them.
+      this.#logger.warn({ code: isGatewayError(error) ? error.code : 'unexpected' }, 'reference attachment links not read from the beta API');
+    }
   }
 
   #cached(id: string): MessageInfo | null {

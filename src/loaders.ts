@@ -105,8 +105,6 @@ export function withSignal(provider: MailProvider, signal: AbortSignal): MailPro
     listConversations: async (args, given) => provider.listConversations(args, options(given)),
     loadConversations: async (keys, given) => provider.loadConversations(keys, options(given)),
     loadMessages: async (keys, given) => provider.loadMessages(keys, options(given)),
-    ...(provider.loadConversationsSettled ? { loadConversationsSettled: async (keys, given) => provider.loadConversationsSettled!(keys, options(given)) } : {}),
-    ...(provider.loadMessagesSettled ? { loadMessagesSettled: async (keys, given) => provider.loadMessagesSettled!(keys, options(given)) } : {}),
     openAttachment: async (messageKey, partId, given) => provider.openAttachment(messageKey, partId, options(given)),
     close: async () => {},
   };
@@ -193,10 +191,8 @@ export function createLoaders(deps: { workspaceId: string; store: Store; provide
   }
 
   let mailboxList: Promise<MailboxSummary[]> | undefined;
-  // A provider that can fail one key alone (a Graph `$batch` item) is asked that way: DataLoader
-  // rejects only the loads whose entry is an Error.
-  const loadConversations = (p: MailProvider, keys: readonly string[]) => (p.loadConversationsSettled ? p.loadConversationsSettled(keys) : p.loadConversations(keys));
-  const loadMessages = (p: MailProvider, keys: readonly string[]) => (p.loadMessagesSettled ? p.loadMessagesSettled(keys) : p.loadMessages(keys));
+  const loadConversations = (p: MailProvider, keys: readonly string[]) => p.loadConversations(keys);
+  const loadMessages = (p: MailProvider, keys: readonly string[]) => p.loadMessages(keys);
 
   const loaders: Loaders = {
     mailboxes: () => (mailboxList ??= store.listMailboxes(workspaceId)),

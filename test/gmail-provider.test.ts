@@ -15,6 +15,7 @@ import type { MailboxCredentials, MailProvider } from '../src/providers/types.ts
 import { createLogger } from '../src/logger.ts';
 import { startFakeGmail, type FakeGmail } from './support/fake-gmail/index.ts';
 import { mailWithAttachment } from './support/mail.ts';
+import { loaded } from './support/loaded.ts';
 
 const OWNER = 'owner@fake-gmail.test';
 const REVOKED = 'revoked@fake-gmail.test';
@@ -127,7 +128,7 @@ describe('Gmail provider', () => {
     const report = page.items[1]!;
     expect(report.messageKeys).toHaveLength(2);
     expect(report.hasAttachments).toBe(true);
-    const [first, reply] = await p.loadMessages(report.messageKeys);
+    const [first, reply] = loaded(await p.loadMessages(report.messageKeys));
     expect(first!.direction).toBe('RECEIVED');
     expect(reply!.direction).toBe('SENT');
     expect(reply!.conversationKey).toBe(report.key);
@@ -154,7 +155,7 @@ describe('Gmail provider', () => {
     const p = provider(OWNER);
     const page = await p.listConversations({ first: 10, filter: { search: 'empty' } });
     expect(page.items).toHaveLength(1);
-    const [m] = await p.loadMessages(page.items[0]!.messageKeys);
+    const [m] = loaded(await p.loadMessages(page.items[0]!.messageKeys));
     expect(m!.attachments).toMatchObject([{ filename: 'résumé.bin', size: 0, sizeExact: true }]);
     expect(m!.attachments[0]!.providerRef).not.toHaveProperty('attachmentId');
     const before = fake.requests.length;
@@ -167,7 +168,7 @@ describe('Gmail provider', () => {
   it('re-reads the message once when attachments.get says the id is stale', async () => {
     const p = provider(OWNER);
     const page = await p.listConversations({ first: 10, filter: { search: 'report.pdf' } });
-    const [m] = await p.loadMessages([page.items[0]!.messageKeys[0]!]);
+    const [m] = loaded(await p.loadMessages([page.items[0]!.messageKeys[0]!]));
     const rule = fake.faults.add({ path: '/gmail/v1/users/me/messages/*/attachments/*' }, { error: 'invalidAttachmentToken' });
     const before = fake.requests.length;
     const content = await p.openAttachment(m!.key, m!.attachments[0]!.partId);
@@ -212,7 +213,7 @@ describe('Gmail provider', () => {
   it('a body cut upstream fails the stream before its last byte', async () => {
     const p = provider(OWNER);
     const page = await p.listConversations({ first: 10, filter: { search: 'report.pdf' } });
-    const [m] = await p.loadMessages([page.items[0]!.messageKeys[0]!]);
+    const [m] = loaded(await p.loadMessages([page.items[0]!.messageKeys[0]!]));
     fake.faults.add({ path: '/gmail/v1/users/me/messages/*/attachments/*' }, { cutAfterBytes: 100_000 });
     const content = await p.openAttachment(m!.key, m!.attachments[0]!.partId);
     let received = 0;
@@ -231,8 +232,8 @@ describe('Gmail provider', () => {
   it('refuses malformed keys and cursors without a call', async () => {
     const p = provider(OWNER);
     const before = fake.requests.length;
-    expect(await p.loadMessages(['../x', ''])).toEqual([null, null]);
-    expect(await p.loadConversations(['a b'])).toEqual([null]);
+    expect(loaded(await p.loadMessages(['../x', '']))).toEqual([null, null]);
+    expect(loaded(await p.loadConversations(['a b']))).toEqual([null]);
     expect((await failureOf(p.openAttachment('abc', '1/2'))).code).toBe('NOT_FOUND');
     expect((await failureOf(p.listConversations({ first: 5, after: 'bad token' }))).code).toBe('BAD_USER_INPUT');
     expect(fake.requests.length).toBe(before);

@@ -12,6 +12,7 @@ import { createGraphProvider } from '../src/providers/microsoft-graph/provider.t
 import type { GraphTokenSource } from '../src/providers/microsoft-graph/token-source.ts';
 import type { MailboxConfig, MailProvider, ProviderDeps } from '../src/providers/types.ts';
 import { startFakeGraph, type FakeGraph } from './support/fake-graph/index.ts';
+import { loaded } from './support/loaded.ts';
 import { mailWithAttachment } from './support/mail.ts';
 
 const OWNER = 'owner@fake-graph.test';
@@ -135,11 +136,11 @@ describe('Graph provider against the fake Graph', () => {
   it('keeps message and attachment keys across a move to another folder (immutable ids)', async () => {
     const p = createGraphProvider(mailbox('delegated'), deps, tokens('delegated'), { retry: fast });
     const [conversation] = (await p.listConversations({ first: 10, filter: { hasAttachments: true } })).items.filter((c) => c.subject === 'Old file');
-    const [message] = await p.loadMessages(conversation!.messageKeys);
+    const [message] = loaded(await p.loadMessages(conversation!.messageKeys));
     const stored = fake.mailbox(OWNER).allMessages().find((m) => m.subject === 'Old file')!;
     fake.mailbox(OWNER).move(stored, 'archive');
     const fresh = createGraphProvider(mailbox('delegated'), deps, tokens('delegated'), { retry: fast });
-    const [again] = await fresh.loadMessages([message!.key]);
+    const [again] = loaded(await fresh.loadMessages([message!.key]));
     expect(again?.key).toBe(message!.key);
     const content = await fresh.openAttachment(message!.key, message!.attachments[0]!.partId);
     const chunks: Buffer[] = [];
@@ -154,7 +155,7 @@ describe('Graph provider against the fake Graph', () => {
     const p = createGraphProvider(mailbox('delegated'), deps, tokens('delegated'), { retry: { ...fast, maxAttempts: 1 } });
     const page = await p.listConversations({ first: 10 });
     const keys = page.items.flatMap((c) => c.messageKeys);
-    const [withFile] = (await p.loadMessages(keys)).filter((m) => m!.attachments.some((a) => a.kind === 'FILE'));
+    const [withFile] = loaded(await p.loadMessages(keys)).filter((m) => m!.attachments.some((a) => a.kind === 'FILE'));
     // Slow answers hold the fake's mailbox slots, as slow Exchange requests do: without the
     // provider's own limit, five downloads and two batches at once would be answered 429.
     fake.faults.add({ path: '/v1.0/me/messages/*/attachments/*/$value' }, { delayMs: 150 }, 5);

@@ -19,6 +19,7 @@ import type { MessageInfo } from '../src/domain/mail.ts';
 import { corpusDir, expectedAttachments, hasCorpus, loadManifest } from './support/corpus.ts';
 import { DOVECOT_MISSING, dovecotAvailable, startDovecot, type DovecotInstance, type OptionalCapability } from './support/dovecot.ts';
 import { silentLogger } from './support/logger.ts';
+import { loaded } from './support/loaded.ts';
 
 if (!dovecotAvailable()) console.warn(`\n*** ${DOVECOT_MISSING} ***\n`);
 
@@ -88,9 +89,9 @@ function conformance(without: OptionalCapability[]) {
         { dataDir: '/nonexistent', logger: silent },
       );
       const page = await provider.listConversations({ first: 100 });
-      const convs = await provider.loadConversations(page.items.map((c) => c.key));
+      const convs = loaded(await provider.loadConversations(page.items.map((c) => c.key)));
       const keys = convs.flatMap((c) => c?.messageKeys ?? []);
-      const messages = await provider.loadMessages(keys);
+      const messages = loaded(await provider.loadMessages(keys));
       // Map messages to files by APPEND order: UIDs follow append order per folder.
       const byFolder = new Map<string, MessageInfo[]>();
       for (const m of messages) {
@@ -131,7 +132,7 @@ function conformance(without: OptionalCapability[]) {
       it(`${name}: attachments and bytes as expected${known ? ` (one line end more, ${knownText}; see KNOWN_DIFFERENCES)` : ''}`, async () => {
         const raw = fs.readFileSync(path.join(corpusDir, entry.file));
         const key = keyOf.get(entry.file)!;
-        const [message] = await provider.loadMessages([key]);
+        const [message] = loaded(await provider.loadMessages([key]));
         expect(message).not.toBeNull();
         const expected = expectedAttachments(entry);
         const got = message!.attachments;

@@ -13,6 +13,7 @@ import { createImapProviderWith, type ImapProvider } from '../src/providers/imap
 import { corpusDir, hasCorpus } from './support/corpus.ts';
 import { DOVECOT_MISSING, dovecotAvailable, startDovecot, type DovecotInstance, type DovecotOptions } from './support/dovecot.ts';
 import { silentLogger } from './support/logger.ts';
+import { loaded } from './support/loaded.ts';
 
 if (!dovecotAvailable()) console.warn(`\n*** ${DOVECOT_MISSING} ***\n`);
 const silent = silentLogger();
@@ -55,7 +56,7 @@ async function seed(options: DovecotOptions): Promise<DovecotInstance> {
 
 async function partition(p: ImapProvider): Promise<string[][]> {
   const page = await p.listConversations({ first: 100 });
-  const messages = await p.loadMessages(page.items.flatMap((c) => c.messageKeys));
+  const messages = loaded(await p.loadMessages(page.items.flatMap((c) => c.messageKeys)));
   const ids = new Map(messages.map((m) => [m!.key, m!.messageId ?? m!.key]));
   return page.items.map((c) => c.messageKeys.map((k) => ids.get(k)!).sort()).sort((a, b) => (a[0]! < b[0]! ? -1 : 1));
 }
@@ -103,12 +104,12 @@ describe.skipIf(!hasCorpus || !dovecotAvailable())('IMAP provider', () => {
       expect(thread).toBeDefined();
       expect(thread!.subject).toBe('Saying Hello');
       expect(thread!.hasAttachments).toBe(true);
-      const messages = await p.loadMessages(thread!.messageKeys);
+      const messages = loaded(await p.loadMessages(thread!.messageKeys));
       expect(messages.map((m) => m!.messageId)).toEqual(['<1234@local.machine.example>', '<3456@example.net>', '<abcd.1234@local.machine.tld>', '<sent.reply@example.net>']);
       expect(messages.map((m) => m!.direction)).toEqual(['RECEIVED', 'RECEIVED', 'RECEIVED', 'SENT']);
       expect(new Set(messages.map((m) => m!.conversationKey))).toEqual(new Set([thread!.key]));
-      const [loaded] = await p.loadConversations([thread!.messageKeys[2]!]);
-      expect(loaded!.key).toBe(thread!.key);
+      const [byMessage] = loaded(await p.loadConversations([thread!.messageKeys[2]!]));
+      expect(byMessage!.key).toBe(thread!.key);
       // The ruby-mail-pdf mail (2005) is newer than the 1997 thread.
       expect(page.items[0]!.messageKeys.length).toBe(1);
       const sentAttachment = messages[3]!.attachments[0]!;
@@ -132,7 +133,7 @@ describe.skipIf(!hasCorpus || !dovecotAvailable())('IMAP provider', () => {
       expect(await partition(headersOnly)).toEqual(expected);
       const page = await without.listConversations({ first: 10 });
       const thread = page.items.find((c) => c.messageKeys.length === 4)!;
-      const messages = await without.loadMessages(thread.messageKeys);
+      const messages = loaded(await without.loadMessages(thread.messageKeys));
       expect(messages[3]!.direction).toBe('SENT');
       // Without BINARY the size comes from client-side decoding, still exact.
       expect(messages[3]!.attachments[0]).toMatchObject({ size: 23, sizeExact: true });
@@ -194,8 +195,8 @@ describe.skipIf(!dovecotAvailable())('IMAP provider: stale keys and command coun
       try {
         const page = await p.listConversations({ first: n });
         expect(page.items).toHaveLength(n);
-        const convs = await p.loadConversations(page.items.map((c) => c.key));
-        const messages = await p.loadMessages(convs.flatMap((c) => c!.messageKeys));
+        const convs = loaded(await p.loadConversations(page.items.map((c) => c.key)));
+        const messages = loaded(await p.loadMessages(convs.flatMap((c) => c!.messageKeys)));
         for (const [i, m] of messages.entries()) {
           expect(m!.attachments[0]!.sizeExact).toBe(true);
           expect(m!.attachments[0]!.size).toBe(1000 + Number(/f(\d+)/.exec(m!.attachments[0]!.filename!)![1]));
@@ -217,14 +218,14 @@ describe.skipIf(!dovecotAvailable())('IMAP provider: stale keys and command coun
     try {
       const page = await p.listConversations({ first: 1 });
       const key = page.items[0]!.messageKeys[0]!;
-      const [before] = await p.loadMessages([key]);
+      const [before] = loaded(await p.loadMessages([key]));
       expect(before).not.toBeNull();
       // Simulate the recreate with a changed UIDVALIDITY by forging the key's UIDVALIDITY.
       const [folder, uidValidity, uid] = JSON.parse(key) as [string, number, number];
       const stale = JSON.stringify([folder, uidValidity - 1, uid]);
-      expect(await p.loadMessages([stale, 'not a key'])).toEqual([null, null]);
+      expect(loaded(await p.loadMessages([stale, 'not a key']))).toEqual([null, null]);
       await expect(p.openAttachment(stale, '2')).rejects.toMatchObject({ code: 'NOT_FOUND' });
-      expect(await p.loadConversations([stale])).toEqual([null]);
+      expect(loaded(await p.loadConversations([stale]))).toEqual([null]);
     } finally {
       await p.close();
     }
@@ -253,7 +254,7 @@ describe.skipIf(!dovecotAvailable())('IMAP provider: stale keys and command coun
         await c.logout();
       }
       await d.append('Sent', synthetic(200));
-      expect(await p.loadMessages([key])).toEqual([null]);
+      expect(loaded(await p.loadMessages([key]))).toEqual([null]);
       await expect(p.openAttachment(key, '2')).rejects.toMatchObject({ code: 'NOT_FOUND' });
     } finally {
       await p.close();
@@ -272,7 +273,7 @@ describe.skipIf(!dovecotAvailable())('IMAP provider: stale keys and command coun
       const page = await p.listConversations({ first: 1 });
       const key = page.items[0]!.messageKeys[0]!;
       expect((JSON.parse(key) as number[])[2]).toBe(uid);
-      const [m] = await p.loadMessages([key]);
+      const [m] = loaded(await p.loadMessages([key]));
       expect(m!.attachments[0]).toMatchObject({ size: payload.length, sizeExact: true });
       const content = await p.openAttachment(key, '2');
       expect(content.size).toBe(payload.length);
@@ -285,7 +286,7 @@ describe.skipIf(!dovecotAvailable())('IMAP provider: stale keys and command coun
       await new Promise<void>((resolve) => aborted.stream.once('data', () => resolve()));
       controller.abort();
       await new Promise((resolve) => aborted.stream.once('close', resolve));
-      const again = await p.loadMessages([key]);
+      const again = loaded(await p.loadMessages([key]));
       expect(again[0]!.key).toBe(key);
       const third = await p.openAttachment(key, '2');
       let n = 0;
@@ -344,7 +345,7 @@ describe.skipIf(!dovecotAvailable())('IMAP threading: header fallback versus ser
   /** Conversations as sorted lists of subjects (the subjects here are unique). */
   async function bySubject(p: ImapProvider): Promise<string[][]> {
     const page = await p.listConversations({ first: 100 });
-    const messages = await p.loadMessages(page.items.flatMap((c) => c.messageKeys));
+    const messages = loaded(await p.loadMessages(page.items.flatMap((c) => c.messageKeys)));
     const subjects = new Map(messages.map((m) => [m!.key, m!.subject ?? '']));
     return page.items.map((c) => c.messageKeys.map((k) => subjects.get(k)!).sort()).sort((a, b) => (a[0]! < b[0]! ? -1 : 1));
   }

@@ -15,6 +15,7 @@ import type { MessageInfo } from '../src/domain/mail.ts';
 import type { MailProvider } from '../src/providers/types.ts';
 import { corpusDir, corpusMbox, corpusMboxFileOfKey, expectedAttachments, hasCorpus, manifestEntry } from './support/corpus.ts';
 import { silentLogger } from './support/logger.ts';
+import { loaded } from './support/loaded.ts';
 
 const silent = silentLogger();
 
@@ -37,7 +38,7 @@ async function allMessages(provider: MailProvider): Promise<MessageInfo[]> {
     if (!page.hasNextPage) break;
     after = page.endCursor;
   }
-  return (await provider.loadMessages(keys)).filter((m): m is MessageInfo => m !== null);
+  return (loaded(await provider.loadMessages(keys))).filter((m): m is MessageInfo => m !== null);
 }
 
 function tempDir(): string {
@@ -92,7 +93,7 @@ describe.skipIf(!hasCorpus)('LOCAL provider over the corpus mbox (sample.mbox, m
     const thread = messages.filter((m) => fileOf(m).startsWith('ruby-mail-rfc2822-thread-'));
     expect(thread).toHaveLength(3);
     expect(new Set(thread.map((m) => m.conversationKey)).size).toBe(1);
-    const [conversation] = await provider.loadConversations([thread[0]!.conversationKey]);
+    const [conversation] = loaded(await provider.loadConversations([thread[0]!.conversationKey]));
     expect(conversation!.messageKeys.map((k) => fileOf(messages.find((m) => m.key === k)!))).toEqual([
       'ruby-mail-rfc2822-thread-1.eml',
       'ruby-mail-rfc2822-thread-2.eml',
@@ -113,7 +114,7 @@ describe.skipIf(!hasCorpus)('LOCAL provider over the corpus mbox (sample.mbox, m
     await expect(provider.listConversations({ first: 0 })).rejects.toMatchObject({ code: 'BAD_USER_INPUT' });
     await expect(provider.openAttachment(messages[0]!.key, '99')).rejects.toMatchObject({ code: 'NOT_FOUND' });
     await expect(provider.openAttachment('mbox:0:forged', '1')).rejects.toMatchObject({ code: 'NOT_FOUND' });
-    expect(await provider.loadMessages(['nope'])).toEqual([null]);
+    expect(loaded(await provider.loadMessages(['nope']))).toEqual([null]);
   });
 
   it('filters by attachments, search over filenames and since', async () => {
@@ -121,7 +122,7 @@ describe.skipIf(!hasCorpus)('LOCAL provider over the corpus mbox (sample.mbox, m
     expect(withAtt.items.length).toBeGreaterThan(0);
     expect(withAtt.items.every((c) => c.hasAttachments)).toBe(true);
     const pdf = await provider.listConversations({ first: 100, filter: { search: 'PDF' } });
-    const pdfMessages = (await provider.loadMessages(pdf.items.flatMap((c) => c.messageKeys))) as MessageInfo[];
+    const pdfMessages = (loaded(await provider.loadMessages(pdf.items.flatMap((c) => c.messageKeys)))) as MessageInfo[];
     expect(pdfMessages.some((m) => m.attachments.some((a) => a.filename?.toLowerCase().includes('pdf')))).toBe(true);
     const none = await provider.listConversations({ first: 100, filter: { search: 'no-such-text-anywhere-42' } });
     expect(none.items).toEqual([]);
@@ -150,7 +151,7 @@ describe.skipIf(!hasCorpus)('LOCAL provider over the folder of 75 .eml files', (
     const b = messages.find((m) => m.key === 'eml:ruby-mail-unquoted-encoded-word-name.eml')!;
     expect(a.messageId).toBe(b.messageId);
     expect(a.conversationKey).toBe(b.conversationKey);
-    const [conversation] = await provider.loadConversations([a.conversationKey]);
+    const [conversation] = loaded(await provider.loadConversations([a.conversationKey]));
     expect(conversation!.messageKeys).toEqual(expect.arrayContaining([a.key, b.key]));
   });
 });

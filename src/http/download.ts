@@ -111,6 +111,7 @@ export async function prepareDownload(deps: DownloadDeps, token: string, method:
   try {
     if (method === 'HEAD') {
       const [message] = await provider.loadMessages([claims.messageKey]);
+      if (message instanceof Error) throw message;
       const info = message?.attachments.find((a) => a.partId === claims.partId);
       if (!info) throw notFound('Attachment');
       if (!info.downloadable) throw new NotDownloadableError();

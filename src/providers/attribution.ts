@@ -28,13 +28,18 @@ export function attributionOf(error: unknown): MailboxAttribution | undefined {
   return typeof error === 'object' && error !== null ? attributions.get(error) : undefined;
 }
 
+/** `results` with every per-key error (see `MailProvider.loadMessages`) attributed to `mailbox`. */
+function attributeEach<R>(results: R[], mailbox: Pick<MailboxConfig, 'id' | 'provider'>): R[] {
+  for (const result of results) if (result instanceof Error) attribute(result, mailbox);
+  return results;
+}
+
 /** Wrappers by provider, then mailbox id (a test may serve several mailboxes with one provider). */
 const wrapped = new WeakMap<MailProvider, Map<string, MailProvider>>();
 
 /**
  * `provider` with every rejection of its read methods attributed to `mailbox` (one wrapper per
- * provider, reused), and so is every error a settled load (`loadConversationsSettled`,
- * `loadMessagesSettled`) returns in place of a value. Arguments (the `CallOptions` with the request's signal included) pass through
+ * provider, reused). Arguments (the `CallOptions` with the request's signal included) pass through
  * unchanged; a synchronous throw becomes an attributed rejection as well. `prepare` and `close`
  * are the provider's own.
  */
@@ -51,19 +56,12 @@ export function attributeErrors(provider: MailProvider, mailbox: Pick<MailboxCon
       throw attribute(error, mailbox);
     }
   };
-  // The errors a settled load hands back in place of one key's value name the mailbox too.
-  const settled = <T>(results: T[]): T[] => {
-    for (const r of results) if (r instanceof Error) attribute(r, mailbox);
-    return results;
-  };
   const wrapper: MailProvider = {
     kind: provider.kind,
     ...(provider.batchLimit === undefined ? {} : { batchLimit: provider.batchLimit }),
     listConversations: (...args) => guard(() => provider.listConversations(...args)),
-    loadConversations: (...args) => guard(() => provider.loadConversations(...args)),
-    loadMessages: (...args) => guard(() => provider.loadMessages(...args)),
-    ...(provider.loadConversationsSettled ? { loadConversationsSettled: (...args) => guard(async () => settled(await provider.loadConversationsSettled!(...args))) } : {}),
-    ...(provider.loadMessagesSettled ? { loadMessagesSettled: (...args) => guard(async () => settled(await provider.loadMessagesSettled!(...args))) } : {}),
+    loadConversations: (...args) => guard(async () => attributeEach(await provider.loadConversations(...args), mailbox)),
+    loadMessages: (...args) => guard(async () => attributeEach(await provider.loadMessages(...args), mailbox)),
     openAttachment: (...args) => guard(() => provider.openAttachment(...args)),
     ...(provider.prepare ? { prepare: (...args) => provider.prepare!(...args) } : {}),
     close: () => provider.close(),

@@ -10,10 +10,10 @@
  * (downloads), never a crash.
  */
 import type { Readable } from 'node:stream';
+import type { GatewayError } from '../errors.ts';
 import type { ConversationInfo, MessageInfo } from '../domain/mail.ts';
 import type { Logger, Progress } from '../domain/logger.ts';
 import type { Page } from '../domain/page.ts';
-import type { GatewayError } from '../errors.ts';
 import type { ImapProviderOptions } from './imap/provider.ts';
 import type { GoogleSettings } from './gmail/settings.ts';
 import type { MicrosoftSettings } from './microsoft-graph/settings.ts';
@@ -76,22 +76,16 @@ export interface MailProvider {
    */
   listConversations(args: { first: number; after?: string | null; filter?: ConversationFilter }, options?: CallOptions): Promise<Page<ConversationInfo>>;
 
-  /** Conversations by key, in the order of `keys`; null for unknown or stale keys. */
-  loadConversations(keys: readonly string[], options?: CallOptions): Promise<(ConversationInfo | null)[]>;
-
-  /** Messages by key, in the order of `keys`; null for unknown or stale keys. */
-  loadMessages(keys: readonly string[], options?: CallOptions): Promise<(MessageInfo | null)[]>;
-
   /**
-   * Optional: {@link loadConversations} where one key can fail alone. An entry is the
-   * conversation, null (unknown or stale key) or the GatewayError of that key only (e.g. one
-   * request of a Graph `$batch` still throttled after its retries), so the loaders fail that
-   * key's field and keep its neighbours. The loaders prefer it when a provider has it.
+   * Conversations by key, in the order of `keys`; null for unknown or stale keys. A key whose own
+   * upstream read failed (one item of a batch answered 429 after the retries, say) gets its
+   * {@link GatewayError} in its slot, so only that key's field fails; a failure of the whole call
+   * is thrown.
    */
-  loadConversationsSettled?(keys: readonly string[], options?: CallOptions): Promise<(ConversationInfo | null | GatewayError)[]>;
+  loadConversations(keys: readonly string[], options?: CallOptions): Promise<(ConversationInfo | null | GatewayError)[]>;
 
-  /** Optional: {@link loadMessages} where one key can fail alone (see {@link loadConversationsSettled}). */
-  loadMessagesSettled?(keys: readonly string[], options?: CallOptions): Promise<(MessageInfo | null | GatewayError)[]>;
+  /** Messages by key, in the order of `keys`; null for unknown or stale keys, a {@link GatewayError} for a key whose own read failed (as {@link loadConversations}). */
+  loadMessages(keys: readonly string[], options?: CallOptions): Promise<(MessageInfo | null | GatewayError)[]>;
 
   /**
    * Opens the decoded bytes of one attachment for streaming. Nothing is buffered whole.

@@ -13,6 +13,7 @@ import { createLocalProvider } from '../../src/providers/local/provider.ts';
 import { rssMiB, setupLimitsGateway } from '../support/limits-gateway.ts';
 import { silentLogger } from '../support/logger.ts';
 import { createSlowProvider, type SlowProvider } from '../support/slow-provider.ts';
+import { loaded } from '../support/loaded.ts';
 
 /** Every level waits on the provider: listConversations, then loadMessages, then loadConversations. */
 const NESTED = `{ mailboxes { conversations(first: 5) { edges { node { subject
@@ -152,7 +153,7 @@ describe('the LOCAL provider honours the signal', () => {
     const signal = AbortSignal.abort(reason);
     const page = await provider.listConversations({ first: 10 });
     const messageKey = page.items[0]!.messageKeys[0]!;
-    const [message] = await provider.loadMessages([messageKey]);
+    const [message] = loaded(await provider.loadMessages([messageKey]));
     await expect(provider.listConversations({ first: 10 }, { signal })).rejects.toBe(reason);
     await expect(provider.loadConversations([page.items[0]!.key], { signal })).rejects.toBe(reason);
     await expect(provider.loadMessages([messageKey], { signal })).rejects.toBe(reason);
@@ -175,7 +176,7 @@ describe('the LOCAL provider honours the signal', () => {
   it('destroys a download stream when the signal aborts mid-stream', async () => {
     const provider = await localProvider(1);
     const page = await provider.listConversations({ first: 1 });
-    const [message] = await provider.loadMessages([page.items[0]!.messageKeys[0]!]);
+    const [message] = loaded(await provider.loadMessages([page.items[0]!.messageKeys[0]!]));
     const controller = new AbortController();
     const content = await provider.openAttachment(message!.key, message!.attachments[0]!.partId, { signal: controller.signal });
     const reason = new DOMException('gone', 'AbortError');

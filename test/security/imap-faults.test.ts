@@ -30,6 +30,7 @@ import { startE2eGateway, type E2eGateway } from '../support/gateway-e2e.ts';
 import { silentLogger } from '../support/logger.ts';
 import { mailWithAttachment } from '../support/mail.ts';
 import { freePort as closedPort } from '../support/net.ts';
+import { loaded } from '../support/loaded.ts';
 
 if (!dovecotAvailable()) console.warn(`\n*** ${DOVECOT_MISSING} ***\n`);
 
@@ -417,7 +418,7 @@ describe.skipIf(!dovecotAvailable())('IMAP faults: slow clients, frozen and rest
     try {
       const listed = await p.listConversations({ first: 5 });
       const big = listed.items.find((c) => c.subject === 'Big one')!;
-      const [message] = await p.loadMessages(big.messageKeys);
+      const [message] = loaded(await p.loadMessages(big.messageKeys));
       const part = message!.attachments.find((a) => a.filename === 'big.bin')!;
       const download = await p.openAttachment(message!.key, part.partId);
 
@@ -440,7 +441,7 @@ describe.skipIf(!dovecotAvailable())('IMAP faults: slow clients, frozen and rest
       // The download ends: the connection serves metadata again.
       download.stream.destroy();
       await new Promise((r) => setTimeout(r, 200));
-      expect((await p.loadConversations([big.key]))[0]?.subject).toBe('Big one');
+      expect((loaded(await p.loadConversations([big.key])))[0]?.subject).toBe('Big one');
     } finally {
       await p.close();
     }

@@ -115,7 +115,7 @@ class GmailProvider implements MailProvider {
     return nativePage(items, typeof list.nextPageToken === 'string' ? list.nextPageToken : null);
   }
 
-  async loadConversations(keys: readonly string[], options?: CallOptions): Promise<(ConversationInfo | null)[]> {
+  async loadConversations(keys: readonly string[], options?: CallOptions): Promise<(ConversationInfo | null | GatewayError)[]> {
     const valid = keys.map((k) => (typeof k === 'string' && ID.test(k) ? k : null));
     const loaded = await this.#readThreads(
       valid.filter((k): k is string => k !== null),
@@ -126,25 +126,23 @@ class GmailProvider implements MailProvider {
       if (k === null) return null;
       const result = loaded[at++];
       if (result instanceof Error) {
-        if (isGatewayError(result) && result.code === ErrorCode.NOT_FOUND) return null;
+        if (isGatewayError(result)) return result.code === ErrorCode.NOT_FOUND ? null : result;
         throw result;
       }
       return result ?? null;
     });
   }
 
-  async loadMessages(keys: readonly string[], options?: CallOptions): Promise<(MessageInfo | null)[]> {
+  async loadMessages(keys: readonly string[], options?: CallOptions): Promise<(MessageInfo | null | GatewayError)[]> {
     const out: (MessageInfo | null)[] = keys.map((k) => (typeof k === 'string' && ID.test(k) ? (this.#cached(k) ?? null) : null));
     const missing = [...new Set(keys.filter((k, i) => out[i] === null && typeof k === 'string' && ID.test(k)))];
     if (missing.length === 0) return out;
     const requests = missing.map((id): BatchRequest => ({ path: gmailPath('users', 'me', 'messages', id), query: { format: 'full', fields: MESSAGE_FIELDS } }));
     const results = await this.#batch(requests, options?.signal);
-    const byId = new Map<string, MessageInfo | null>();
+    // One item that still failed after the retries fails only its own key (its field), not the batch.
+    const byId = new Map<string, MessageInfo | null | GatewayError>();
     results.forEach((result, i) => {
-      if (!result.ok) {
-        if (result.error.code === ErrorCode.NOT_FOUND) return byId.set(missing[i]!, null);
-        throw result.error;
-      }
+      if (!result.ok) return byId.set(missing[i]!, result.error.code === ErrorCode.NOT_FOUND ? null : result.error);
       const info = messageInfoOf(result.body as GmailMessage);
       if (info) this.#remember(info);
       byId.set(missing[i]!, info);
@@ -213,7 +211,7 @@ class GmailProvider implements MailProvider {
     const token = (s: AbortSignal) => this.#tokens.accessToken(s);
     const results = await batchGet(this.#fetch, this.#root, token, requests, { signal, limit: GMAIL_BATCH_LIMIT });
     const unauthorized = results.map((r, i) => (!r.ok && isGmailFailure(r.error, 'auth') && r.error.status === 401 ? i : -1)).filter((i) => i >= 0);
-    if (unauthorized.length === 0) return results;
+    if (unauthorized.length === 0) return throwWholeFailure(results);
     this.#tokens.invalidate();
     const again = await batchGet(
       this.#fetch,
@@ -223,7 +221,7 @@ class GmailProvider implements MailProvider {
       { signal, limit: GMAIL_BATCH_LIMIT },
     );
     unauthorized.forEach((i, k) => (results[i] = again[k]!));
-    return results;
+    return throwWholeFailure(results);
   }
 
   /** One GET answered with JSON, under the retry policy; a 401 refreshes the token once. */
@@ -389,4 +387,15 @@ async function readBounded(response: Response, max: number, signal: AbortSignal)
     throw mapGmailError(error);
   }
   return Buffer.concat(chunks).toString('utf8');
+}
+
+/**
+ * The batch's results, or the one error of a failure of the whole batch (no token, the batch
+ * request itself refused or unreachable: `batchGet` then gives every call the same error object),
+ * thrown so the caller fails as a whole, as the provider contract asks; item failures stay per item.
+ */
+function throwWholeFailure(results: BatchItemResult[]): BatchItemResult[] {
+  const first = results[0];
+  if (first && !first.ok && results.every((r) => !r.ok && r.error === first.error)) throw first.error;
+  return results;
 }

@@ -138,11 +138,7 @@ class GraphProvider implements MailProvider {
     return page;
   }
 
-  async loadConversations(keys: readonly string[], options?: CallOptions): Promise<(ConversationInfo | null)[]> {
-    return throwFirst(await this.loadConversationsSettled(keys, options));
-  }
-
-  async loadConversationsSettled(keys: readonly string[], options?: CallOptions): Promise<(ConversationInfo | null | GatewayError)[]> {
+  async loadConversations(keys: readonly string[], options?: CallOptions): Promise<(ConversationInfo | null | GatewayError)[]> {
     const valid = [...new Set(keys.filter(isId))];
     const loaded = await this.#readConversations(valid, options?.signal);
     const byKey = new Map<string, ConversationInfo | null | GatewayError>();
@@ -154,11 +150,7 @@ class GraphProvider implements MailProvider {
     return keys.map((k) => byKey.get(k) ?? null);
   }
 
-  async loadMessages(keys: readonly string[], options?: CallOptions): Promise<(MessageInfo | null)[]> {
-    return throwFirst(await this.loadMessagesSettled(keys, options));
-  }
-
-  async loadMessagesSettled(keys: readonly string[], options?: CallOptions): Promise<(MessageInfo | null | GatewayError)[]> {
+  async loadMessages(keys: readonly string[], options?: CallOptions): Promise<(MessageInfo | null | GatewayError)[]> {
     const out = new Map<string, MessageInfo | null | GatewayError>();
     for (const k of keys) if (isId(k)) {
       const hit = this.#cached(k);
@@ -445,13 +437,6 @@ function isId(key: unknown): key is string {
 
 function isNotFound(error: unknown): boolean {
   return isGatewayError(error) && error.code === ErrorCode.NOT_FOUND;
-}
-
-/** A settled load as the plain contract wants it: the first error thrown, else the values. */
-function throwFirst<T>(results: (T | null | GatewayError)[]): (T | null)[] {
-  const failed = results.find((r): r is GatewayError => r instanceof Error);
-  if (failed) throw failed;
-  return results as (T | null)[];
 }
 
 /** The `@odata.nextLink` of a list answer, or null at its end. */

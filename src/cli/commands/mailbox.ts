@@ -2,7 +2,8 @@
  * `mailbox add | list | update | remove | test`. Every IMAP mailbox is checked at the door (DNS,
  * connect, TLS, login, LIST: see `src/providers/imap/verify.ts`) before it is stored or changed,
  * unless `--no-verify`; a local store must hold a message; a Gmail mailbox's refresh token must
- * give a token for the account `--address` names (`./mailbox-gmail.ts`). Flag mistakes are refused (exit 2,
+ * give a token for the account `--address` names (`./mailbox-gmail.ts`), and so must a Microsoft
+ * Graph mailbox's token, which must also read its inbox (`./mailbox-graph.ts`). Flag mistakes are refused (exit 2,
  * one line) before the store is opened; a failed check exits 3 and stores nothing.
  */
 import fs from 'node:fs/promises';
@@ -22,6 +23,7 @@ import { resolveImapPassword } from '../password.ts';
 import { createProgressReporter } from '../progress.ts';
 import { formatTable } from '../table.ts';
 import { addGmail, googleSettingsForCli, resolveRefreshToken, testGmail, updateGmail } from './mailbox-gmail.ts';
+import { addGraph, microsoftSettingsForCli, resolveGraphRefreshToken, storedGraphMode, testGraph, updateGraph } from './mailbox-graph.ts';
 
 /** Flags shared by `mailbox add` and `mailbox update`, as commander parses them. */
 interface MailboxFlags {
@@ -39,6 +41,8 @@ interface MailboxFlags {
   password?: string;
   refreshTokenStdin?: boolean;
   refreshToken?: string;
+  /** Microsoft Graph: application mode (client credentials). */
+  appOnly?: boolean;
   /** False with `--no-verify`. */
   verify: boolean;
   /** Deadline of the check, milliseconds. */
@@ -47,7 +51,7 @@ interface MailboxFlags {
 
 /** Options of `mailbox add`. */
 interface AddOptions extends MailboxFlags {
-  provider: 'imap' | 'local' | 'gmail';
+  provider: 'imap' | 'local' | 'gmail' | 'microsoft-graph';
 }
 
 /** How an IMAP connection is protected, as stored in the mailbox settings. */
@@ -64,12 +68,17 @@ export function registerMailboxCommands(program: Command): void {
   withMailboxFlags(
     mailbox
       .command('add')
-      .description('Add a mailbox to a workspace after checking it (IMAP: connect, log in, list folders; local: holds a message; Gmail: token and profile of --address); prints its id')
+      .description('Add a mailbox to a workspace after checking it (IMAP: connect, log in, list folders; local: holds a message; Gmail: token and profile of --address; Microsoft Graph: token, account and inbox of --address); prints its id')
       .requiredOption('--workspace <name>', 'workspace the mailbox belongs to')
-      .addOption(new Option('--provider <kind>', 'mail provider').choices(['imap', 'local', 'gmail']).makeOptionMandatory()),
+      .addOption(new Option('--provider <kind>', 'mail provider').choices(['imap', 'local', 'gmail', 'microsoft-graph']).makeOptionMandatory()),
   ).action(async (options: AddOptions) => {
     checkCommonFlags(options);
-    if (options.provider === 'gmail') {
+    if (options.appOnly && options.provider !== 'microsoft-graph') throw badInput('--app-only applies to --provider microsoft-graph only');
+    if (options.provider === 'microsoft-graph') {
+      const microsoft = checkGraphOptions(options);
+      const refreshToken = options.appOnly ? null : await resolveGraphRefreshToken(options.refreshTokenStdin === true, true);
+      await withContext((ctx) => addGraph(ctx, options, microsoft, refreshToken));
+    } else if (options.provider === 'gmail') {
       const google = checkGmailOptions(options);
       const refreshToken = (await resolveRefreshToken(options.refreshTokenStdin === true, true)) as string;
       await withContext((ctx) => addGmail(ctx, options, google, refreshToken));
@@ -133,7 +142,7 @@ export function registerMailboxCommands(program: Command): void {
     .description('Check a stored mailbox as `add` does (IMAP: connect, TLS, log in, list folders; local: holds a message; Gmail: token and profile); exit 3 when it fails')
     .requiredOption('--workspace <name>', 'workspace the mailbox belongs to')
     .argument('<mailbox-id>', 'its id or GraphQL ID, as `mailbox list` shows them')
-    .option('--timeout <seconds>', `deadline of the IMAP check (default ${DEFAULT_CHECK_TIMEOUT_MS / 1000})`, secondsParser(0.1, 300))
+    .option('--timeout <seconds>', `deadline of the check (default ${DEFAULT_CHECK_TIMEOUT_MS / 1000})`, secondsParser(0.1, 300))
     .action(async (id: string, options: { workspace: string; timeout?: number }) => {
       const mailboxId = parseMailboxId(id);
       await withContext(async (ctx) => {
@@ -147,6 +156,8 @@ export function registerMailboxCommands(program: Command): void {
           process.stdout.write(`OK ${stored.id}: ${describeCheck(settings, result)}\n`);
         } else if (stored.provider === 'GMAIL') {
           await testGmail(ctx, stored, googleSettingsForCli(), options.timeout);
+        } else if (stored.provider === 'MICROSOFT_GRAPH') {
+          await testGraph(ctx, stored, options.timeout);
         } else if (stored.provider === 'LOCAL') {
           const storePath = typeof stored.settings.path === 'string' ? stored.settings.path : '';
           const kind = await assertHoldsMessages(storePath).catch((error: unknown) => {
@@ -171,7 +182,8 @@ function withMailboxFlags(command: Command, forUpdate = false): Command {
     .option('--starttls', 'plain IMAP that must upgrade with STARTTLS before logging in (port 143 style)')
     .option('--no-tls', 'plain IMAP, upgraded with STARTTLS when offered; to a non-loopback host only with --allow-plaintext')
     .option('--allow-plaintext', 'with --no-tls: accept sending the password unencrypted to a non-loopback host without STARTTLS')
-    .option('--refresh-token-stdin', `Gmail: read the mailbox's OAuth refresh token from standard input (else GOOGLE_REFRESH_TOKEN is used${forUpdate ? '; with neither the token is kept' : ''})`)
+    .option('--refresh-token-stdin', `Gmail, Microsoft Graph: read the mailbox's OAuth refresh token from standard input (else GOOGLE_REFRESH_TOKEN or MS_REFRESH_TOKEN is used${forUpdate ? '; with neither the token is kept' : ''})`)
+    .option('--app-only', `Microsoft Graph: read the mailbox with the app's own token (client credentials, Mail.Read application permission) instead of a user's refresh token`)
     .addOption(new Option('--refresh-token <token>').hideHelp())
     .option('--password-stdin', `read the IMAP password from standard input (else IMAP_PASSWORD is used${forUpdate ? '; with neither the password is kept' : ''})`)
     .addOption(new Option('--password <password>').hideHelp())
@@ -179,7 +191,7 @@ function withMailboxFlags(command: Command, forUpdate = false): Command {
     .option('--address <address>', `the mailbox owner's email address (tells sent from received mail)${keep}`)
     .option('--display-name <name>', `a name to show for the mailbox${keep}`)
     .option('--no-verify', 'store without checking the server or the local store')
-    .option('--timeout <seconds>', `deadline of the IMAP or Gmail check (default ${DEFAULT_CHECK_TIMEOUT_MS / 1000})`, secondsParser(0.1, 300));
+    .option('--timeout <seconds>', `deadline of the IMAP, Gmail or Microsoft Graph check (default ${DEFAULT_CHECK_TIMEOUT_MS / 1000})`, secondsParser(0.1, 300));
 }
 
 /** Refusals that do not depend on the provider. @throws GatewayError BAD_USER_INPUT */
@@ -188,7 +200,7 @@ function checkCommonFlags(options: MailboxFlags): void {
     throw badInput('--password is refused (it would show in the process list and shell history); set IMAP_PASSWORD or use --password-stdin');
   }
   if (options.refreshToken !== undefined) {
-    throw badInput('--refresh-token is refused (it would show in the process list and shell history); set GOOGLE_REFRESH_TOKEN or use --refresh-token-stdin');
+    throw badInput('--refresh-token is refused (it would show in the process list and shell history); set GOOGLE_REFRESH_TOKEN (Gmail) or MS_REFRESH_TOKEN (Microsoft Graph), or use --refresh-token-stdin');
   }
   if (options.address !== undefined && !isEmailAddress(options.address)) throw badInput(`--address ${JSON.stringify(options.address)} is not an email address`);
   if (options.tls === true && options.starttls) throw badInput('--tls and --starttls exclude each other (--starttls is plain IMAP upgraded to TLS)');
@@ -239,6 +251,21 @@ function checkGmailOptions(options: AddOptions): ReturnType<typeof googleSetting
   const google = googleSettingsForCli();
   if (!options.address) throw badInput('--provider gmail needs --address (the Google account the refresh token belongs to)');
   return google;
+}
+
+/**
+ * Refuses the flags a Microsoft Graph mailbox does not take, a missing `--address` and a token on
+ * standard input with `--app-only`, then reads the Microsoft settings (an unset app registration,
+ * or `--app-only` with a multi-tenant MS_TENANT_ID, is refused here, before anything is opened).
+ * @throws GatewayError BAD_USER_INPUT
+ */
+function checkGraphOptions(options: AddOptions): ReturnType<typeof microsoftSettingsForCli> {
+  const notGraph = [...imapOnlyFlags(options).filter((f) => f !== '--timeout'), ...(options.path === undefined ? [] : ['--path'])];
+  if (notGraph.length > 0) throw badInput(`${notGraph.join(', ')} ${notGraph.length === 1 ? 'does' : 'do'} not apply to --provider microsoft-graph`);
+  if (options.appOnly && options.refreshTokenStdin) throw badInput('--app-only does not take a refresh token (drop --refresh-token-stdin)');
+  const microsoft = microsoftSettingsForCli(options.appOnly ? 'application' : 'delegated');
+  if (!options.address) throw badInput('--provider microsoft-graph needs --address (the mailbox; with a refresh token, the account it belongs to)');
+  return microsoft;
 }
 
 /**
@@ -378,6 +405,16 @@ async function updateMailbox(ctx: CliContext, mailboxId: string, options: Mailbo
   if (options.address !== undefined) changes.address = options.address;
   if (options.displayName !== undefined) changes.displayName = options.displayName;
 
+  if (options.appOnly && stored.provider !== 'MICROSOFT_GRAPH') throw badInput(`--app-only does not apply to a ${stored.provider} mailbox`);
+  if (stored.provider === 'MICROSOFT_GRAPH') {
+    const notGraph = [...imapOnlyFlags(options).filter((f) => f !== '--timeout'), ...(options.path === undefined ? [] : ['--path'])];
+    if (notGraph.length > 0) throw badInput(`${notGraph.join(', ')} ${notGraph.length === 1 ? 'does' : 'do'} not apply to a MICROSOFT_GRAPH mailbox`);
+    if (options.appOnly && options.refreshTokenStdin) throw badInput('--app-only does not take a refresh token (drop --refresh-token-stdin)');
+    const newToken = options.appOnly ? null : await resolveGraphRefreshToken(options.refreshTokenStdin === true, false);
+    const mode = options.appOnly ? 'application' : newToken !== null ? 'delegated' : storedGraphMode(stored);
+    await updateGraph(ctx, stored, options, microsoftSettingsForCli(mode), newToken);
+    return;
+  }
   if (stored.provider === 'LOCAL') {
     const imapOnly = imapOnlyFlags(options);
     if (imapOnly.length > 0) throw badInput(`${imapOnly.join(', ')} ${imapOnly.length === 1 ? 'does' : 'do'} not apply to a LOCAL mailbox`);
@@ -461,6 +498,7 @@ function locationOf(mailbox: MailboxSummary): string {
   const s = mailbox.settings;
   if (typeof s.host === 'string') return typeof s.port === 'number' ? `${s.host}:${s.port}` : s.host;
   if (typeof s.path === 'string') return s.path;
+  if (mailbox.provider === 'MICROSOFT_GRAPH' && typeof s.mode === 'string') return s.mode;
   return '';
 }
 

@@ -96,6 +96,21 @@ describe('fake identity platform with msal-node', () => {
     expect(idClaims).toMatchObject({ oid: fake.mailbox().user.id, tid: fake.tenantId, preferred_username: 'adele.vance@contoso.test', aud: fake.app.clientId });
   });
 
+  it('serves the multi-tenant authority (common) to msal for delegated tokens, and refuses client credentials there', async () => {
+    const common = new ConfidentialClientApplication({
+      auth: { clientId: fake.app.clientId, clientSecret: fake.app.clientSecret, authority: `${fake.origin}/common`, knownAuthorities: fake.knownAuthorities },
+    });
+    const result = await common.acquireTokenByRefreshToken({ refreshToken: fake.refreshToken('adele.vance@contoso.test'), scopes: ['Mail.Read'] });
+    expect(result?.account?.tenantId).toBe(fake.tenantId);
+    // msal itself refuses client credentials on common; the wire answer for clients that do not.
+    const res = await fetch(`${fake.origin}/common/oauth2/v2.0/token`, {
+      method: 'POST',
+      body: new URLSearchParams({ grant_type: 'client_credentials', client_id: fake.app.clientId, client_secret: fake.app.clientSecret, scope: `${GRAPH_RESOURCE}/.default` }),
+    });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ error: 'invalid_request', error_codes: [50059] });
+  });
+
   it('revokes the old refresh token on rotation when told to, and a revoked user gets AADSTS50173', async () => {
     fake.identity.rotation = 'revoke';
     try {
@@ -110,6 +125,31 @@ describe('fake identity platform with msal-node', () => {
     fake.identity.revokeUser('megan.bowen@contoso.test');
     await expect(msal().acquireTokenByRefreshToken({ refreshToken: token, scopes: ['Mail.Read'] })).rejects.toMatchObject({ errorCode: 'invalid_grant', errorMessage: expect.stringMatching(/^AADSTS50173: /) });
     await expect(graph(ok!.accessToken).api('/me').get()).rejects.toMatchObject({ statusCode: 401, code: 'InvalidAuthenticationToken' });
+  });
+
+  it('keeps a used refresh token valid within a grace window only', async () => {
+    let now = Date.now();
+    const realNow = Date.now;
+    Date.now = () => now;
+    fake.identity.rotation = { graceMs: 60_000 };
+    try {
+      const token = fake.refreshToken('adele.vance@contoso.test');
+      await msal().acquireTokenByRefreshToken({ refreshToken: token, scopes: ['Mail.Read'] });
+      now += 30_000;
+      await msal().acquireTokenByRefreshToken({ refreshToken: token, scopes: ['Mail.Read'] });
+      now += 60_000;
+      await expect(msal().acquireTokenByRefreshToken({ refreshToken: token, scopes: ['Mail.Read'] })).rejects.toMatchObject({ errorCode: 'invalid_grant', errorMessage: expect.stringMatching(/^AADSTS70000: /) });
+    } finally {
+      Date.now = realNow;
+      fake.identity.rotation = 'keep';
+    }
+  });
+
+  it('answers an expired refresh token with AADSTS700082 and a scope never consented with AADSTS65001', async () => {
+    const token = fake.refreshToken('adele.vance@contoso.test', ['Mail.Read']);
+    await expect(msal().acquireTokenByRefreshToken({ refreshToken: token, scopes: ['Mail.Send'] })).rejects.toMatchObject({ errorCode: 'invalid_grant', errorMessage: expect.stringMatching(/^AADSTS65001: /) });
+    fake.identity.expireRefreshToken(token);
+    await expect(msal().acquireTokenByRefreshToken({ refreshToken: token, scopes: ['Mail.Read'] })).rejects.toMatchObject({ errorCode: 'invalid_grant', errorMessage: expect.stringMatching(/^AADSTS700082: /) });
   });
 
   it('runs the authorization code flow with PKCE and refuses a wrong verifier', async () => {
@@ -135,6 +175,11 @@ describe('fake identity platform with msal-node', () => {
     const me = (await graph(result.accessToken).api('/me').get()) as { userPrincipalName: string };
     expect(me.userPrincipalName).toBe('adele.vance@contoso.test');
     await expect(client.acquireTokenByCode({ code: again.searchParams.get('code')!, scopes: ['Mail.Read'], redirectUri: REDIRECT, codeVerifier: pkce.verifier })).rejects.toMatchObject({ errorCode: 'invalid_grant', errorMessage: expect.stringContaining('AADSTS54005: ') });
+
+    const hinted = await client.getAuthCodeUrl({ scopes: ['Mail.Read'], redirectUri: REDIRECT, codeChallenge: pkce.challenge, codeChallengeMethod: 'S256', loginHint: 'megan.bowen@contoso.test' });
+    const asMegan = new URL((await fetch(hinted, { redirect: 'manual' })).headers.get('location')!);
+    const megan = await client.acquireTokenByCode({ code: asMegan.searchParams.get('code')!, scopes: ['Mail.Read'], redirectUri: REDIRECT, codeVerifier: pkce.verifier });
+    expect(megan.account?.username).toBe('megan.bowen@contoso.test');
 
     fake.identity.consent = { decision: 'deny' };
     try {

@@ -139,8 +139,27 @@ describe('messages', () => {
     await expect(client.api('/me/messages').filter("hasAttachments eq 'true'").get()).rejects.toMatchObject({ statusCode: 400, message: expect.stringContaining("'Edm.Boolean' and 'Edm.String'") });
     await expect(client.api('/me/messages').top(1001).get()).rejects.toMatchObject({ statusCode: 400, message: expect.stringContaining("'1000'") });
     await expect(client.api('/me/messages').filter('isRead eq true or isRead eq false').get()).rejects.toMatchObject({ statusCode: 400, message: expect.stringContaining('fake') });
-    const found = (await client.api('/me/messages').search('"lunch"').get()) as { value: Json[] };
-    expect(found.value.map((m) => m.subject)).toEqual(['Fwd: lunch']);
+  });
+
+  it('searches the default properties and KQL property restrictions, newest sent first, and refuses $search with $filter', async () => {
+    const subjects = async (q: string) => ((await client.api('/me/messages').search(q).top(50).get()) as { value: Json[] }).value.map((m) => m.subject);
+    expect(await subjects('"lunch"')).toEqual(['Fwd: lunch']);
+    expect(await subjects('"report"')).toEqual(['RE: Quarterly report', 'Quarterly report']);
+    expect(await subjects('"attachment:report.pdf"')).toEqual(['Quarterly report']);
+    expect(await subjects('"report.pdf"')).toEqual([]);
+    expect(await subjects('"hasAttachments:true AND received>=2026-12-03"')).toEqual(['Fwd: lunch']);
+    expect(await subjects('"from:megan"')).toEqual(['Quarterly report']);
+    await expect(client.api('/me/messages').search('"lunch"').filter('isRead eq false').get()).rejects.toMatchObject({ statusCode: 400 });
+    await expect(client.api('/me/messages').search('lunch').get()).rejects.toMatchObject({ statusCode: 400 });
+  });
+
+  it('refuses mail to a delegated token without a Mail.Read scope, but not the profile', async () => {
+    const userOnly = await fake.identity.issueAccessToken({ kind: 'delegated', userId: fake.mailbox().user.id, clientId: fake.app.clientId, scopes: ['https://graph.microsoft.com/User.Read'] });
+    const headers = { authorization: `Bearer ${userOnly}` };
+    expect((await fetch(`${fake.serviceRoot}/me`, { headers })).status).toBe(200);
+    const res = await fetch(`${fake.serviceRoot}/me/messages`, { headers });
+    expect(res.status).toBe(403);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('ErrorAccessDenied');
   });
 
   it('lists folders by well-known name and the messages of Sent Items', async () => {
@@ -208,7 +227,21 @@ describe('attachments', () => {
     expect(value.status).toBe(405);
   });
 
-  it('cuts a $value body mid-way and slows another, as a fault says', async () => {
+  it('serves the message itself as MIME at /messages/{id}/$value', async () => {
+    const res = await raw(`/me/messages/${reply.restId}/$value`);
+    expect(res.status).toBe(200);
+    expect(Buffer.from(await res.arrayBuffer()).equals(reply.raw)).toBe(true);
+  });
+
+  it('slows a body chunk by chunk without changing it, as a fault says', async () => {
+    const pdfId = ((await client.api(`/me/messages/${root.restId}/attachments`).select('id').get()) as { value: Json[] }).value[0]!.id as string;
+    const rule = fake.faults.add({ path: '/v1.0/me/messages/*/attachments/*/$value' }, { chunkDelayMs: 5 });
+    const res = await raw(`/me/messages/${root.restId}/attachments/${pdfId}/$value`);
+    expect(Buffer.from(await res.arrayBuffer()).equals(PDF)).toBe(true);
+    expect(rule.hits).toBe(1);
+  });
+
+  it('cuts a $value body mid-way and answers 503 with Retry-After, as faults say', async () => {
     const pdfId = ((await client.api(`/me/messages/${root.restId}/attachments`).select('id').get()) as { value: Json[] }).value[0]!.id as string;
     fake.faults.add({ path: '/v1.0/me/messages/*/attachments/*/$value' }, { cutAfterBytes: 1000 });
     const res = await raw(`/me/messages/${root.restId}/attachments/${pdfId}/$value`);
@@ -257,6 +290,20 @@ describe('$batch and throttling', () => {
       ],
     })) as { responses: { id: string; status: number }[] };
     expect(Object.fromEntries(chained.responses.map((r) => [r.id, r.status]))).toEqual({ '1': 200, '2': 404, '3': 424 });
+  });
+
+  it('throttles a whole $batch with 429 and Retry-After, counting no inner request', async () => {
+    fake.faults.add({ path: '/v1.0/$batch', inBatch: false }, { error: 'tooManyRequests', retryAfter: 2 });
+    const before = fake.graphCalls().length;
+    const res = await fetch(`${fake.serviceRoot}/$batch`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ requests: [{ id: '1', method: 'GET', url: '/me' }] }),
+    });
+    expect(res.status).toBe(429);
+    expect(res.headers.get('retry-after')).toBe('2');
+    expect(((await res.json()) as { error: { code: string; innerError: { date: string } } }).error).toMatchObject({ code: 'TooManyRequests', innerError: { date: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d$/) } });
+    expect(fake.graphCalls().length).toBe(before);
   });
 
   it('returns responses in another order than the requests when configured', async () => {

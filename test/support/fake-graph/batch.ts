@@ -132,7 +132,7 @@ function toResponse(id: string, reply: Reply): BatchResponse {
     const value = reply.headers[name];
     if (value !== undefined) headers[name.replace(/(^|-)([a-z])/g, (_m, dash: string, c: string) => dash + c.toUpperCase()).replace('Odata', 'OData')] = value;
   }
-  if (reply.body.length === 0) return { id, status: reply.status, headers };
+  if (reply.body.length === 0) return reply.status === 204 ? { id, status: reply.status, headers } : { id, status: reply.status, headers, body: '' };
   if (/^application\/json/i.test(type)) return { id, status: reply.status, headers, body: JSON.parse(reply.body.toString('utf8')) as unknown };
   return { id, status: reply.status, headers, body: reply.body.toString('base64') };
 }

@@ -59,7 +59,7 @@ export const GraphErrors = {
   inefficientFilter: (): GraphError => ({ status: 400, code: 'InefficientFilter', message: 'The restriction or sort order is too complex for this operation.' }),
   /** 400: `/me` with an application token. */
   meWithAppToken: (): GraphError => ({ status: 400, code: 'BadRequest', message: '/me request is only valid with delegated authentication flow.' }),
-  /** 404 for a path the fake does not serve. */
+  /** 400 for a path segment Graph does not know (Graph's OData layer answers 400, not 404). */
   unknownSegment: (segment: string): GraphError => ({ status: 400, code: 'BadRequest', message: `Resource not found for the segment '${segment}'.` }),
   /** 405: `$value` of a reference attachment. */
   methodNotAllowed: (message = 'The OData request is not supported.'): GraphError => ({ status: 405, code: 'ErrorInvalidRequest', message }),

@@ -6,7 +6,7 @@
  * paths are as Graph sees them, e.g. `/v1.0/me/messages/*`, `/{tenant}/oauth2/v2.0/token`) and
  * query values, for a number of hits, and then does one thing: answer an error (a
  * {@link GraphErrors} preset or any status and body, with `Retry-After`), delay the real answer,
- * slow its body (a pause between 16 KiB chunks), cut its body after K bytes (the socket is
+ * slow its body (a pause between 64 KiB chunks), cut its body after K bytes (the socket is
  * destroyed: the client sees fewer bytes than Content-Length), or hang (never answer). Inside a
  * batch an error becomes that response's status; a delay delays that response; a cut or a hang
  * applies to the whole batch answer.

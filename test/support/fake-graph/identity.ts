@@ -57,7 +57,7 @@ export type RotationPolicy =
   /** The old token stays valid this many ms after its first use. */
   | { graceMs: number };
 
-/** What the consent page does: approve as a user (default the first mailbox), or deny. */
+/** What the consent page does: approve as a user (default the `login_hint`'s, else the first mailbox's), or deny. */
 export interface ConsentBehaviour {
   decision: 'approve' | 'deny';
   address?: string;
@@ -290,7 +290,9 @@ export class IdentityPlatform {
     const method = params.get('code_challenge_method') ?? (challenge ? 'plain' : '');
     if (challenge && method !== 'S256' && method !== 'plain') return refuse('invalid_request', 'AADSTS501491: Invalid size of Code_Challenge parameter.');
     if (this.consent.decision === 'deny') return refuse('access_denied', 'AADSTS65004: User declined to consent to access the app.');
-    const user = this.consent.address ? this.user(this.consent.address) : this.users()[0];
+    // The signed-in user: the one the test chose, else the login_hint's, else the first mailbox's.
+    const hint = params.get('login_hint');
+    const user = this.consent.address ? this.user(this.consent.address) : ((hint ? this.user(hint) : undefined) ?? this.users()[0]);
     if (!user) return refuse('access_denied', 'AADSTS50034: The user account does not exist in the directory.');
     const code = `1.A${random(60)}`;
     this.codes.set(code, { clientId, userId: user.id, scopes, redirectUri, challenge, method, expiresAt: Date.now() + this.codeTtl, used: false });

@@ -12,11 +12,15 @@
  * const client = Client.init({ baseUrl: `${fake.graphRoot}/`, customHosts: new Set(['127.0.0.1']), authProvider });
  * await fake.close();
  * ```
+ * Tokens: `fake.refreshToken(address)` (as a finished consent would give), `fake.accessToken(address)`
+ * or `fake.accessToken(undefined, 'application')` (no grant at all); `fake.identity` revokes, expires,
+ * sets the rotation policy and the consent decision.
  * The gateway takes `MS_GRAPH_ROOT = MS_LOGIN_ROOT = fake.origin`, `MS_TENANT_ID = fake.tenantId`,
  * `MS_CLIENT_ID`/`MS_CLIENT_SECRET` from `fake.app`. TLS: the server certificate is signed by the
  * run's test CA, which the vitest global setup (`./global-setup.ts`) makes and puts in
  * `NODE_EXTRA_CA_CERTS` before the workers start; a child process needs `testCaEnv()` (`./tls.ts`)
- * in its environment. Outside vitest, create a CA first (see `./tls.ts`).
+ * in its environment. Outside vitest, call `relaunchWithTestCa()` (`./process.ts`) first; a
+ * separate server process: `spawnFakeGraph()` (`./process.ts`).
  *
  * ## Options ({@link FakeGraphOptions})
  * Mailbox addresses (one user of the fake tenant each; the default app is granted application
@@ -64,13 +68,13 @@ import { mayReadMail, resolveTarget, userProfile, type ApiContext, type GraphCal
 import { orderResponses, parseBatch, runBatch, type BatchOrder } from './batch.ts';
 import { GraphErrors, type GraphError } from './errors.ts';
 import { Faults, requestKind, type FaultAction, type LoggedRequest } from './faults.ts';
-import { IdentityPlatform, type AppRegistration, type IdentityOptions, type IdentityReply } from './identity.ts';
+import { GRAPH_RESOURCE, IdentityPlatform, type AppRegistration, type IdentityOptions, type IdentityReply } from './identity.ts';
 import { FakeGraphMailbox, type GraphMessageInput, type StoredMessage } from './mailbox.ts';
 import { mailRoute } from './mail-routes.ts';
 import { errorReply, graphHeaders, jsonReply, send, type Reply } from './output.ts';
 import { loadTestCa, serverCertificate, type TestCa } from './tls.ts';
 
-export { GraphErrors } from './errors.ts';
+export { aadError, GraphErrors } from './errors.ts';
 export type { FaultAction, FaultMatch, FaultRule, LoggedRequest, RequestKind } from './faults.ts';
 export type { AppRegistration, ConsentBehaviour, RotationPolicy } from './identity.ts';
 export { GRAPH_RESOURCE } from './identity.ts';
@@ -115,7 +119,7 @@ export interface FakeGraph {
   faults: Faults;
   /** Every outer request, in arrival order. */
   requests: LoggedRequest[];
-  /** The Graph requests as Graph counts them: outer non-batch `/v1.0` requests and each request inside a batch. */
+  /** The Graph requests as Graph counts them: outer non-batch `/v1.0` and `/beta` requests and each request inside a batch (a batch refused whole counts none). */
   graphCalls(): LoggedRequest[];
   /** The mailbox of an address (default the first). @throws for an unknown address */
   mailbox(address?: string): FakeGraphMailbox;
@@ -123,6 +127,11 @@ export interface FakeGraph {
   add(message: Buffer | GraphMessageInput, address?: string): StoredMessage;
   /** A refresh token of a mailbox's user for the default app (Mail.Read and User.Read unless scopes given). */
   refreshToken(address?: string, scopes?: string[]): string;
+  /**
+   * An access token without a grant: delegated for a mailbox's user (Mail.Read and User.Read) by
+   * default, or the default app's application token (Mail.Read role).
+   */
+  accessToken(address?: string, kind?: 'delegated' | 'application'): Promise<string>;
   /** Lets an app (default the default app) read a mailbox with application tokens, or stops it. */
   grantAppAccess(address: string, granted: boolean, app?: AppRegistration): void;
   /** Stops the server, dropping open and hung connections. */
@@ -389,10 +398,14 @@ export async function startFakeGraph(options: FakeGraphOptions = {}): Promise<Fa
     identity,
     faults,
     requests,
-    graphCalls: () => requests.flatMap((r) => (r.inner ? r.inner : r.path.startsWith('/v1.0/') ? [r] : [])),
+    graphCalls: () => requests.flatMap((r) => (r.kind === 'batch' ? (r.inner ?? []) : /^\/(v1\.0|beta)\//.test(r.path) ? [r] : [])),
     mailbox: mailboxOf,
     add: (message, address) => mailboxOf(address).add(Buffer.isBuffer(message) ? { raw: message } : message),
     refreshToken: (address, scopes) => identity.issueRefreshToken({ clientId: app.clientId, address: mailboxOf(address).address, scopes }),
+    accessToken: (address, kind = 'delegated') =>
+      kind === 'application'
+        ? identity.issueAccessToken({ kind: 'application', clientId: app.clientId, roles: ['Mail.Read'] })
+        : identity.issueAccessToken({ kind: 'delegated', userId: mailboxOf(address).user.id, clientId: app.clientId, scopes: [`${GRAPH_RESOURCE}/Mail.Read`, `${GRAPH_RESOURCE}/User.Read`] }),
     grantAppAccess: (address, granted, which = app) => {
       const id = mailboxOf(address).user.id;
       if (granted) which.appGrants.add(id);

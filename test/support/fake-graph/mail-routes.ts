@@ -4,7 +4,7 @@
  * | path | answer |
  * | --- | --- |
  * | `/mailFolders`, `/mailFolders/{id \| wellKnownName}` | folders (`inbox`, `sentitems`, ...) |
- * | `/messages`, `/mailFolders/{f}/messages` | a page of messages (`$select`, `$expand=attachments(...)`, `$filter`, `$orderby`, `$top`, `$skip`, `$skiptoken`, `$count`, `$search`) |
+ * | `/messages`, `/mailFolders/{f}/messages` | a page of messages (`$select`, `$expand=attachments(...)`, `$filter`, `$orderby`, `$top`, `$skip`, `$skiptoken`, `$count`, `$search` as in `./search.ts`) |
  * | `/messages/{id}` | one message (`$select`, `$expand`) |
  * | `/messages/{id}/$value` | the message's MIME as stored |
  * | `/messages/{id}/attachments`, `/attachments/{aid}` | attachment metadata with `contentBytes` for files (`$select` narrows) |
@@ -22,6 +22,7 @@ import {
   checkFilterOrder, compare, decodeSkipToken, encodeSkipToken, parseExpand, parseFilter, parseOrderBy, parseSelect, parseTop,
   type Comparison, type ExpandItem, type OrderKey,
 } from './odata.ts';
+import { MAX_SEARCH_RESULTS, parseSearch } from './search.ts';
 import { attachmentSelectable, MESSAGE_PROPERTIES, messageIdOf, renderAttachment, renderFolder, renderMessage, type RenderOptions } from './resources.ts';
 
 const DEFAULT_PAGE = 10;
@@ -198,6 +199,7 @@ function listMessages(source: readonly StoredMessage[], call: GraphCall, target:
   }
   const search = q.get('$search');
   if (search !== null && order.length > 0) return GraphErrors.badRequest("The query parameter '$orderBy' is not supported with '$search'.");
+  if (search !== null && filter.length > 0) return GraphErrors.badRequest("The query parameter '$filter' is not supported with '$search'.");
   const inefficient = checkFilterOrder(filter, order);
   if (inefficient) return inefficient;
   const top = parseTop(q.get('$top'), DEFAULT_PAGE);
@@ -207,10 +209,12 @@ function listMessages(source: readonly StoredMessage[], call: GraphCall, target:
 
   let list = source.filter((m) => filter.every((c) => compare(filterValue(m, c.property), c)));
   if (search !== null) {
-    const phrase = /^"(.*)"$/.exec(search.trim())?.[1];
-    if (phrase === undefined) return GraphErrors.badRequest('Syntax error: $search must be a quoted string.');
-    const words = phrase.toLowerCase().split(/\s+/).filter(Boolean);
-    list = list.filter((m) => words.every((w) => m.searchText.includes(w)));
+    const predicate = parseSearch(search);
+    if (typeof predicate !== 'function') return predicate;
+    list = list
+      .filter(predicate)
+      .sort((x, y) => (x.sentDateTime < y.sentDateTime ? 1 : x.sentDateTime > y.sentDateTime ? -1 : 0))
+      .slice(0, MAX_SEARCH_RESULTS);
   }
   if (order.length > 0) {
     list = [...list].sort((x, y) => {

@@ -81,8 +81,8 @@ export interface StoredMessage {
   hasAttachments: boolean;
   attachments: StoredAttachment[];
   raw: Buffer;
-  /** Lower-cased text `$search` matches: subject, addresses, body, attachment names. */
-  searchText: string;
+  /** Lower-cased texts `$search` matches (`./search.ts`). */
+  search: { from: string; to: string; cc: string; subject: string; body: string; attachment: string };
   changeKey: string;
 }
 
@@ -250,7 +250,14 @@ export class FakeGraphMailbox {
       hasAttachments: attachments.some((a) => !a.isInline),
       attachments,
       raw: input.raw,
-      searchText: [subject, ...[facts.from, ...facts.to, ...facts.cc].flatMap((a) => [a?.name ?? '', a?.address ?? '']), preview, ...attachments.map((a) => a.name)].join('\n').toLowerCase(),
+      search: {
+        from: addressText(facts.from ? [facts.from] : []),
+        to: addressText(facts.to),
+        cc: addressText(facts.cc),
+        subject: subject.toLowerCase(),
+        body: body.content.toLowerCase(),
+        attachment: attachments.map((a) => a.name).join('\n').toLowerCase(),
+      },
       changeKey: b64url(crypto.randomBytes(18)),
     };
     this.setRestId(message);
@@ -312,7 +319,16 @@ export function attachmentId(messageId: string, index: number): string {
 
 /** The attachment of `message` with this id in either id form, or undefined. */
 export function findAttachment(message: StoredMessage, id: string): StoredAttachment | undefined {
-  return message.attachments.find((a) => attachmentId(message.restId, a.index) === id || attachmentId(message.immutableId, a.index) === id);
+  const marker = id.lastIndexOf('BEgAQA');
+  if (marker < 0) return undefined;
+  const suffix = Buffer.from(id.slice(marker + 6).replace(/_/g, '+').replace(/-/g, '/'), 'base64');
+  if (suffix.length < 4) return undefined;
+  const a = message.attachments[suffix.readUInt32BE(0) - 1];
+  return a && (attachmentId(message.restId, a.index) === id || attachmentId(message.immutableId, a.index) === id) ? a : undefined;
+}
+
+function addressText(list: Address[]): string {
+  return list.map((a) => `${a.name ?? ''} ${a.address ?? ''}`).join('\n').toLowerCase();
 }
 
 /** Subject with reply/forward prefixes removed and case folded, as conversation matching compares it. */

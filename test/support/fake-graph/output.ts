@@ -13,7 +13,7 @@ export interface Reply {
   body: Buffer;
   /** Destroy the socket after this many body bytes (a fault). */
   cutAfter?: number;
-  /** Pause this long between 16 KiB chunks of the body (a fault). */
+  /** Pause this long between 64 KiB chunks of the body (a fault). */
   chunkDelayMs?: number;
   /** Never answer (a fault); the socket is dropped when the server closes. */
   hang?: boolean;
@@ -47,7 +47,7 @@ export function graphHeaders(clientRequestId: string | undefined): { requestId: 
   };
 }
 
-const CHUNK = 16 * 1024;
+const CHUNK = 64 * 1024;
 
 /**
  * Writes an answer: status, headers with the exact Content-Length, then the body in chunks with
@@ -61,18 +61,39 @@ export async function send(res: http.ServerResponse, reply: Reply, sleep: (ms: n
     res.end();
     return;
   }
-  const limit = Math.min(reply.cutAfter ?? Infinity, reply.body.length);
+  const cut = reply.cutAfter !== undefined && reply.cutAfter < reply.body.length;
+  const limit = cut ? reply.cutAfter! : reply.body.length;
+  if (cut && limit === 0) res.flushHeaders();
   for (let offset = 0; offset < limit; offset += CHUNK) {
     if (res.destroyed) return;
     const chunk = reply.body.subarray(offset, Math.min(offset + CHUNK, limit));
-    if (!res.write(chunk)) await new Promise<void>((resolve) => { res.once('drain', resolve); res.once('close', resolve); });
+    if (cut && offset + CHUNK >= limit) {
+      // The bytes before the cut must reach the client before the connection drops.
+      await new Promise<void>((resolve) => {
+        res.write(chunk, () => resolve());
+        res.once('close', resolve);
+      });
+      break;
+    }
+    if (!res.write(chunk)) await drainOrClose(res);
     if (reply.chunkDelayMs) await sleep(reply.chunkDelayMs);
   }
-  if (reply.cutAfter !== undefined && reply.cutAfter < reply.body.length) {
-    // Let the bytes already written reach the client before the connection drops.
-    await new Promise<void>((resolve) => res.socket?.write('', () => resolve()) ?? resolve());
-    res.socket?.destroy();
+  if (cut) {
+    res.destroy();
     return;
   }
   res.end();
+}
+
+/** Waits until `res` can take more bytes or is closed, leaving no listener behind. */
+function drainOrClose(res: http.ServerResponse): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
 }

@@ -9,9 +9,12 @@ import { GatewayError } from '../errors.ts';
 import { createGmailProvider } from './gmail/provider.ts';
 import { createImapProvider } from './imap/provider.ts';
 import { createLocalProvider } from './local/provider.ts';
+import { graphTokenSource } from './microsoft-graph/auth.ts';
+import { createGraphProvider } from './microsoft-graph/provider.ts';
 
 const FACTORIES: ProviderFactories = {
   GMAIL: (mailbox, deps) => createGmailProvider(mailbox, deps),
+  MICROSOFT_GRAPH: (mailbox, deps) => createGraphProvider(mailbox, deps, graphTokenSource(mailbox, deps)),
   IMAP: createImapProvider,
   LOCAL: createLocalProvider,
 };

@@ -242,7 +242,7 @@ export class GraphClient {
       .responseType(ResponseType.RAW)
       .header('Prefer', PREFER_IMMUTABLE_ID)
       .option('signal', signal)
-      .middlewareOptions([new AuthenticationHandlerOptions({ getAccessToken: () => this.#tokens.accessToken(tokenSignal) })]);
+      .middlewareOptions([new AuthenticationHandlerOptions({ getAccessToken: () => this.#token(tokenSignal) })]);
     const encoded: Record<string, string> = {};
     for (const [name, value] of Object.entries(query)) if (value !== undefined) encoded[name] = encodeURIComponent(String(value));
     if (Object.keys(encoded).length > 0) request.query(encoded);
@@ -253,6 +253,21 @@ export class GraphClient {
       if (tokenSignal.aborted) throw tokenSignal.reason;
       const inner = error instanceof GraphClientError && error.customError !== undefined ? error.customError : error;
       throw mapGraphError(inner);
+    }
+  }
+
+  /**
+   * The bearer for one request. A failure of the token source (a revoked grant: PROVIDER_AUTH_FAILED)
+   * is handed through graph-client as a GraphClientError, which it rethrows untouched; anything
+   * else it would turn into a GraphError of its own and lose the code.
+   */
+  async #token(signal: AbortSignal): Promise<string> {
+    try {
+      return await this.#tokens.accessToken(signal);
+    } catch (error) {
+      const wrapped = new GraphClientError('no access token');
+      wrapped.customError = error;
+      throw wrapped;
     }
   }
 

@@ -3,193 +3,197 @@
  * attachment against a direct graph-client `$value` read in the same run, and the upstream
  * requests of a wide query.
  *
- * 1. For 1, 25 and 100 MiB file attachments: MB/s of the gateway's signed URL (a gateway process
- *    of its own, `./graph-gateway.ts`, real HTTP, its MICROSOFT_GRAPH provider) against
- *    `client.api('/me/messages/{id}/attachments/{id}/$value').responseType(RAW).get()` read to its
- *    end with graph-client, as a ratio (target ≥ 0.95), and the gateway process's peak RSS growth
- *    above its idle RSS (target < 32 MiB at 100 MiB). The gateway side is timed from the request
- *    of the signed URL to its last byte: it pays for its one attachment metadata read when its
- *    cache is cold (the `$value` read itself is the same request as the direct side's).
+ * 1. For 1, 25 and 100 MiB file attachments: MB/s of the gateway's signed URL (a gateway process,
+ *    `attachment-gateway serve`, real HTTP, its MICROSOFT_GRAPH provider with a delegated refresh
+ *    token) against `client.api('/me/messages/{id}/attachments/{id}/$value').responseType(RAW)`
+ *    read to its end with graph-client (an access token from the fake, untimed), as a ratio
+ *    (target ≥ 0.95), and the gateway process's peak RSS growth above its idle RSS (target
+ *    < 32 MiB at 100 MiB; `over its own start` is what one download adds once the process has done
+ *    one before). The gateway side is timed from the request of the signed URL to its last byte.
  * 2. Upstream requests (the fake's log) of one query of 10 and of 50 conversations with their
- *    messages and attachments: one list read and one `$batch` per 20 conversations.
+ *    messages and attachments: one list read and one `$batch` per 20 conversations (plus, on the
+ *    first query of a mailbox, its token and its folders).
  *
- * The fake Graph runs in this process over HTTPS with a CA made for the run; Node reads
- * `NODE_EXTRA_CA_CERTS` only at start, so the script first starts itself again with it.
+ * The fake Graph runs in a process of its own over HTTPS with a CA made for the run
+ * (`relaunchWithTestCa`: Node reads `NODE_EXTRA_CA_CERTS` only at start).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import readline from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { Client, ResponseType } from '@microsoft/microsoft-graph-client';
+import { loadConfig } from '../src/config.ts';
+import { createStore } from '../src/db/store.ts';
 import { decodeNodeId } from '../src/ids.ts';
-import { CA_DIR_ENV, createTestCa } from '../test/support/fake-graph/tls.ts';
-import { startFakeGraph, type FakeGraph } from '../test/support/fake-graph/index.ts';
+import { relaunchWithTestCa, spawnFakeGraph, type FakeGraphProcess } from '../test/support/fake-graph/process.ts';
+import { writeEmlWithAttachment } from '../test/support/fake-gmail/process.ts';
 import { mailWithAttachment } from '../test/support/mail.ts';
 import { freePort } from '../test/support/net.ts';
-import { median, rssOf, timedDownload } from './gateway-process.ts';
+import { median, rssOf, startGatewayProcess, timedDownload } from './gateway-process.ts';
 
 const SIZES_MIB = [1, 25, 100];
 const MIB = 1024 * 1024;
 const RATIO_TARGET = 0.95;
 const RSS_TARGET_MIB = 32;
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-const here = path.dirname(fileURLToPath(import.meta.url));
 const sizeAddress = (mib: number) => `size${mib}@bench.test`;
 const threadsAddress = (n: number) => `threads${n}@bench.test`;
 
-if (!process.env.NODE_EXTRA_CA_CERTS || !process.env[CA_DIR_ENV]) {
-  // Start again trusting a CA made for this run.
-  const ca = await createTestCa();
-  const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url)], {
-    stdio: 'inherit',
-    env: { ...process.env, NODE_EXTRA_CA_CERTS: path.join(ca.dir, 'ca.pem'), [CA_DIR_ENV]: ca.dir },
-  });
-  const code = await new Promise<number>((resolve) => child.on('exit', (c) => resolve(c ?? 1)));
-  fs.rmSync(ca.dir, { recursive: true, force: true });
-  process.exit(code);
-}
+await relaunchWithTestCa();
 
-/** The gateway process, started with static tokens for `addresses`; resolves once it listens. */
-async function startGateway(fake: FakeGraph, tokens: Record<string, string>, dataDir: string): Promise<{ child: ChildProcess; url: string; apiKey: string; mailboxIds: Record<string, string> }> {
-  const env = {
-    ...process.env,
-    PORT: String(await freePort()),
-    DATA_DIR: dataDir,
-    LOG_LEVEL: 'silent',
-    MS_GRAPH_ROOT: fake.graphRoot,
-    MS_LOGIN_ROOT: fake.loginRoot,
-    MS_TENANT_ID: fake.tenantId,
-    MS_CLIENT_ID: fake.app.clientId,
-    MS_CLIENT_SECRET: fake.app.clientSecret,
-    BENCH_GRAPH_TOKENS: JSON.stringify(tokens),
-  };
-  const child = spawn(process.execPath, [...process.execArgv, path.join(here, 'graph-gateway.ts')], { env, stdio: ['ignore', 'pipe', 'inherit'] });
-  const line = await new Promise<string>((resolve, reject) => {
-    const lines = readline.createInterface({ input: child.stdout! });
-    lines.once('line', resolve);
-    child.once('exit', (code) => reject(new Error(`the gateway exited (${code})`)));
-  });
-  return { child, ...(JSON.parse(line) as { url: string; apiKey: string; mailboxIds: Record<string, string> }) };
-}
-
-async function graphql<T>(gateway: { url: string; apiKey: string }, query: string): Promise<T> {
-  const response = await fetch(`${gateway.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${gateway.apiKey}` }, body: JSON.stringify({ query }) });
+async function graphql<T>(baseUrl: string, key: string, query: string): Promise<T> {
+  const response = await fetch(`${baseUrl}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` }, body: JSON.stringify({ query }) });
   const body = (await response.json()) as { data?: T; errors?: unknown[] };
   if (body.errors?.length || !body.data) throw new Error(`GraphQL errors: ${JSON.stringify(body.errors)}`);
   return body.data;
 }
 
-const fake = await startFakeGraph({ addresses: [...SIZES_MIB.map(sizeAddress), threadsAddress(10), threadsAddress(50)] });
-const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-graph-'));
-let gateway: Awaited<ReturnType<typeof startGateway>> | undefined;
-try {
-  console.log(`\nGraph: writing test mail (${SIZES_MIB.join(', ')} MiB attachments; 10 and 50 two-message conversations) into the fake Graph...`);
-  const stored = new Map<number, { messageId: string; attachmentId: string }>();
-  for (const mib of SIZES_MIB) {
-    fake.add({ raw: mailWithAttachment({ subject: `Blob ${mib}`, filename: 'blob.bin', bytes: Buffer.alloc(mib * MIB, mib) }) }, sizeAddress(mib));
-  }
-  for (const n of [10, 50]) {
-    for (let t = 0; t < n; t++) {
-      const id = `t${t}.${threadsAddress(n)}`;
-      fake.add({ raw: mailWithAttachment({ subject: `Thread ${t}`, messageId: id, filename: `a${t}.csv`, bytes: Buffer.from(`a,b\r\n${t}\r\n`), date: `Tue, 01 Dec 2026 10:${String(t).padStart(2, '0')}:00 +0000` }) }, threadsAddress(n));
-      const reply = mailWithAttachment({ subject: `Re: Thread ${t}`, messageId: `r${id}`, filename: `b${t}.csv`, bytes: Buffer.from(`c\r\n${t}\r\n`), date: `Wed, 02 Dec 2026 10:${String(t).padStart(2, '0')}:00 +0000` })
-        .toString('latin1')
-        .replace('MIME-Version', `In-Reply-To: <${id}>\r\nReferences: <${id}>\r\nMIME-Version`);
-      fake.add({ raw: Buffer.from(reply, 'latin1'), folder: 'sentitems' }, threadsAddress(n));
+/** `n` two-message conversations (a received message and a sent reply, one attachment each). */
+async function fillConversations(fake: FakeGraphProcess, dir: string, n: number): Promise<void> {
+  const address = threadsAddress(n);
+  for (let t = 0; t < n; t++) {
+    const id = `t${t}.${address}`;
+    const minute = String(t).padStart(2, '0');
+    const first = mailWithAttachment({ subject: `Thread ${t}`, messageId: id, filename: `a${t}.csv`, bytes: Buffer.from(`a,b\r\n${t}\r\n`), date: `Tue, 01 Dec 2026 10:${minute}:00 +0000` });
+    const reply = mailWithAttachment({ subject: `Re: Thread ${t}`, messageId: `r${id}`, filename: `b${t}.csv`, bytes: Buffer.from(`c\r\n${t}\r\n`), date: `Wed, 02 Dec 2026 10:${minute}:00 +0000` })
+      .toString('latin1')
+      .replace('MIME-Version', `In-Reply-To: <${id}>\r\nReferences: <${id}>\r\nMIME-Version`);
+    for (const [name, raw, folder] of [[`${n}-${t}-a.eml`, first, 'inbox'], [`${n}-${t}-b.eml`, Buffer.from(reply, 'latin1'), 'sentitems']] as const) {
+      const file = path.join(dir, name);
+      fs.writeFileSync(file, raw);
+      await fake.add({ path: file, address, folder });
+      fs.rmSync(file);
     }
   }
-  const tokens: Record<string, string> = {};
-  for (const address of [...SIZES_MIB.map(sizeAddress), threadsAddress(10), threadsAddress(50)]) {
-    tokens[address] = await fake.identity.issueAccessToken({ kind: 'delegated', userId: fake.mailbox(address).user.id, clientId: fake.app.clientId, scopes: ['https://graph.microsoft.com/Mail.Read'] });
-  }
-  gateway = await startGateway(fake, tokens, dataDir);
-  const pid = gateway.child.pid!;
+}
 
-  // The signed URL and the Graph ids of each size's attachment.
-  const urls = new Map<number, string>();
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'agw-bench-graph-'));
+const dataDir = path.join(dir, 'data');
+fs.mkdirSync(dataDir);
+let fake: FakeGraphProcess | null = null;
+let child: ChildProcess | null = null;
+let store: ReturnType<typeof createStore> | null = null;
+let missed = false;
+try {
+  const addresses = [...SIZES_MIB.map(sizeAddress), threadsAddress(10), threadsAddress(50)];
+  fake = await spawnFakeGraph({ addresses });
+  console.log(`\nGraph: writing test mail (${SIZES_MIB.join(', ')} MiB attachments; 10 and 50 two-message conversations) into the fake Graph (pid ${fake.pid})...`);
   for (const mib of SIZES_MIB) {
-    const data = await graphql<{ node: { conversations: { edges: { node: { messages: { edges: { node: { id: string; attachments: { id: string; downloadUrl: { url: string } }[] } }[] } } }[] } } }>(
-      gateway,
-      `{ node(id: "${gateway.mailboxIds[sizeAddress(mib)]}") { ... on Mailbox { conversations(first: 1) { edges { node { messages(first: 1) { edges { node { id attachments { id downloadUrl(expiresIn: 3600) { url } } } } } } } } } } }`,
+    const file = path.join(dir, `blob-${mib}.eml`);
+    await writeEmlWithAttachment(file, { size: mib * MIB, filename: 'blob.bin', subject: `bench ${mib} MiB`, seed: randomBytes(8).toString('hex') });
+    await fake.add({ path: file, address: sizeAddress(mib) });
+    fs.rmSync(file);
+  }
+  await fillConversations(fake, dir, 10);
+  await fillConversations(fake, dir, 50);
+
+  const secret = randomBytes(32).toString('base64url');
+  const env = {
+    ...process.env,
+    DATA_DIR: dataDir,
+    PORT: String(await freePort()),
+    SIGNING_SECRET: secret,
+    LOG_LEVEL: 'warn',
+    MS_GRAPH_ROOT: fake.origin,
+    MS_LOGIN_ROOT: fake.origin,
+    MS_TENANT_ID: fake.tenantId,
+    MS_CLIENT_ID: fake.clientId,
+    MS_CLIENT_SECRET: fake.clientSecret,
+  };
+  store = createStore(loadConfig(env), secret);
+  await store.migrate();
+  const workspace = await store.createWorkspace('bench-graph');
+  const { key } = await store.createApiKey(workspace.id);
+  for (const address of addresses) {
+    await store.addMailbox({ workspaceId: workspace.id, provider: 'MICROSOFT_GRAPH', address, displayName: address, settings: { mode: 'delegated' }, credentials: { refreshToken: await fake.refreshToken(address) } });
+  }
+  const started = await startGatewayProcess(env);
+  child = started.child;
+  const { baseUrl } = started;
+  const pid = child.pid!;
+  const listed = await graphql<{ mailboxes: { id: string; address: string }[] }>(baseUrl, key, '{ mailboxes { id address } }');
+  const idOf = new Map(listed.mailboxes.map((m) => [m.address, m.id]));
+
+  /** The signed URL (valid an hour) and the Graph ids of a size's attachment. */
+  const attachmentOf = async (mib: number) => {
+    const data = await graphql<{ node: { conversations: { edges: { node: { messages: { edges: { node: { attachments: { id: string; downloadUrl: { url: string } }[] } }[] } } }[] } } }>(
+      baseUrl,
+      key,
+      `{ node(id: "${idOf.get(sizeAddress(mib))}") { ... on Mailbox { conversations(first: 1) { edges { node { messages(first: 1) { edges { node { attachments { id downloadUrl(expiresIn: 3600) { url } } } } } } } } } } }`,
     );
     const attachment = data.node.conversations.edges[0]!.node.messages.edges[0]!.node.attachments[0]!;
-    urls.set(mib, attachment.downloadUrl.url);
     const [, messageId, attachmentId] = decodeNodeId('Attachment', attachment.id);
-    stored.set(mib, { messageId: messageId!, attachmentId: attachmentId! });
-  }
-
-  const direct = new Map<string, Client>();
-  const clientOf = (address: string) => {
-    let client = direct.get(address);
-    if (!client) direct.set(address, (client = Client.init({ baseUrl: `${fake.graphRoot}/`, customHosts: new Set([new URL(fake.graphRoot).hostname]), authProvider: (done) => done(null, tokens[address]!) })));
-    return client;
+    return { url: attachment.downloadUrl.url, messageId: messageId!, attachmentId: attachmentId! };
   };
-  /** graph-client's `$value` read to its end. */
-  const directRead = async (mib: number) => {
-    const { messageId, attachmentId } = stored.get(mib)!;
+
+  // The direct client: graph-client as users run it, reading `$value` whole.
+  const directRead = async (mib: number, target: { messageId: string; attachmentId: string }, token: string) => {
+    const client = Client.init({ baseUrl: `${fake!.origin}/`, customHosts: new Set([new URL(fake!.origin).hostname]), authProvider: (done) => done(null, token) });
     const started = process.hrtime.bigint();
-    const response = (await clientOf(sizeAddress(mib))
-      .api(`/me/messages/${encodeURIComponent(messageId)}/attachments/${encodeURIComponent(attachmentId)}/$value`)
+    const response = (await client
+      .api(`/me/messages/${encodeURIComponent(target.messageId)}/attachments/${encodeURIComponent(target.attachmentId)}/$value`)
       .header('Prefer', 'IdType="ImmutableId"')
       .responseType(ResponseType.RAW)
       .get()) as Response;
     if (response.status !== 200 || !response.body) throw new Error(`direct $value answered ${response.status}`);
     let bytes = 0;
     for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) bytes += chunk.byteLength;
-    return { bytes, seconds: Number(process.hrtime.bigint() - started) / 1e9 };
+    if (bytes !== mib * MIB) throw new Error(`direct read ${bytes} bytes, expected ${mib * MIB}`);
+    return bytes / 1e6 / (Number(process.hrtime.bigint() - started) / 1e9);
   };
 
-  // Warm-up (TLS sessions, JIT) on both sides, then the idle RSS of the gateway.
-  await directRead(1);
-  await timedDownload(urls.get(1)!, pid, rssOf(pid));
+  const targets = new Map<number, Awaited<ReturnType<typeof attachmentOf>>>();
+  for (const mib of SIZES_MIB) targets.set(mib, await attachmentOf(mib));
   await new Promise((r) => setTimeout(r, 500));
   const idleRss = rssOf(pid);
-  console.log(`\nGraph downloads (median of ${ROUNDS}; MB = 10^6 bytes; peak RSS of the gateway process above its idle RSS of ${(idleRss / MIB).toFixed(0)} MiB)`);
+  console.log(`\nGraph downloads (median of ${ROUNDS} after one warm-up; MB = 10^6 bytes; peak RSS of the gateway process above its idle RSS of ${(idleRss / MIB).toFixed(0)} MiB)`);
   console.log('size     | direct graph-client $value | gateway URL | ratio | gateway RSS growth | (over its own start)');
-  let missed = false;
   for (const mib of SIZES_MIB) {
-    const d: number[] = [];
-    const g: number[] = [];
+    const target = targets.get(mib)!;
+    const token = await fake.accessToken('delegated', sizeAddress(mib));
+    await directRead(mib, target, token);
+    await timedDownload(target.url, pid, idleRss);
+    const direct: number[] = [];
+    const gateway: number[] = [];
     const rss: number[] = [];
     const own: number[] = [];
     for (let round = 0; round < ROUNDS; round++) {
-      const a = await directRead(mib);
-      const b = await timedDownload(urls.get(mib)!, pid, idleRss);
-      if (a.bytes !== mib * MIB || b.bytes !== mib * MIB) throw new Error(`byte counts differ: direct ${a.bytes}, gateway ${b.bytes}, expected ${mib * MIB}`);
-      d.push(a.bytes / 1e6 / a.seconds);
-      g.push(b.bytes / 1e6 / b.seconds);
-      rss.push(b.rssGrowth / MIB);
-      own.push(b.ownGrowth / MIB);
+      direct.push(await directRead(mib, target, token));
+      const g = await timedDownload(target.url, pid, idleRss);
+      if (g.bytes !== mib * MIB) throw new Error(`gateway served ${g.bytes} bytes, expected ${mib * MIB}`);
+      gateway.push(g.bytes / 1e6 / g.seconds);
+      rss.push(g.rssGrowth / MIB);
+      own.push(g.ownGrowth / MIB);
     }
-    const ratio = median(g) / median(d);
+    const ratio = median(gateway) / median(direct);
     const growth = Math.max(...rss);
     const notes = [ratio < RATIO_TARGET ? `ratio < ${RATIO_TARGET}` : '', mib === 100 && growth >= RSS_TARGET_MIB ? `RSS ≥ ${RSS_TARGET_MIB} MiB` : ''].filter(Boolean);
     if (notes.length > 0) missed = true;
     console.log(
-      `${String(mib).padStart(3)} MiB  | ${median(d).toFixed(1).padStart(10)} MB/s            | ${median(g).toFixed(1).padStart(7)} MB/s | ${ratio.toFixed(2)}  | ${growth.toFixed(1).padStart(8)} MiB       | ${Math.max(...own).toFixed(1).padStart(6)} MiB${notes.length ? `  <-- target missed: ${notes.join(', ')}` : ''}`,
+      `${String(mib).padStart(3)} MiB  | ${median(direct).toFixed(1).padStart(10)} MB/s            | ${median(gateway).toFixed(1).padStart(7)} MB/s | ${ratio.toFixed(2)}  | ${growth.toFixed(1).padStart(8)} MiB       | ${Math.max(...own).toFixed(1).padStart(6)} MiB${notes.length ? `  <-- target missed: ${notes.join(', ')}` : ''}`,
     );
   }
 
-  console.log('\nGraph upstream requests for one query of N conversations with messages and attachments (first query of its mailbox, so with its folder $batch)');
+  console.log('\nGraph upstream requests for one query of N conversations with messages and attachments (first query of its mailbox: with its token and folders)');
   const counts: number[] = [];
   for (const n of [10, 50]) {
-    const before = fake.requests.length;
+    const before = (await fake.requests()).length;
     const data = await graphql<{ node: { conversations: { edges: unknown[] } } }>(
-      gateway,
-      `{ node(id: "${gateway.mailboxIds[threadsAddress(n)]}") { ... on Mailbox { conversations(first: ${n}) { edges { node { id attachments { id } messages(first: 10) { edges { node { id direction attachments { id filename size downloadUrl { url } } } } } } } } } } }`,
+      baseUrl,
+      key,
+      `{ node(id: "${idOf.get(threadsAddress(n))}") { ... on Mailbox { conversations(first: ${n}) { edges { node { id attachments { id } messages(first: 10) { edges { node { id direction attachments { id filename size downloadUrl { url } } } } } } } } } } }`,
     );
-    const requests = fake.requests.slice(before);
+    const requests = (await fake.requests()).slice(before);
     counts.push(requests.length);
-    const shown = requests.map((r) => (r.kind === 'batch' ? `$batch(${r.inner?.length ?? 0})` : r.kind));
-    console.log(`first: ${n} → ${data.node.conversations.edges.length} conversations, ${requests.length} upstream requests (${shown.join(', ')})`);
+    console.log(`first: ${n} → ${data.node.conversations.edges.length} conversations, ${requests.length} upstream requests (${requests.map((r) => (r.kind === 'batch' ? `$batch(${r.inner?.length ?? 0})` : r.kind)).join(', ')})`);
     if (data.node.conversations.edges.length !== n) missed = true;
   }
-  console.log(`upstream requests: 10 conversations ${counts[0]}, 50 conversations ${counts[1]} (one list read, one $batch per 20 conversations, none per message)`);
+  console.log(`upstream requests: 10 conversations ${counts[0]}, 50 conversations ${counts[1]} (one list read and one $batch per 20 conversations; none per message)`);
   if (missed) console.log('\nGraph: some targets were missed (see the rows above).');
 } finally {
-  gateway?.child.kill('SIGTERM');
-  await fake.close();
-  fs.rmSync(dataDir, { recursive: true, force: true });
+  child?.kill('SIGTERM');
+  await store?.close();
+  await fake?.close();
+  fs.rmSync(dir, { recursive: true, force: true });
 }

@@ -151,6 +151,27 @@ describe('Graph provider against the fake Graph', () => {
     await expect(fresh.openAttachment(message!.key, 'AAMk-no-such-attachment')).rejects.toMatchObject({ code: 'NOT_FOUND' });
   });
 
+  it('asks $value for the bytes as stored, and sends no length when Graph coded the answer anyway', async () => {
+    // What fetch hands over for a gzip answer: the decoded body beside the coded body's length.
+    const coding: typeof fetch = async (input, init) => {
+      const response = await fetch(input, init);
+      if (!String(input).endsWith('/$value')) return response;
+      const headers = new Headers(response.headers);
+      headers.set('content-encoding', 'gzip');
+      headers.set('content-length', '3');
+      return new Response(response.body, { status: response.status, headers });
+    };
+    const p = createGraphProvider(mailbox('delegated'), deps, tokens('delegated'), { retry: fast, fetch: coding });
+    const page = await p.listConversations({ first: 10, filter: { hasAttachments: true } });
+    const [message] = loaded(await p.loadMessages(page.items.find((c) => c.subject === 'Old file')!.messageKeys));
+    const content = await p.openAttachment(message!.key, message!.attachments[0]!.partId);
+    const chunks: Buffer[] = [];
+    for await (const chunk of content.stream) chunks.push(chunk as Buffer);
+    expect(Buffer.concat(chunks).toString()).toBe('%PDF old');
+    expect(content.size).toBeNull();
+    expect(fake.requests.filter((r) => r.kind === 'value').at(-1)!.headers['accept-encoding']).toBe('identity');
+  });
+
   it('stays within the mailbox concurrency of 4 when many loads and downloads run at once', async () => {
     const p = createGraphProvider(mailbox('delegated'), deps, tokens('delegated'), { retry: { ...fast, maxAttempts: 1 } });
     const page = await p.listConversations({ first: 10 });

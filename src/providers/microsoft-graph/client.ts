@@ -185,14 +185,17 @@ export class GraphClient {
           let release: (() => void) | undefined;
           try {
             release = await this.#slots.acquire(attempt, true);
-            const response = await this.#fetchRaw('GET', path, {}, undefined, controller.signal, attempt);
+            // The bytes as stored, so Content-Length counts what the client gets.
+            const response = await this.#fetchRaw('GET', path, {}, undefined, controller.signal, attempt, GRAPH_VERSION, { 'Accept-Encoding': 'identity' });
             if (!response.ok) {
               const error = mapGraphAnswer({ status: response.status, body: await readSmallText(response), headers: response.headers }, { attachmentValue: true });
               throw error;
             }
             if (!response.body) throw malformedGraphAnswer('Microsoft Graph sent an attachment without a body');
             const length = response.headers.get('content-length');
-            const size = length !== null && /^\d{1,15}$/.test(length) ? Number(length) : null;
+            const encoded = (response.headers.get('content-encoding') ?? 'identity').trim().toLowerCase() !== 'identity';
+            // fetch undoes a content coding; the length of the coded body would not be the bytes served.
+            const size = !encoded && length !== null && /^\d{1,15}$/.test(length) ? Number(length) : null;
             const type = response.headers.get('content-type')?.split(';')[0]?.trim().toLowerCase() || null;
             const held = release;
             release = undefined;
@@ -235,11 +238,12 @@ export class GraphClient {
   }
 
   /** The graph-client request: URL, query, Prefer, bearer (asked with `tokenSignal`), the raw Response back. */
-  async #fetchRaw(method: 'GET' | 'POST', path: string, query: GraphQuery, body: unknown, signal: AbortSignal, tokenSignal: AbortSignal, version = GRAPH_VERSION): Promise<Response> {
+  async #fetchRaw(method: 'GET' | 'POST', path: string, query: GraphQuery, body: unknown, signal: AbortSignal, tokenSignal: AbortSignal, version = GRAPH_VERSION, headers: Record<string, string> = {}): Promise<Response> {
     const request = this.#client
       .api(this.#target(path))
       .version(version)
       .responseType(ResponseType.RAW)
+      .headers(headers)
       .header('Prefer', PREFER_IMMUTABLE_ID)
       .option('signal', signal)
       .middlewareOptions([new AuthenticationHandlerOptions({ getAccessToken: () => this.#token(tokenSignal) })]);

@@ -4,10 +4,12 @@
  * trusted through the run's test CA, and graph-client reads `/me` with the bearer.
  */
 import { execFile } from 'node:child_process';
+import fs from 'node:fs';
 import { ConfidentialClientApplication, CryptoProvider } from '@azure/msal-node';
 import { Client } from '@microsoft/microsoft-graph-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GRAPH_RESOURCE, startFakeGraph, testCaEnv, type FakeGraph } from './support/fake-graph/index.ts';
+import { loadTestCa } from './support/fake-graph/tls.ts';
 
 let fake: FakeGraph;
 const REDIRECT = 'http://127.0.0.1:4000/auth/microsoft/callback';
@@ -30,6 +32,12 @@ function graph(token: string): Client {
 }
 
 describe('fake identity platform with msal-node', () => {
+  it('runs in a worker started with the run CA in NODE_EXTRA_CA_CERTS (vitest global setup)', () => {
+    const file = process.env.NODE_EXTRA_CA_CERTS;
+    expect(file, 'NODE_EXTRA_CA_CERTS unset: is test/support/fake-graph/global-setup.ts in vitest.config.ts?').toBeTruthy();
+    expect(fs.readFileSync(file!, 'utf8')).toContain(loadTestCa().cert.trim());
+  });
+
   it('serves the OpenID configuration with an issuer on the authority host', async () => {
     const res = await fetch(`${fake.authority}/v2.0/.well-known/openid-configuration`);
     expect(res.status).toBe(200);

@@ -162,6 +162,14 @@ describe('messages', () => {
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe('ErrorAccessDenied');
   });
 
+  it('reads mailboxSettings only with a MailboxSettings.Read scope or role', async () => {
+    await expect(client.api('/me/mailboxSettings').get()).rejects.toMatchObject({ statusCode: 403, code: 'ErrorAccessDenied' });
+    const settingsToken = await fake.identity.issueAccessToken({ kind: 'application', clientId: fake.app.clientId, roles: ['Mail.Read', 'MailboxSettings.Read'] });
+    const res = await fetch(`${fake.serviceRoot}/users/adele.vance@contoso.test/mailboxSettings`, { headers: { authorization: `Bearer ${settingsToken}` } });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ timeZone: 'UTC', language: { locale: 'en-US' } });
+  });
+
   it('lists folders by well-known name and the messages of Sent Items', async () => {
     const inbox = (await client.api('/me/mailFolders/inbox').get()) as Json;
     expect(inbox).toMatchObject({ displayName: 'Inbox', totalItemCount: 16, id: fake.mailbox().folder('inbox')!.id });
@@ -243,7 +251,7 @@ describe('attachments', () => {
 
   it('cuts a $value body mid-way and answers 503 with Retry-After, as faults say', async () => {
     const pdfId = ((await client.api(`/me/messages/${root.restId}/attachments`).select('id').get()) as { value: Json[] }).value[0]!.id as string;
-    fake.faults.add({ path: '/v1.0/me/messages/*/attachments/*/$value' }, { cutAfterBytes: 1000 });
+    fake.faults.add({ kind: 'value' }, { cutAfterBytes: 1000 });
     const res = await raw(`/me/messages/${root.restId}/attachments/${pdfId}/$value`);
     expect(res.headers.get('content-length')).toBe(String(PDF.length));
     await expect(res.arrayBuffer()).rejects.toThrow();
@@ -265,7 +273,14 @@ describe('$batch and throttling', () => {
       { id: '3', request: new Request(`${fake.serviceRoot}/me/messages/${reply.restId}`) },
     ]);
     const before = fake.requests.length;
+    const countsBefore = fake.counts();
     const answer = new BatchResponseContent(await client.api('/$batch').post(await content.getContent()));
+    const countsAfter = fake.counts();
+    expect(countsAfter.outer - countsBefore.outer).toBe(1);
+    expect(countsAfter.batches - countsBefore.batches).toBe(1);
+    expect(countsAfter.inBatches - countsBefore.inBatches).toBe(3);
+    expect((countsAfter.byKind.value ?? 0) - (countsBefore.byKind.value ?? 0)).toBe(1);
+    expect((countsAfter.byKind.message ?? 0) - (countsBefore.byKind.message ?? 0)).toBe(2);
     const batchEntry = fake.requests[before]!;
     expect(batchEntry.kind).toBe('batch');
     expect(batchEntry.inner!.map((r) => r.batchId).sort()).toEqual(['1', '2', '3']);
@@ -318,12 +333,16 @@ describe('$batch and throttling', () => {
     await expect(client.api('/$batch').post({ requests: [{ id: '1', method: 'GET', url: '/me', dependsOn: ['9'] }] })).rejects.toMatchObject({ statusCode: 400 });
   });
 
-  it('answers 429 ApplicationThrottled past four concurrent requests on one mailbox, outside and inside a batch', async () => {
+  it('answers 429 ApplicationThrottled past four concurrent requests of one app on one mailbox, outside and inside a batch', async () => {
     fake.faults.add({ path: '/v1.0/me/messages/*', inBatch: false }, { delayMs: 300 }, 4);
     const slow = Array.from({ length: 4 }, () => raw(`/me/messages/${root.restId}?$select=id`));
     await new Promise((r) => setTimeout(r, 100));
     const fifth = await raw(`/me/messages/${root.restId}?$select=id`);
     expect(fifth.status).toBe(429);
+    expect((await raw('/me')).status).toBe(200);
+    const otherApp = fake.identity.addApp();
+    const otherAppToken = await fake.identity.issueAccessToken({ kind: 'delegated', userId: fake.mailbox().user.id, clientId: otherApp.clientId, scopes: ['https://graph.microsoft.com/Mail.Read'] });
+    expect((await fetch(`${fake.serviceRoot}/me/messages/${root.restId}?$select=id`, { headers: { authorization: `Bearer ${otherAppToken}` } })).status).toBe(200);
     expect(fifth.headers.get('retry-after')).toBe('1');
     expect(((await fifth.json()) as { error: { code: string; message: string } }).error).toMatchObject({ code: 'ApplicationThrottled', message: 'Application is over its MailboxConcurrency limit.' });
     const other = await fetch(`${fake.serviceRoot}/users/other@contoso.test`, { headers: { authorization: `Bearer ${await fake.identity.issueAccessToken({ kind: 'application', clientId: fake.app.clientId, roles: ['Mail.Read'] })}` } });

@@ -60,19 +60,23 @@ describe('fake Graph in a child process', () => {
     fs.writeFileSync(
       script,
       [
+        `import https from 'node:https';`,
         `import { relaunchWithTestCa } from ${JSON.stringify(path.join(repoRoot, 'test/support/fake-graph/process.ts'))};`,
-        `import { startFakeGraph } from ${JSON.stringify(path.join(repoRoot, 'test/support/fake-graph/index.ts'))};`,
+        `import { loadTestCa, serverCertificate } from ${JSON.stringify(path.join(repoRoot, 'test/support/fake-graph/tls.ts'))};`,
         'await relaunchWithTestCa();',
-        'const fake = await startFakeGraph();',
-        'const res = await fetch(`${fake.authority}/v2.0/.well-known/openid-configuration`);',
-        'console.log(`status ${res.status}`);',
-        'await fake.close();',
+        // The relaunched script: a server signed by its new CA, reached with Node's default trust.
+        'const cert = await serverCertificate(loadTestCa());',
+        "const server = https.createServer(cert, (_req, res) => res.end('trusted'));",
+        "await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));",
+        'const res = await fetch(`https://127.0.0.1:${server.address().port}/`);',
+        'console.log(`${res.status} ${await res.text()}`);',
+        'server.close();',
       ].join('\n'),
     );
     const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' };
     const out = await new Promise<string>((resolve, reject) =>
       execFile(process.execPath, ['--import', 'tsx', script], { cwd: repoRoot, env, timeout: 30_000 }, (e, stdout, stderr) => (e ? reject(new Error(`${String(e)}\n${stderr}`)) : resolve(stdout))),
     );
-    expect(out.trim()).toBe('status 200');
+    expect(out.trim()).toBe('200 trusted');
   });
 });

@@ -6,9 +6,11 @@ import type { Kysely, Selectable } from 'kysely';
 import type { Config } from '../config.ts';
 import { GatewayError, badInput, notFound } from '../errors.ts';
 import type { MailboxConfig, ProviderKind } from '../providers/types.ts';
+import type { ConsentStore } from '../store/consents.ts';
 import { MAX_RECONSENT_REASON_LENGTH, type ApiKeySummary, type AuthenticatedKey, type MailboxSummary, type MailboxUpdate, type NewMailbox, type Store, type Workspace } from '../store/types.ts';
 import { generateApiKey, hashApiKey, looksLikeApiKey } from './api-keys.ts';
 import { connect } from './connect.ts';
+import { KyselyConsentStore } from './consents.ts';
 import { createCredentialCipher } from './credentials.ts';
 import { migrateToLatest } from './migrate.ts';
 import { toDate, type ApiKeyTable, type Database, type MailboxTable } from './schema.ts';
@@ -49,11 +51,13 @@ class KyselyStore implements Store {
   readonly #db: Kysely<Database>;
   readonly #migrate: () => Promise<unknown>;
   readonly #cipher: ReturnType<typeof createCredentialCipher>;
+  readonly consents: ConsentStore;
 
   constructor(db: Kysely<Database>, migrate: () => Promise<unknown>, secret: string) {
     this.#db = db;
     this.#migrate = migrate;
     this.#cipher = createCredentialCipher(secret);
+    this.consents = new KyselyConsentStore(db, this.#cipher);
   }
 
   async createWorkspace(name: string): Promise<Workspace> {

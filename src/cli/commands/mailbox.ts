@@ -22,6 +22,7 @@ import { portParser, secondsParser } from '../options.ts';
 import { resolveImapPassword } from '../password.ts';
 import { createProgressReporter } from '../progress.ts';
 import { formatTable } from '../table.ts';
+import { registerConnectCommand } from './mailbox-connect.ts';
 import { addGmail, googleSettingsForCli, resolveRefreshToken, testGmail, updateGmail } from './mailbox-gmail.ts';
 import { addGraph, microsoftSettingsForCli, resolveGraphRefreshToken, storedGraphMode, testGraph, updateGraph } from './mailbox-graph.ts';
 
@@ -169,6 +170,8 @@ export function registerMailboxCommands(program: Command): void {
         }
       });
     });
+
+  registerConnectCommand(mailbox);
 }
 
 /** Adds the flags `add` and `update` share; `update` takes no `--provider` and keeps what is not given. */

@@ -128,7 +128,7 @@ export async function checkGmailMailbox(settings: GmailCheckSettings, options: {
 }
 
 /** GET the profile with the bearer token; a non-2xx answer is thrown as mapped by `./errors.ts`. */
-async function readProfile(url: string, accessToken: string, signal: AbortSignal, fetchFn: typeof fetch): Promise<Omit<GmailCheckResult, 'refreshToken' | 'elapsedMs'>> {
+export async function readProfile(url: string, accessToken: string, signal: AbortSignal, fetchFn: typeof fetch): Promise<Omit<GmailCheckResult, 'refreshToken' | 'elapsedMs'>> {
   const response = await fetchFn(url, { headers: { authorization: `Bearer ${accessToken}`, accept: 'application/json' }, signal, redirect: 'error' });
   const text = await readLimited(response, MAX_PROFILE_BYTES);
   if (!response.ok) throw mapGmailError({ status: response.status, body: text, headers: response.headers });
@@ -161,7 +161,7 @@ async function readLimited(response: Response, limit: number): Promise<string> {
 }
 
 /** A failure of the token exchange or the profile read as a {@link GmailCheckError}. */
-function classify(error: unknown, where: string): GmailCheckError {
+export function classify(error: unknown, where: string): GmailCheckError {
   const mapped = mapGmailError(error);
   const kind = mapped instanceof GmailApiError ? mapped.kind : null;
   const status = mapped instanceof GmailApiError && mapped.status !== null ? ` (HTTP ${mapped.status}${mapped.reason ? ` ${mapped.reason}` : ''})` : '';

@@ -9,7 +9,7 @@
  * policies (an app granted `Mail.Read` for some mailboxes gets `ErrorAccessDenied` on the others).
  */
 import { GraphErrors, type GraphError } from './errors.ts';
-import { MAIL_READ_SCOPES, type IdentityPlatform, type Principal } from './identity.ts';
+import { GRAPH_RESOURCE, MAIL_READ_SCOPES, type IdentityPlatform, type Principal } from './identity.ts';
 import type { FakeGraphMailbox } from './mailbox.ts';
 
 /** One Graph call (outer or inside `$batch`), path without `/v1.0`. */
@@ -95,6 +95,32 @@ export function userProfile(target: Target, call: GraphCall): RouteResult {
       surname: family.join(' ') || null,
       userPrincipalName: u.userPrincipalName,
       id: u.id,
+    },
+  };
+}
+
+/**
+ * `GET /me/mailboxSettings`, `/users/{id}/mailboxSettings`
+ * (https://learn.microsoft.com/en-us/graph/api/user-get-mailboxsettings): needs
+ * `MailboxSettings.Read` or `.ReadWrite` (delegated scope or application role); Mail.Read alone is
+ * a 403 `ErrorAccessDenied`, as on Graph.
+ */
+export function mailboxSettings(target: Target, call: GraphCall): RouteResult | GraphError {
+  const p = target.principal;
+  const granted = p.kind === 'application' ? p.roles : p.scopes.map((s) => s.slice(GRAPH_RESOURCE.length + 1));
+  if (!granted.some((s) => /^MailboxSettings\.Read(Write)?$/i.test(s))) return GraphErrors.accessDenied();
+  return {
+    json: {
+      '@odata.context': `${call.serviceRoot}/$metadata#users('${target.mailbox.user.id}')/mailboxSettings`,
+      archiveFolder: null,
+      timeZone: 'UTC',
+      automaticRepliesSetting: { status: 'disabled', externalAudience: 'none', internalReplyMessage: '', externalReplyMessage: '' },
+      dateFormat: 'yyyy-MM-dd',
+      timeFormat: 'HH:mm',
+      delegateMeetingMessageDeliveryOptions: 'sendToDelegateOnly',
+      userPurpose: 'user',
+      language: { locale: 'en-US', displayName: 'English (United States)' },
+      workingHours: { daysOfWeek: ['monday', 'tuesday', 'wednesday', 'thursday', 'friday'], startTime: '08:00:00.0000000', endTime: '17:00:00.0000000', timeZone: { name: 'UTC' } },
     },
   };
 }

@@ -1,7 +1,7 @@
 /**
  * Scripted faults and the request log of the fake Microsoft Graph.
  *
- * A rule matches requests (outer HTTP requests and the requests inside a `$batch`) by method, path
+ * A rule matches requests (outer HTTP requests and the requests inside a `$batch`) by method, kind, path
  * (string: exact path where `*` stands for one segment and a trailing `*` for any rest; or a RegExp;
  * paths are as Graph sees them, e.g. `/v1.0/me/messages/*`, `/{tenant}/oauth2/v2.0/token`) and
  * query values, for a number of hits, and then does one thing: answer an error (a
@@ -22,6 +22,8 @@ export interface FaultMatch {
   query?: Record<string, string>;
   /** Only requests inside a batch (true), only outer requests (false), or both (undefined). */
   inBatch?: boolean;
+  /** Only requests of this kind (e.g. `value` for every `$value` download). */
+  kind?: RequestKind;
 }
 
 /** What a matching request gets. */
@@ -49,7 +51,7 @@ export type RequestKind =
   | 'token'
   | 'authorize'
   | 'batch'
-  | 'profile' // /me, /users/{id}
+  | 'profile' // /me, /users/{id}, /mailboxSettings
   | 'folders'
   | 'messages' // message list
   | 'message' // one message
@@ -96,7 +98,7 @@ export class Faults {
   }
 
   /** The first live rule matching a request, consumed by one hit; undefined when none. */
-  take(req: { method: string; path: string; query: Record<string, string>; inBatch: boolean }): FaultAction | undefined {
+  take(req: { method: string; path: string; query: Record<string, string>; inBatch: boolean; kind: RequestKind }): FaultAction | undefined {
     for (const rule of this.rules) {
       if (rule.remaining <= 0 || !matches(rule.match, req)) continue;
       rule.remaining--;
@@ -115,7 +117,7 @@ export function requestKind(method: string, path: string): RequestKind {
   if (path === '/v1.0/$batch' && method === 'POST') return 'batch';
   const rest = path.replace(/^\/v1\.0\/(me|users\/[^/]+)/, '');
   if (rest === path) return 'other';
-  if (rest === '') return 'profile';
+  if (rest === '' || rest === '/mailboxSettings') return 'profile';
   if (/\/\$value$/.test(rest)) return 'value';
   if (/\/attachments\/[^/]+$/.test(rest)) return 'attachment';
   if (/\/attachments$/.test(rest)) return 'attachments';
@@ -137,8 +139,9 @@ function globToRegExp(glob: string): RegExp {
   return re;
 }
 
-function matches(m: FaultMatch, req: { method: string; path: string; query: Record<string, string>; inBatch: boolean }): boolean {
+function matches(m: FaultMatch, req: { method: string; path: string; query: Record<string, string>; inBatch: boolean; kind: RequestKind }): boolean {
   if (m.method && m.method.toUpperCase() !== req.method) return false;
+  if (m.kind && m.kind !== req.kind) return false;
   if (m.inBatch !== undefined && m.inBatch !== req.inBatch) return false;
   if (m.path instanceof RegExp) {
     if (!m.path.test(req.path)) return false;

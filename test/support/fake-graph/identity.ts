@@ -33,6 +33,8 @@ export interface AppRegistration {
   redirectUris: string[];
   /** Users (by object id) whose mailbox the app may read with an application token (admin-granted `Mail.Read` scoped to them). */
   appGrants: Set<string>;
+  /** Application permissions (roles) its tokens carry while it has grants; default `['Mail.Read']`. */
+  roles: string[];
 }
 
 /** A user of the fake tenant: one per mailbox. */
@@ -148,6 +150,7 @@ export class IdentityPlatform {
       clientSecret: app.clientSecret ?? `${random(3)}8Q~${random(27)}`,
       redirectUris: app.redirectUris ?? [],
       appGrants: new Set(app.appGrants ?? []),
+      roles: app.roles ?? ['Mail.Read'],
     };
     this.apps.set(a.clientId, a);
     return a;
@@ -327,7 +330,7 @@ export class IdentityPlatform {
       if (requested.length !== 1 || requested[0] !== `${GRAPH_RESOURCE}/.default`) {
         return err('invalid_scope', 1002012, `The provided value for scope ${requested.join(' ')} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).`);
       }
-      const { token, expiresIn } = await this.mintAccess({ kind: 'application', clientId: app.clientId, roles: app.appGrants.size > 0 ? ['Mail.Read'] : [] });
+      const { token, expiresIn } = await this.mintAccess({ kind: 'application', clientId: app.clientId, roles: app.appGrants.size > 0 ? [...app.roles] : [] });
       return { status: 200, json: { token_type: 'Bearer', expires_in: expiresIn, ext_expires_in: expiresIn, access_token: token } };
     }
 

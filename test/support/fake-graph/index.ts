@@ -26,7 +26,7 @@
  * Mailbox addresses (one user of the fake tenant each; the default app is granted application
  * access to all of them), the identity platform's token lifetime, refresh token rotation policy
  * (`keep`, `revoke`, or a grace window) and code lifetime, the default app's redirect URIs, the
- * per-mailbox concurrency limit (4, as Outlook; 429 `ApplicationThrottled` past it).
+ * per-app, per-mailbox concurrency limit (4, as Outlook; 429 `ApplicationThrottled` past it).
  *
  * ## Routes
  * Identity (`./identity.ts`): `GET /{tenant}/v2.0/.well-known/openid-configuration`,
@@ -42,8 +42,8 @@
  * `@odata.nextLink` with `$skiptoken`, `$count`, `$search`; attachments and their `$value`;
  * `Prefer: IdType="ImmutableId"`. `POST /v1.0/$batch` (`./batch.ts`): ≤ 20 requests, `dependsOn`,
  * responses shuffled by default, binary bodies base64. `/beta` serves the same plus the
- * referenceAttachment link properties. Every mailbox allows 4 concurrent requests (a `$batch`
- * request takes one slot per inner request while it runs); past them, 429 `ApplicationThrottled`.
+ * referenceAttachment link properties. Every mailbox allows each app 4 concurrent requests (a
+ * `$batch` takes one slot per inner request while it runs); past them, 429 `ApplicationThrottled`.
  *
  * ## Mail
  * `fake.add(raw | {raw, folder: 'sentitems', received, references: [{name, sourceUrl}]})` builds a
@@ -64,10 +64,10 @@
 import type http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { mayReadMail, resolveTarget, userProfile, type ApiContext, type GraphCall, type RouteResult, type Target } from './api.ts';
+import { mailboxSettings, mayReadMail, resolveTarget, userProfile, type ApiContext, type GraphCall, type RouteResult, type Target } from './api.ts';
 import { orderResponses, parseBatch, runBatch, type BatchOrder } from './batch.ts';
 import { GraphErrors, type GraphError } from './errors.ts';
-import { Faults, requestKind, type FaultAction, type LoggedRequest } from './faults.ts';
+import { Faults, requestKind, type FaultAction, type LoggedRequest, type RequestKind } from './faults.ts';
 import { GRAPH_RESOURCE, IdentityPlatform, type AppRegistration, type IdentityOptions, type IdentityReply } from './identity.ts';
 import { FakeGraphMailbox, type GraphMessageInput, type StoredMessage } from './mailbox.ts';
 import { mailRoute } from './mail-routes.ts';
@@ -91,12 +91,21 @@ export interface FakeGraphOptions {
   identity?: IdentityOptions;
   /** Redirect URIs of the default app. */
   redirectUris?: string[];
-  /** Concurrent requests allowed per mailbox (Outlook's limit is 4); 0 turns the limit off. */
+  /** Concurrent requests allowed per app and mailbox (Outlook's limit is 4); 0 turns the limit off. */
   mailboxConcurrency?: number;
   /** The CA that signs the server certificate; default the run's CA (`FAKE_GRAPH_CA_DIR`). */
   ca?: TestCa;
   /** Order of `$batch` responses: `shuffled` (default: Graph promises no order), `given`, `reversed`. */
   batchOrder?: BatchOrder;
+}
+
+/** What {@link FakeGraph.counts} returns. */
+export interface RequestCounts {
+  outer: number;
+  batches: number;
+  inBatches: number;
+  /** Graph calls (outer and inside batches) by {@link RequestKind}; token requests under `token`. */
+  byKind: Partial<Record<RequestKind, number>>;
 }
 
 /** A running fake. */
@@ -121,6 +130,11 @@ export interface FakeGraph {
   requests: LoggedRequest[];
   /** The Graph requests as Graph counts them: outer non-batch `/v1.0` and `/beta` requests and each request inside a batch (a batch refused whole counts none). */
   graphCalls(): LoggedRequest[];
+  /**
+   * Counts over the log: outer HTTP requests, `$batch` requests, requests inside batches, and
+   * Graph calls ({@link graphCalls}) by kind. Empty the log with `fake.requests.length = 0`.
+   */
+  counts(): RequestCounts;
   /** The mailbox of an address (default the first). @throws for an unknown address */
   mailbox(address?: string): FakeGraphMailbox;
   /** Adds a message (raw bytes, or a {@link GraphMessageInput}) to a mailbox (default the first). */
@@ -167,9 +181,10 @@ export async function startFakeGraph(options: FakeGraphOptions = {}): Promise<Fa
       timers.add(t);
     });
 
-  /** Takes a concurrency slot of a mailbox; null when it has none free. */
-  function acquire(mailbox: FakeGraphMailbox): (() => void) | null {
-    const id = mailbox.user.id;
+  /** Takes one of an app's concurrency slots on a mailbox; null when none is free. */
+  function acquire(mailbox: FakeGraphMailbox, clientId: string): (() => void) | null {
+    // Outlook counts concurrent requests per app and mailbox.
+    const id = `${clientId} ${mailbox.user.id}`;
     const used = inFlight.get(id) ?? 0;
     if (concurrencyLimit > 0 && used >= concurrencyLimit) return null;
     inFlight.set(id, used + 1);
@@ -206,7 +221,7 @@ export async function startFakeGraph(options: FakeGraphOptions = {}): Promise<Fa
   async function graphCall(call: GraphCall, inBatch: boolean, logged: LoggedRequest): Promise<{ reply: Reply; release: () => void }> {
     const { requestId, headers } = graphHeaders(call.headers['client-request-id']);
     const withHeaders = (reply: Reply): Reply => ({ ...reply, headers: { ...headers, ...reply.headers } });
-    const action = faults.take({ method: logged.method, path: logged.path, query: logged.query, inBatch });
+    const action = faults.take({ method: logged.method, path: logged.path, query: logged.query, inBatch, kind: logged.kind });
     const none = () => undefined;
     if (action) {
       const immediate = faultReply(action, requestId, call.headers['client-request-id']);
@@ -215,7 +230,8 @@ export async function startFakeGraph(options: FakeGraphOptions = {}): Promise<Fa
     }
     const target = resolveTarget(call, ctx);
     if ('status' in target) return { reply: withHeaders(errorReply(target, requestId, call.headers['client-request-id'])), release: none };
-    const release = acquire(target.mailbox);
+    // The user profile is a directory read, not a mailbox request: it takes no Outlook slot.
+    const release = target.rest.length === 0 ? none : acquire(target.mailbox, target.principal.clientId);
     if (!release) return { reply: withHeaders(errorReply(GraphErrors.mailboxConcurrency(), requestId, call.headers['client-request-id'])), release: none };
     let result: RouteResult | GraphError;
     try {
@@ -239,6 +255,7 @@ export async function startFakeGraph(options: FakeGraphOptions = {}): Promise<Fa
   function route(target: Target, call: GraphCall): RouteResult | GraphError {
     if (call.method !== 'GET') return GraphErrors.methodNotAllowed(`The HTTP method '${call.method}' is not allowed for this resource.`);
     if (target.rest.length === 0) return userProfile(target, call);
+    if (target.rest.length === 1 && target.rest[0] === 'mailboxSettings') return mailboxSettings(target, call);
     if (!mayReadMail(target.principal)) return GraphErrors.accessDenied();
     return mailRoute(target, call, call.serviceRoot.endsWith('/beta'));
   }
@@ -246,7 +263,7 @@ export async function startFakeGraph(options: FakeGraphOptions = {}): Promise<Fa
   /** `POST /v1.0/$batch`: runs the inner requests and writes one JSON answer. */
   async function batch(version: string, headers: Record<string, string>, body: Buffer, entry: LoggedRequest, res: http.ServerResponse): Promise<void> {
     const { requestId, headers: base } = graphHeaders(headers['client-request-id']);
-    const action = faults.take({ method: entry.method, path: entry.path, query: entry.query, inBatch: false });
+    const action = faults.take({ method: entry.method, path: entry.path, query: entry.query, inBatch: false, kind: entry.kind });
     let reply: Reply | undefined = action ? faultReply(action, requestId, headers['client-request-id']) : undefined;
     if (action && 'hang' in action) return;
     if (action && 'delayMs' in action) await sleep(action.delayMs);
@@ -346,7 +363,7 @@ export async function startFakeGraph(options: FakeGraphOptions = {}): Promise<Fa
       }
       return;
     }
-    const action = faults.take({ method, path: url.pathname, query: entry.query, inBatch: false });
+    const action = faults.take({ method, path: url.pathname, query: entry.query, inBatch: false, kind: entry.kind });
     const { requestId, headers: base } = graphHeaders(headers['client-request-id']);
     if (action) {
       const immediate = faultReply(action, requestId, headers['client-request-id']);
@@ -400,6 +417,13 @@ export async function startFakeGraph(options: FakeGraphOptions = {}): Promise<Fa
     requests,
     graphCalls: () => requests.flatMap((r) => (r.kind === 'batch' ? (r.inner ?? []) : /^\/(v1\.0|beta)\//.test(r.path) ? [r] : [])),
     mailbox: mailboxOf,
+    counts: () => {
+      const byKind: Partial<Record<RequestKind, number>> = {};
+      const calls = requests.flatMap((r) => (r.kind === 'batch' ? (r.inner ?? []) : [r]));
+      for (const c of calls) byKind[c.kind] = (byKind[c.kind] ?? 0) + 1;
+      const batches = requests.filter((r) => r.kind === 'batch');
+      return { outer: requests.length, batches: batches.length, inBatches: batches.reduce((n, b) => n + (b.inner?.length ?? 0), 0), byKind };
+    },
     add: (message, address) => mailboxOf(address).add(Buffer.isBuffer(message) ? { raw: message } : message),
     refreshToken: (address, scopes) => identity.issueRefreshToken({ clientId: app.clientId, address: mailboxOf(address).address, scopes }),
     accessToken: (address, kind = 'delegated') =>

@@ -12,8 +12,8 @@
  * - a body cut upstream cuts the client's download; a client that goes away stops the upstream read.
  *
  * The gateway's registry gets a MICROSOFT_GRAPH factory with a test token source (access tokens
- * minted by the fake identity platform for each mailbox's user): the msal token sources are
- * another branch's (`h-gauth`), and the lead wires `graphTokenSource` into the registry at merge.
+ * minted by the fake identity platform for each mailbox's user) and a fetch that watches `$value`
+ * bodies; the built-in registry with the msal token sources is `e2e-graph.test.ts`'s.
  */
 import fs from 'node:fs';
 import os from 'node:os';

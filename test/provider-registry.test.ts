@@ -106,7 +106,14 @@ describe('ProviderRegistry and changed mailboxes', () => {
     const first = registry.get(await read());
     expect(registry.get(await read())).toBe(first);
 
+    const before = await read();
     await seen.get(ids[0])!.credentials!.save({ refreshToken: 'rotated-by-the-provider' });
+    expect(registry.get(await read())).toBe(first);
+    // A request that read the mailbox before the rotation (its own snapshot) keeps the provider,
+    // which would otherwise be rebuilt with the old token and redeem it again.
+    expect(registry.get(before)).toBe(first);
+    await seen.get(ids[0])!.credentials!.save({ refreshToken: 'rotated-again' });
+    expect(registry.get(before)).toBe(first);
     expect(registry.get(await read())).toBe(first);
 
     await store.updateMailbox(workspaceId, ids[0], { credentials: { refreshToken: 'from-a-new-consent' } });

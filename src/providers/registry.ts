@@ -10,9 +10,12 @@ import { GatewayError } from '../errors.ts';
 import { createGmailProvider } from './gmail/provider.ts';
 import { createImapProvider } from './imap/provider.ts';
 import { createLocalProvider } from './local/provider.ts';
+import { graphTokenSource } from './microsoft-graph/auth.ts';
+import { createGraphProvider } from './microsoft-graph/provider.ts';
 
 const FACTORIES: ProviderFactories = {
   GMAIL: (mailbox, deps) => createGmailProvider(mailbox, deps),
+  MICROSOFT_GRAPH: (mailbox, deps) => createGraphProvider(mailbox, deps, graphTokenSource(mailbox, deps)),
   IMAP: createImapProvider,
   LOCAL: createLocalProvider,
 };
@@ -53,17 +56,22 @@ function fingerprintOf(mailbox: Pick<MailboxConfig, 'provider' | 'address' | 'se
   return createHash('sha256').update(JSON.stringify([mailbox.provider, mailbox.address, mailbox.settings, mailbox.credentials])).digest('base64url');
 }
 
+/** Configurations a provider answers for: its own and its latest self-saved rotations. */
+const KEPT_FINGERPRINTS = 8;
+
 /**
  * Caches one provider per mailbox id. When the stored configuration of a mailbox changes (new
  * credentials from `mailbox update` or `mailbox connect` on any gateway instance, new settings), the
  * next request gets a provider built from it; credentials the provider saved itself (a rotated
- * refresh token) do not count as a change. The replaced provider is closed a minute later.
+ * refresh token) do not count as a change, also for a request that read the mailbox before the
+ * rotation. The replaced provider is closed a minute later.
  */
 export class ProviderRegistry {
   readonly #deps: Omit<ProviderDeps, 'credentials'>;
   readonly #store: Pick<Store, 'saveCredentials' | 'markNeedsReconsent'> | null;
   readonly #factories: ProviderFactories;
-  readonly #providers = new Map<string, { provider: MailProvider; fingerprint: string }>();
+  /** By mailbox id: the provider and the fingerprints it serves (its configuration and what it saved itself). */
+  readonly #providers = new Map<string, { provider: MailProvider; fingerprints: Set<string> }>();
   readonly #retired = new Set<MailProvider>();
 
   /**
@@ -80,10 +88,12 @@ export class ProviderRegistry {
   get(mailbox: MailboxConfig): MailProvider {
     const fingerprint = fingerprintOf(mailbox);
     const cached = this.#providers.get(mailbox.id);
-    if (cached?.fingerprint === fingerprint) return cached.provider;
+    // A mailbox read before the provider saved a rotated token (a request's own snapshot) is
+    // still this provider's: only a configuration it never had means a change.
+    if (cached?.fingerprints.has(fingerprint)) return cached.provider;
     if (cached) this.#retire(cached.provider);
     const logger = this.#deps.logger.child({ mailbox: mailbox.id, provider: mailbox.provider });
-    const entry = { provider: null as unknown as MailProvider, fingerprint };
+    const entry = { provider: null as unknown as MailProvider, fingerprints: new Set([fingerprint]) };
     let credentials: MailboxCredentials | undefined;
     if (this.#store) {
       const writer = mailboxCredentials(this.#store, mailbox, logger);
@@ -91,7 +101,9 @@ export class ProviderRegistry {
         save: async (saved) => {
           await writer.save(saved);
           // The provider already uses what it saved: the stored row is now its own configuration.
-          entry.fingerprint = fingerprintOf({ ...mailbox, credentials: saved });
+          entry.fingerprints.add(fingerprintOf({ ...mailbox, credentials: saved }));
+          // Snapshots live as long as a request: the latest few rotations are all one can hold.
+          if (entry.fingerprints.size > KEPT_FINGERPRINTS) entry.fingerprints.delete(entry.fingerprints.values().next().value!);
         },
         markNeedsReconsent: writer.markNeedsReconsent,
       };

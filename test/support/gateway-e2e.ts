@@ -12,6 +12,7 @@ import { createStore } from '../../src/db/store.ts';
 import { createLogger } from '../../src/logger.ts';
 import type { NewMailbox, Store } from '../../src/store/types.ts';
 import { startServer } from '../../src/server.ts';
+import type { ProviderLookup } from '../../src/loaders.ts';
 import { print } from 'graphql';
 import { E2eMailboxPageDocument, type E2eMailboxPageQuery } from '../generated/graphql.ts';
 import { dovecotMailbox, type DovecotInstance } from './dovecot.ts';
@@ -37,8 +38,9 @@ export interface E2eGateway {
 /**
  * Starts a gateway on a free loopback port with a fresh SQLite store.
  * @param env more configuration variables (e.g. `IMAP_COMMAND_TIMEOUT_MS`), as `loadConfig` reads them
+ * @param options.providers the providers' lookup (e.g. a registry with a test factory); the built-in registry otherwise
  */
-export async function startE2eGateway(env: Record<string, string> = {}): Promise<E2eGateway> {
+export async function startE2eGateway(env: Record<string, string> = {}, options: { providers?: ProviderLookup } = {}): Promise<E2eGateway> {
   const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'agw-e2e-'));
   const config = loadConfig({ ...env, DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: 'silent' });
   const secret = E2E_SECRET;
@@ -46,7 +48,7 @@ export async function startE2eGateway(env: Record<string, string> = {}): Promise
   await store.migrate();
   const workspace = await store.createWorkspace('e2e');
   const { key } = await store.createApiKey(workspace.id);
-  const server = await startServer({ config, store, logger: createLogger('silent'), secret });
+  const server = await startServer({ config, store, logger: createLogger('silent'), secret, ...(options.providers ? { providers: options.providers } : {}) });
   const graphql: E2eGateway['graphql'] = async (query, variables = {}, apiKey = key) => {
     const response = await fetch(`${server.url}/graphql`, {
       method: 'POST',

@@ -108,7 +108,7 @@ export function createOAuthCallback(deps: OAuthCallbackDeps): (request: Request)
     const code = params.get('code');
     if (!code) throw new ConsentError(name, 'state', 'the answer carried no authorization code');
     const provider = providerOf(consent.provider);
-    const account = await provider.exchangeCode({ code, codeVerifier: consent.codeVerifier, redirectUri: consent.redirectUri, signal });
+    const account = await provider.exchangeCode({ code, codeVerifier: consent.codeVerifier, redirectUri: consent.redirectUri, signal, expectedAddress: consent.expectedAddress });
     if (consent.expectedAddress && account.address.toLowerCase() !== consent.expectedAddress.trim().toLowerCase()) {
       throw new ConsentError(name, 'address', `the account that consented is ${account.address}, not ${consent.expectedAddress}; connect again and sign in as ${consent.expectedAddress}`);
     }
@@ -151,7 +151,12 @@ async function saveMailbox(store: Store, consent: ClaimedConsent, account: Conne
   const address = account.address.toLowerCase();
   const existing = (await store.listMailboxes(consent.workspaceId)).find((m) => m.provider === consent.provider && m.address?.toLowerCase() === address);
   if (existing) {
-    await store.updateMailbox(consent.workspaceId, existing.id, { credentials: account.credentials, ...(consent.displayName === null ? {} : { displayName: consent.displayName }) });
+    await store.updateMailbox(consent.workspaceId, existing.id, {
+      credentials: account.credentials,
+      // A Graph mailbox in application mode becomes delegated: the consent is the user's.
+      ...(account.settings ? { settings: { ...existing.settings, ...account.settings } } : {}),
+      ...(consent.displayName === null ? {} : { displayName: consent.displayName }),
+    });
     return { id: existing.id, created: false, wasMarked: existing.needsReconsentAt !== null };
   }
   const added = await store.addMailbox({
@@ -159,7 +164,7 @@ async function saveMailbox(store: Store, consent: ClaimedConsent, account: Conne
     provider: consent.provider,
     address: account.address,
     displayName: consent.displayName,
-    settings: {},
+    settings: account.settings ?? {},
     credentials: account.credentials,
   });
   return { id: added.id, created: true, wasMarked: false };

@@ -28,6 +28,8 @@ export interface CodeExchange {
   redirectUri: string;
   /** The callback request's signal with its deadline: the exchange stops when it aborts. */
   signal: AbortSignal;
+  /** The account the consent was started for (`--address`), or null: lets a provider that knows an account by two names report the one asked for. */
+  expectedAddress?: string | null;
 }
 
 /** A connected account: its address as the provider spells it and the credentials to store. */
@@ -35,6 +37,8 @@ export interface ConnectedAccount {
   address: string;
   /** Stored encrypted as the mailbox's credentials, in the shape `mailbox add` stores (Gmail: `{ refreshToken }`). */
   credentials: Record<string, string>;
+  /** The mailbox settings to store, in the shape `mailbox add` stores (Microsoft Graph: `{ mode: 'delegated' }`); `{}` when absent. */
+  settings?: Record<string, unknown>;
 }
 
 /** One provider's side of the flow. */

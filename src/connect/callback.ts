@@ -11,9 +11,11 @@
  *    with the request's signal and a deadline, its failures answer 502 (503 throttled, 504 on the
  *    deadline) in words, never the provider's body or a token; an account other than the expected
  *    address or a scope not granted is 400.
- * 4. The mailbox is stored through the store, encrypted, in the shape `mailbox add` stores: a
+ * 4. The mailbox is stored through the store, encrypted, in the shape `mailbox add` stores (the
+ *    provider's credentials and settings, e.g. Microsoft Graph's `{ mode: 'delegated' }`): a
  *    mailbox of the workspace with the same provider and address (compared without case) gets the
- *    new credentials, which clears its re-consent mark; otherwise a new mailbox is added.
+ *    new credentials, which clears its re-consent mark, and the provider's settings over its own;
+ *    otherwise a new mailbox is added.
  *
  * Every answer is a small HTML page (`./page.ts`).
  */

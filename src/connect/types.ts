@@ -1,7 +1,8 @@
 /**
  * The provider-neutral contract of `mailbox connect`: the OAuth 2.0 authorization-code flow with
  * PKCE (RFC 6749 §4.1, RFC 7636 with S256) and `state`, finished by the gateway's callback route.
- * A provider plugs in by implementing {@link ConsentProvider} (Gmail: `src/providers/gmail/consent.ts`)
+ * A provider plugs in by implementing {@link ConsentProvider} (Gmail: `src/providers/gmail/consent.ts`,
+ * Microsoft Graph: `src/providers/microsoft-graph/consent.ts`)
  * and listing it in `./providers.ts`; the state, the verifier, the pending row, the callback page
  * and storing the mailbox are shared (`./start.ts`, `./callback.ts`).
  */

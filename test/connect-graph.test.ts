@@ -266,6 +266,24 @@ describe('mailbox connect --provider microsoft-graph', () => {
     expect(await graphMailboxes()).toHaveLength(2);
   }, 20_000);
 
+  it('a gateway without the Microsoft app registration records the refusal (config, 502) and stores nothing', async () => {
+    const { MS_CLIENT_SECRET: _secret, ...withoutSecret } = env;
+    const bare = await startServer({ config: loadConfig({ ...withoutSecret, PORT: '0', LOG_LEVEL: 'silent' }), store, logger: createLogger('silent'), secret: SECRET });
+    try {
+      const calls = tokenCalls();
+      const consent = await fetch(await connectNoWait(['--address', LYNNE]), { redirect: 'manual' });
+      const callback = new URL(consent.headers.get('location')!);
+      const response = await fetch(`${bare.url}${callback.pathname}${callback.search}`);
+      expect(response.status).toBe(502);
+      expect(await response.text()).toContain('this gateway has no Microsoft app registration');
+      expect(await errorOf(callback.toString())).toMatch(/^Microsoft 365 connect failed \(config\)/);
+      expect(tokenCalls()).toBe(calls);
+      expect((await graphMailboxes()).map((m) => m.address)).not.toContain(LYNNE);
+    } finally {
+      await bare.close();
+    }
+  });
+
   it('refuses --app-only in words and a missing app registration (exit 2) before anything', async () => {
     const appOnly = await cli(['mailbox', 'connect', '--workspace', 'ms', '--provider', 'microsoft-graph', '--app-only'], env);
     expect(appOnly.code).toBe(2);

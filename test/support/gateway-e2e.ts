@@ -16,6 +16,9 @@ import { print } from 'graphql';
 import { E2eMailboxPageDocument, type E2eMailboxPageQuery } from '../generated/graphql.ts';
 import { dovecotMailbox, type DovecotInstance } from './dovecot.ts';
 
+/** The gateway secret of every e2e gateway (tests that mint or open tokens themselves use it). */
+export const E2E_SECRET = 'e2e-secret-'.padEnd(48, 'x');
+
 /** A running gateway with a workspace and its key. */
 export interface E2eGateway {
   url: string;
@@ -38,7 +41,7 @@ export interface E2eGateway {
 export async function startE2eGateway(env: Record<string, string> = {}): Promise<E2eGateway> {
   const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'agw-e2e-'));
   const config = loadConfig({ ...env, DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: 'silent' });
-  const secret = 'e2e-secret-'.padEnd(48, 'x');
+  const secret = E2E_SECRET;
   const store = createStore(config, secret);
   await store.migrate();
   const workspace = await store.createWorkspace('e2e');

@@ -2,7 +2,8 @@
  * `mailbox add | list | update | remove | test`. Every IMAP mailbox is checked at the door (DNS,
  * connect, TLS, login, LIST: see `src/providers/imap/verify.ts`) before it is stored or changed,
  * unless `--no-verify`; a local store must hold a message; a Gmail mailbox's refresh token must
- * give a token for the account `--address` names (`./mailbox-gmail.ts`), and so must a Microsoft
+ * give a token for the account `--address` names (`./mailbox-gmail.ts`), and so must a Workspace
+ * service account key acting for `--address` (`./mailbox-gmail-delegated.ts`) and a Microsoft
  * Graph mailbox's token, which must also read its inbox (`./mailbox-graph.ts`). Flag mistakes are refused (exit 2,
  * one line) before the store is opened; a failed check exits 3 and stores nothing.
  */
@@ -24,6 +25,8 @@ import { createProgressReporter } from '../progress.ts';
 import { formatTable } from '../table.ts';
 import { registerConnectCommand } from './mailbox-connect.ts';
 import { addGmail, googleSettingsForCli, resolveRefreshToken, testGmail, updateGmail } from './mailbox-gmail.ts';
+import { gmailAuthMode } from '../../providers/gmail/credentials.ts';
+import { addDelegatedGmail, googleSettingsForDelegation, readServiceAccountKeyFile, testDelegatedGmail, updateDelegatedGmail } from './mailbox-gmail-delegated.ts';
 import { addGraph, microsoftSettingsForCli, resolveGraphRefreshToken, storedGraphMode, testGraph, updateGraph } from './mailbox-graph.ts';
 
 /** Flags shared by `mailbox add` and `mailbox update`, as commander parses them. */
@@ -42,6 +45,8 @@ interface MailboxFlags {
   password?: string;
   refreshTokenStdin?: boolean;
   refreshToken?: string;
+  /** Gmail by domain-wide delegation: the service account's JSON key file. */
+  serviceAccountKeyFile?: string;
   /** Microsoft Graph: application mode (client credentials). */
   appOnly?: boolean;
   /** False with `--no-verify`. */
@@ -75,10 +80,15 @@ export function registerMailboxCommands(program: Command): void {
   ).action(async (options: AddOptions) => {
     checkCommonFlags(options);
     if (options.appOnly && options.provider !== 'microsoft-graph') throw badInput('--app-only applies to --provider microsoft-graph only');
+    if (options.serviceAccountKeyFile !== undefined && options.provider !== 'gmail') throw badInput(`--service-account-key-file does not apply to --provider ${options.provider}`);
     if (options.provider === 'microsoft-graph') {
       const microsoft = checkGraphOptions(options);
       const refreshToken = options.appOnly ? null : await resolveGraphRefreshToken(options.refreshTokenStdin === true, true);
       await withContext((ctx) => addGraph(ctx, options, microsoft, refreshToken));
+    } else if (options.provider === 'gmail' && options.serviceAccountKeyFile !== undefined) {
+      const google = checkGmailOptions(options, true);
+      const key = await readServiceAccountKeyFile(options.serviceAccountKeyFile);
+      await withContext((ctx) => addDelegatedGmail(ctx, options, google, key));
     } else if (options.provider === 'gmail') {
       const google = checkGmailOptions(options);
       const refreshToken = (await resolveRefreshToken(options.refreshTokenStdin === true, true)) as string;
@@ -155,6 +165,8 @@ export function registerMailboxCommands(program: Command): void {
           const settings = storedImapSettings(stored);
           const result = await checkImapMailbox(settings, timeoutOf(options));
           process.stdout.write(`OK ${stored.id}: ${describeCheck(settings, result)}\n`);
+        } else if (stored.provider === 'GMAIL' && gmailAuthMode(stored.credentials) === 'service-account') {
+          await testDelegatedGmail(ctx, stored, googleSettingsForDelegation(), options.timeout);
         } else if (stored.provider === 'GMAIL') {
           await testGmail(ctx, stored, googleSettingsForCli(), options.timeout);
         } else if (stored.provider === 'MICROSOFT_GRAPH') {
@@ -188,6 +200,7 @@ function withMailboxFlags(command: Command, forUpdate = false): Command {
     .option('--refresh-token-stdin', `Gmail, Microsoft Graph: read the mailbox's OAuth refresh token from standard input (else GOOGLE_REFRESH_TOKEN or MS_REFRESH_TOKEN is used${forUpdate ? '; with neither the token is kept' : ''})`)
     .option('--app-only', `Microsoft Graph: read the mailbox with the app's own token (client credentials, Mail.Read application permission) instead of a user's refresh token`)
     .addOption(new Option('--refresh-token <token>').hideHelp())
+    .option('--service-account-key-file <file>', `Gmail (Google Workspace): read the mailbox --address by domain-wide delegation with this service account JSON key${forUpdate ? ' (replaces a refresh token)' : ' (no refresh token or OAuth client needed)'}`)
     .option('--password-stdin', `read the IMAP password from standard input (else IMAP_PASSWORD is used${forUpdate ? '; with neither the password is kept' : ''})`)
     .addOption(new Option('--password <password>').hideHelp())
     .option('--path <path>', `local mail store: an mbox file, a Maildir or a directory of .eml files${keep}`)
@@ -248,11 +261,12 @@ function checkImapOptions(options: AddOptions): { host: string; user: string; mo
  * Google settings (an unset OAuth client is refused here, before anything is read or opened).
  * @throws GatewayError BAD_USER_INPUT
  */
-function checkGmailOptions(options: AddOptions): ReturnType<typeof googleSettingsForCli> {
+function checkGmailOptions(options: AddOptions, delegated = false): ReturnType<typeof googleSettingsForCli> {
   const notGmail = [...imapOnlyFlags(options).filter((f) => f !== '--timeout'), ...(options.path === undefined ? [] : ['--path'])];
   if (notGmail.length > 0) throw badInput(`${notGmail.join(', ')} ${notGmail.length === 1 ? 'does' : 'do'} not apply to --provider gmail`);
-  const google = googleSettingsForCli();
-  if (!options.address) throw badInput('--provider gmail needs --address (the Google account the refresh token belongs to)');
+  if (delegated && options.refreshTokenStdin !== undefined) throw badInput('--refresh-token-stdin and --service-account-key-file exclude each other (a mailbox reads with one or the other)');
+  const google = delegated ? googleSettingsForDelegation() : googleSettingsForCli();
+  if (!options.address) throw badInput(delegated ? '--service-account-key-file needs --address (the Workspace mailbox the service account reads)' : '--provider gmail needs --address (the Google account the refresh token belongs to)');
   return google;
 }
 
@@ -409,6 +423,7 @@ async function updateMailbox(ctx: CliContext, mailboxId: string, options: Mailbo
   if (options.displayName !== undefined) changes.displayName = options.displayName;
 
   if (options.appOnly && stored.provider !== 'MICROSOFT_GRAPH') throw badInput(`--app-only does not apply to a ${stored.provider} mailbox`);
+  if (options.serviceAccountKeyFile !== undefined && stored.provider !== 'GMAIL') throw badInput(`--service-account-key-file does not apply to a ${stored.provider} mailbox`);
   if (stored.provider === 'MICROSOFT_GRAPH') {
     const notGraph = [...imapOnlyFlags(options).filter((f) => f !== '--timeout'), ...(options.path === undefined ? [] : ['--path'])];
     if (notGraph.length > 0) throw badInput(`${notGraph.join(', ')} ${notGraph.length === 1 ? 'does' : 'do'} not apply to a MICROSOFT_GRAPH mailbox`);
@@ -435,6 +450,15 @@ async function updateMailbox(ctx: CliContext, mailboxId: string, options: Mailbo
   if (stored.provider === 'GMAIL') {
     const notGmail = [...imapOnlyFlags(options).filter((f) => f !== '--timeout'), ...(options.path === undefined ? [] : ['--path'])];
     if (notGmail.length > 0) throw badInput(`${notGmail.join(', ')} ${notGmail.length === 1 ? 'does' : 'do'} not apply to a GMAIL mailbox`);
+    if (options.serviceAccountKeyFile !== undefined || gmailAuthMode(stored.credentials) === 'service-account') {
+      if (options.refreshTokenStdin !== undefined) {
+        throw badInput('--refresh-token-stdin does not apply to a mailbox read by domain-wide delegation (give --service-account-key-file, or remove the mailbox and add it with a refresh token)');
+      }
+      const google = googleSettingsForDelegation();
+      const newKey = options.serviceAccountKeyFile === undefined ? null : await readServiceAccountKeyFile(options.serviceAccountKeyFile);
+      await updateDelegatedGmail(ctx, stored, options, google, newKey);
+      return;
+    }
     const google = googleSettingsForCli();
     const newToken = await resolveRefreshToken(options.refreshTokenStdin === true, false);
     await updateGmail(ctx, stored, options, google, newToken);

@@ -171,6 +171,18 @@ export class OAuthServer {
   }
 
   /**
+   * Changes the scopes a service account is delegated (as a Workspace admin does in the Admin
+   * console); null allows every scope.
+   * @returns false for an unknown service account
+   */
+  setDelegation(clientEmail: string, delegatedScopes: string[] | null): boolean {
+    const account = this.serviceAccounts.get(clientEmail);
+    if (!account) return false;
+    account.delegated = delegatedScopes ? new Set(delegatedScopes) : null;
+    return true;
+  }
+
+  /**
    * Checks an `Authorization` header value.
    * @returns the grant, or `'unauthenticated'` (missing, unknown, expired, revoked)
    */

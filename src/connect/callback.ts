@@ -11,9 +11,11 @@
  *    with the request's signal and a deadline, its failures answer 502 (503 throttled, 504 on the
  *    deadline) in words, never the provider's body or a token; an account other than the expected
  *    address or a scope not granted is 400.
- * 4. The mailbox is stored through the store, encrypted, in the shape `mailbox add` stores: a
+ * 4. The mailbox is stored through the store, encrypted, in the shape `mailbox add` stores (the
+ *    provider's credentials and settings, e.g. Microsoft Graph's `{ mode: 'delegated' }`): a
  *    mailbox of the workspace with the same provider and address (compared without case) gets the
- *    new credentials, which clears its re-consent mark; otherwise a new mailbox is added.
+ *    new credentials, which clears its re-consent mark, and the provider's settings over its own;
+ *    otherwise a new mailbox is added.
  *
  * Every answer is a small HTML page (`./page.ts`).
  */
@@ -108,7 +110,7 @@ export function createOAuthCallback(deps: OAuthCallbackDeps): (request: Request)
     const code = params.get('code');
     if (!code) throw new ConsentError(name, 'state', 'the answer carried no authorization code');
     const provider = providerOf(consent.provider);
-    const account = await provider.exchangeCode({ code, codeVerifier: consent.codeVerifier, redirectUri: consent.redirectUri, signal });
+    const account = await provider.exchangeCode({ code, codeVerifier: consent.codeVerifier, redirectUri: consent.redirectUri, signal, expectedAddress: consent.expectedAddress });
     if (consent.expectedAddress && account.address.toLowerCase() !== consent.expectedAddress.trim().toLowerCase()) {
       throw new ConsentError(name, 'address', `the account that consented is ${account.address}, not ${consent.expectedAddress}; connect again and sign in as ${consent.expectedAddress}`);
     }
@@ -151,7 +153,12 @@ async function saveMailbox(store: Store, consent: ClaimedConsent, account: Conne
   const address = account.address.toLowerCase();
   const existing = (await store.listMailboxes(consent.workspaceId)).find((m) => m.provider === consent.provider && m.address?.toLowerCase() === address);
   if (existing) {
-    await store.updateMailbox(consent.workspaceId, existing.id, { credentials: account.credentials, ...(consent.displayName === null ? {} : { displayName: consent.displayName }) });
+    await store.updateMailbox(consent.workspaceId, existing.id, {
+      credentials: account.credentials,
+      // A Graph mailbox in application mode becomes delegated: the consent is the user's.
+      ...(account.settings ? { settings: { ...existing.settings, ...account.settings } } : {}),
+      ...(consent.displayName === null ? {} : { displayName: consent.displayName }),
+    });
     return { id: existing.id, created: false, wasMarked: existing.needsReconsentAt !== null };
   }
   const added = await store.addMailbox({
@@ -159,7 +166,7 @@ async function saveMailbox(store: Store, consent: ClaimedConsent, account: Conne
     provider: consent.provider,
     address: account.address,
     displayName: consent.displayName,
-    settings: {},
+    settings: account.settings ?? {},
     credentials: account.credentials,
   });
   return { id: added.id, created: true, wasMarked: false };

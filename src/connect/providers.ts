@@ -1,9 +1,11 @@
 /**
- * The consent providers `mailbox connect` knows, by provider kind. Microsoft Graph joins by one
- * more entry here and its own {@link ConsentProvider}.
+ * The consent providers `mailbox connect` knows, by provider kind: Gmail and Microsoft Graph
+ * (delegated mode; application mode needs no consent flow). A provider joins by one more entry
+ * here and its own {@link ConsentProvider}.
  */
 import type { UpstreamConfig } from '../config-upstream.ts';
 import { gmailConsent } from '../providers/gmail/consent.ts';
+import { graphConsent } from '../providers/microsoft-graph/consent.ts';
 import type { ProviderKind } from '../providers/types.ts';
 import { ConsentError, type ConsentProvider } from './types.ts';
 
@@ -12,6 +14,7 @@ type ConsentFactory = (config: Pick<UpstreamConfig, 'google' | 'microsoft'>) => 
 
 const FACTORIES: Partial<Record<ProviderKind, ConsentFactory>> = {
   GMAIL: (config) => gmailConsent(config.google),
+  MICROSOFT_GRAPH: (config) => graphConsent(config.microsoft),
 };
 
 /** The provider kinds that can be connected through the consent flow. */

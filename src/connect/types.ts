@@ -1,7 +1,8 @@
 /**
  * The provider-neutral contract of `mailbox connect`: the OAuth 2.0 authorization-code flow with
  * PKCE (RFC 6749 §4.1, RFC 7636 with S256) and `state`, finished by the gateway's callback route.
- * A provider plugs in by implementing {@link ConsentProvider} (Gmail: `src/providers/gmail/consent.ts`)
+ * A provider plugs in by implementing {@link ConsentProvider} (Gmail: `src/providers/gmail/consent.ts`,
+ * Microsoft Graph: `src/providers/microsoft-graph/consent.ts`)
  * and listing it in `./providers.ts`; the state, the verifier, the pending row, the callback page
  * and storing the mailbox are shared (`./start.ts`, `./callback.ts`).
  */
@@ -28,6 +29,8 @@ export interface CodeExchange {
   redirectUri: string;
   /** The callback request's signal with its deadline: the exchange stops when it aborts. */
   signal: AbortSignal;
+  /** The account the consent was started for (`--address`), or null: lets a provider that knows an account by two names report the one asked for. */
+  expectedAddress?: string | null;
 }
 
 /** A connected account: its address as the provider spells it and the credentials to store. */
@@ -35,6 +38,8 @@ export interface ConnectedAccount {
   address: string;
   /** Stored encrypted as the mailbox's credentials, in the shape `mailbox add` stores (Gmail: `{ refreshToken }`). */
   credentials: Record<string, string>;
+  /** The mailbox settings to store, in the shape `mailbox add` stores (Microsoft Graph: `{ mode: 'delegated' }`); `{}` when absent. */
+  settings?: Record<string, unknown>;
 }
 
 /** One provider's side of the flow. */

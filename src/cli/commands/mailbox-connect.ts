@@ -21,11 +21,15 @@ import { requireWorkspace, withContext, type CliContext } from '../context.ts';
 import { InterruptedError } from '../errors.ts';
 import { secondsParser } from '../options.ts';
 import { googleSettingsForCli } from './mailbox-gmail.ts';
+import { microsoftSettingsForCli } from './mailbox-graph.ts';
 
 /** How often the pending consent is read while waiting, ms. */
 const POLL_INTERVAL_MS = 500;
 /** The `--provider` values and their kinds. */
-const PROVIDERS: Record<string, { kind: ProviderKind; name: string }> = { gmail: { kind: 'GMAIL', name: 'Gmail' } };
+const PROVIDERS: Record<string, { kind: ProviderKind; name: string }> = {
+  gmail: { kind: 'GMAIL', name: 'Gmail' },
+  'microsoft-graph': { kind: 'MICROSOFT_GRAPH', name: 'Microsoft 365' },
+};
 
 /** Options of `mailbox connect`, as commander parses them. */
 interface ConnectOptions {
@@ -37,6 +41,8 @@ interface ConnectOptions {
   wait: boolean;
   /** How long to wait, ms. */
   timeout?: number;
+  /** Refused: application mode is `mailbox add --app-only`. */
+  appOnly?: boolean;
 }
 
 /** Adds `mailbox connect` to the `mailbox` command group. */
@@ -49,12 +55,21 @@ export function registerConnectCommand(mailbox: Command): void {
     .option('--address <address>', 'the account to connect: a sign-in hint, and any other account is refused')
     .option('--display-name <name>', 'a name to show for the mailbox')
     .option('--no-wait', 'print the URL and exit; the callback stores the mailbox when the owner consents (within 10 minutes)')
+    .addOption(new Option('--app-only', 'refused: a Microsoft Graph mailbox in application mode needs no consent flow (use mailbox add --app-only)').hideHelp())
     .option('--timeout <seconds>', `how long to wait for the consent (default and at most ${CONSENT_TTL_MS / 1000}, the link's lifetime)`, secondsParser(1, CONSENT_TTL_MS / 1000))
     .action(async (options: ConnectOptions) => {
       if (options.address !== undefined && !isEmailAddress(options.address)) throw badInput(`--address ${JSON.stringify(options.address)} is not an email address`);
       if (!options.wait && options.timeout !== undefined) throw badInput('--timeout does not go with --no-wait');
+      if (options.appOnly) {
+        throw badInput(
+          options.provider === 'microsoft-graph'
+            ? "--app-only is not a connect mode: application mode reads the mailbox with the app's own token and needs no consent flow; add it with: attachment-gateway mailbox add --provider microsoft-graph --app-only --address A"
+            : '--app-only applies to mailbox add --provider microsoft-graph only',
+        );
+      }
       // Refused before the store is opened, as `mailbox add` does.
       if (options.provider === 'gmail') googleSettingsForCli();
+      if (options.provider === 'microsoft-graph') microsoftSettingsForCli('delegated');
       await withContext((ctx) => connect(ctx, options));
     });
 }

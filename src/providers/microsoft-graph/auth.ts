@@ -73,6 +73,8 @@ export interface GraphAuthOptions {
 interface HeldToken {
   value: string;
   useUntil: number;
+  /** The scopes the token answer says were granted (msal falls back to the requested ones when it names none). */
+  scopes: string[];
 }
 
 /**
@@ -91,18 +93,24 @@ class MsalRunner {
     this.network = new IdentityNetwork(microsoft.loginRoot, microsoft.tenantId, options.fetch);
   }
 
-  /** Runs `acquire` with a fresh deadline. @throws GatewayError (mapped), never an msal error */
-  async run(acquire: (app: ConfidentialClientApplication) => Promise<AuthenticationResult | null>): Promise<HeldToken> {
+  /**
+   * Runs `acquire` with a fresh deadline.
+   * @param signal a caller's signal that also ends the acquisition (the connect callback's); its reason is thrown when it aborts
+   * @throws GatewayError (mapped), never an msal error
+   */
+  async run(acquire: (app: ConfidentialClientApplication) => Promise<AuthenticationResult | null>, signal?: AbortSignal): Promise<HeldToken> {
     const { loginRoot, tenantId } = this.#microsoft;
     const deadline = new AbortController();
     const timer = setTimeout(() => deadline.abort(), this.#timeoutMs);
-    this.network.begin(deadline.signal);
+    const stop = signal ? AbortSignal.any([deadline.signal, signal]) : deadline.signal;
+    this.network.begin(stop);
     let result: AuthenticationResult | null;
     try {
       this.#app ??= this.#createApp();
       // The network module ends its own calls at the deadline; the race also ends msal's work between calls.
-      result = await untilAborted(acquire(this.#app), deadline.signal);
+      result = await untilAborted(acquire(this.#app), stop);
     } catch (error) {
+      if (signal?.aborted) throw signal.reason;
       if (deadline.signal.aborted) throw new GraphAuthError('timeout', `the identity platform at ${loginRoot} did not answer within ${(this.#timeoutMs / 1000).toFixed(1)} s`, { cause: error });
       throw this.network.takeFailure() ?? mapIdentityError(error, loginRoot, tenantId);
     } finally {
@@ -110,7 +118,7 @@ class MsalRunner {
     }
     if (!result?.accessToken) throw new GraphAuthError('protocol', `the identity platform at ${loginRoot} answered the token request without an access token`);
     const expiresAt = result.expiresOn instanceof Date ? result.expiresOn.getTime() : Date.now() + 3_600_000;
-    return { value: result.accessToken, useUntil: expiresAt - EXPIRY_MARGIN_MS };
+    return { value: result.accessToken, useUntil: expiresAt - EXPIRY_MARGIN_MS, scopes: result.scopes ?? [] };
   }
 
   #createApp(): ConfidentialClientApplication {
@@ -339,6 +347,40 @@ export class ApplicationTokenSource implements GraphTokenSource {
   invalidate(): void {
     this.#tokens.holder.invalidate();
   }
+}
+
+/** What an authorization code was exchanged for (`redeemAuthorizationCode`). */
+export interface CodeGrant {
+  accessToken: string;
+  /** The refresh token of the answer; null when Microsoft issued none (offline_access not granted). */
+  refreshToken: string | null;
+  /** The scopes the answer says were granted, as Microsoft spelled them. */
+  scopes: string[];
+}
+
+/**
+ * Redeems an authorization code of the connect flow (`POST .../oauth2/v2.0/token`,
+ * `grant_type=authorization_code` with the PKCE `code_verifier`, RFC 7636 §4.5) through msal's
+ * `acquireTokenByCode`, on the same network module, deadline and error mapping as the token
+ * sources. msal's result carries no refresh token: the network module keeps it from the answer.
+ * Followed: https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-auth-code-flow#redeem-a-code-for-an-access-token
+ * @param request.scopes the Graph scopes asked for (msal adds `openid profile offline_access`)
+ * @param options.signal ends the exchange early (its reason is thrown)
+ * @throws GatewayError: GraphAuthError `grant` (code expired, used, or the verifier does not match),
+ *   `client`, `tenant`, `timeout`, `throttled`, network kinds; PROVIDER_AUTH_FAILED when the app is not configured
+ */
+export async function redeemAuthorizationCode(
+  request: { code: string; codeVerifier: string; redirectUri: string; scopes: readonly string[] },
+  options: GraphAuthOptions & { signal?: AbortSignal } = {},
+): Promise<CodeGrant> {
+  const microsoft = options.microsoft ?? MICROSOFT_DEFAULTS;
+  assertAppConfigured(microsoft);
+  const runner = new MsalRunner(microsoft, options);
+  const token = await runner.run(
+    (app) => app.acquireTokenByCode({ code: request.code, codeVerifier: request.codeVerifier, redirectUri: request.redirectUri, scopes: [...request.scopes] }),
+    options.signal,
+  );
+  return { accessToken: token.value, refreshToken: runner.network.takeRefreshToken(), scopes: token.scopes };
 }
 
 /**

@@ -159,8 +159,8 @@ export async function checkGraphMailbox(settings: GraphCheckSettings, options: {
   }
 }
 
-/** GET a Graph resource as JSON with the bearer token. @throws GraphCheckError for any failure */
-async function readGraph(url: string, accessToken: string, signal: AbortSignal, fetchFn: typeof fetch, graph: string): Promise<Record<string, unknown>> {
+/** GET a Graph resource as JSON with the bearer token (the connect flow reads `/me` with it too). @throws GraphCheckError for any failure; the signal's reason when it aborts */
+export async function readGraph(url: string, accessToken: string, signal: AbortSignal, fetchFn: typeof fetch, graph: string): Promise<Record<string, unknown>> {
   let response: Response;
   try {
     response = await fetchFn(url, { headers: { authorization: `Bearer ${accessToken}`, accept: 'application/json' }, signal, redirect: 'error' });

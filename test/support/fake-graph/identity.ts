@@ -63,6 +63,12 @@ export type RotationPolicy =
 export interface ConsentBehaviour {
   decision: 'approve' | 'deny';
   address?: string;
+  /**
+   * Requested scopes the approval leaves out (e.g. `offline_access`, `Mail.Read`), as when a
+   * permission was granted by an admin for less or a personal account unticks one: the code then
+   * brings neither those Graph scopes nor, without `offline_access`, a refresh token.
+   */
+  withheld?: string[];
 }
 
 /** Options of the identity platform. */
@@ -97,6 +103,8 @@ interface CodeRecord {
   method: string;
   expiresAt: number;
   used: boolean;
+  /** Whether `offline_access` was requested and granted at the authorize step. */
+  offline: boolean;
 }
 
 /** An answer of an identity endpoint. */
@@ -287,7 +295,10 @@ export class IdentityPlatform {
       return { status: 302 as const, location: back.toString() };
     };
     if (params.get('response_type') !== 'code') return refuse('unsupported_response_type', `AADSTS700054: response_type '${params.get('response_type') ?? ''}' is not enabled for the application.`);
-    const scopes = normaliseScopes((params.get('scope') ?? '').split(/\s+/).filter(Boolean));
+    const requestedScopes = (params.get('scope') ?? '').split(/\s+/).filter(Boolean);
+    const withheld = new Set(normaliseScopes(this.consent.withheld ?? []).map((s) => s.toLowerCase()));
+    const scopes = normaliseScopes(requestedScopes).filter((s) => !withheld.has(s.toLowerCase()));
+    const offline = requestedScopes.some((s) => s.toLowerCase() === 'offline_access') && !(this.consent.withheld ?? []).some((s) => s.toLowerCase() === 'offline_access');
     if (scopes.length === 0 && !(params.get('scope') ?? '').includes('openid')) return refuse('invalid_request', "AADSTS900144: The request body must contain the following parameter: 'scope'.");
     const challenge = params.get('code_challenge');
     const method = params.get('code_challenge_method') ?? (challenge ? 'plain' : '');
@@ -298,7 +309,7 @@ export class IdentityPlatform {
     const user = this.consent.address ? this.user(this.consent.address) : ((hint ? this.user(hint) : undefined) ?? this.users()[0]);
     if (!user) return refuse('access_denied', 'AADSTS50034: The user account does not exist in the directory.');
     const code = `1.A${random(60)}`;
-    this.codes.set(code, { clientId, userId: user.id, scopes, redirectUri, challenge, method, expiresAt: Date.now() + this.codeTtl, used: false });
+    this.codes.set(code, { clientId, userId: user.id, scopes, redirectUri, challenge, method, expiresAt: Date.now() + this.codeTtl, used: false, offline });
     back.searchParams.set('code', code);
     if (state != null) back.searchParams.set('state', state);
     back.searchParams.set('session_state', crypto.randomUUID());
@@ -368,7 +379,8 @@ export class IdentityPlatform {
         if (computed !== record.challenge) return err('invalid_grant', 501481, 'The Code_Verifier does not match the code_challenge supplied in the authorization request.');
       }
       record.used = true;
-      const refresh = requested.includes('offline_access') ? this.newRefreshToken(app.clientId, record.userId, record.scopes) : null;
+      // A refresh token needs offline_access consented at the authorize step and asked for again here.
+      const refresh = record.offline && requested.includes('offline_access') ? this.newRefreshToken(app.clientId, record.userId, record.scopes) : null;
       return { status: 200, json: await this.delegatedAnswer(app.clientId, record.userId, record.scopes, refresh) };
     }
     return err('unsupported_grant_type', 70003, `The app requested an unsupported grant type '${type ?? ''}'.`);

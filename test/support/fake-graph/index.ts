@@ -32,7 +32,8 @@
  * Identity (`./identity.ts`): `GET /{tenant}/v2.0/.well-known/openid-configuration`,
  * `POST /{tenant}/oauth2/v2.0/token` (grants `refresh_token` with rotation, `client_credentials`,
  * `authorization_code` with PKCE), `GET /{tenant}/oauth2/v2.0/authorize` (consent answered at once as
- * `fake.identity.consent` says: approve as a user, or deny), `GET /{tenant}/discovery/v2.0/keys`,
+ * `fake.identity.consent` says: approve as a user, with some requested scopes withheld, or deny; a
+ * code brings a refresh token only when `offline_access` was asked and granted), `GET /{tenant}/discovery/v2.0/keys`,
  * `GET /common/discovery/instance`. Tenant: `fake.tenantId`, `fake.identity.domain`, `common`,
  * `organizations`. Graph (`./api.ts`): `/v1.0/me`, `/v1.0/users/{id | upn}`, with bearer checks
  * (a delegated token reads its own user; an app token only the mailboxes granted to it; mail needs

@@ -21,6 +21,7 @@ import type { Store } from '../src/store/types.ts';
 import { cliInProcess as cli, cliSpawn } from './support/cli.ts';
 import { aadError, startFakeGraph, type FakeGraph } from './support/fake-graph/index.ts';
 import { silentLogger } from './support/logger.ts';
+import { mailWithAttachment } from './support/mail.ts';
 import { freePort } from './support/net.ts';
 
 const ADELE = 'Adele.Vance@contoso.test';
@@ -41,6 +42,7 @@ beforeAll(async () => {
   const port = await freePort();
   publicUrl = `http://127.0.0.1:${port}`;
   fake = await startFakeGraph({ addresses: [ADELE, MEGAN, LYNNE], redirectUris: [`${publicUrl}/oauth/callback`] });
+  fake.add(mailWithAttachment({ subject: 'Quarterly numbers', filename: 'q3.xlsx', bytes: Buffer.from('numbers') }), ADELE);
   env = {
     DATA_DIR: dataDir,
     LOG_LEVEL: 'warn',
@@ -157,6 +159,20 @@ describe('mailbox connect --provider microsoft-graph', () => {
     const raw = fs.readFileSync(path.join(dataDir, 'gateway.sqlite')).toString('latin1');
     expect(raw).not.toContain(stored.credentials!.refreshToken!);
     expect(await meThroughStoredToken(mailboxId!)).toBe(ADELE);
+    // The connected mailbox answers through the gateway's API.
+    const key = (await cli(['key', 'create', '--workspace', 'ms'], env)).stdout.trim();
+    const answer = await fetch(`${gateway.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+      body: JSON.stringify({ query: '{ mailboxes { address provider conversations(first: 5) { edges { node { subject attachments { filename } } } } } }' }),
+    });
+    const listed = (await answer.json()) as { data: { mailboxes: { address: string; provider: string; conversations: { edges: { node: unknown }[] } }[] }; errors?: unknown };
+    expect(listed.errors).toBeUndefined();
+    expect(listed.data.mailboxes.find((m) => m.address === ADELE)).toEqual({
+      address: ADELE,
+      provider: 'MICROSOFT_GRAPH',
+      conversations: { edges: [{ node: { subject: 'Quarterly numbers', attachments: [{ filename: 'q3.xlsx' }] } }] },
+    });
 
     const again = await fetch(page.callbackUrl);
     expect(again.status).toBe(400);

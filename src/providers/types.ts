@@ -1,6 +1,6 @@
 /**
- * The one interface every mail provider implements (IMAP and local mail stores now; Gmail and
- * Microsoft Graph next). The GraphQL layer and the download route speak only to this interface.
+ * The one interface every mail provider implements (IMAP, local mail stores, Gmail and Microsoft
+ * Graph). The GraphQL layer and the download route speak only to this interface.
  * The shapes it carries (messages, attachments, conversations, pages, logger) are the domain
  * types of `src/domain/`; listings page with `./paging.ts`.
  *

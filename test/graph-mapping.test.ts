@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { isRetryableUpstreamError } from '../src/upstream/retry.ts';
 import { mapGraphAnswer, mapGraphError, GRAPH_DEFAULT_RETRY_AFTER_SECONDS } from '../src/providers/microsoft-graph/errors.ts';
-import { attachmentInfoOf, attachmentsOf, conversationOf, messageInfoOf, type GraphFolders, type GraphMessage } from '../src/providers/microsoft-graph/mapping.ts';
+import { attachmentInfoOf, attachmentsOf, conversationOf, graphDownloadHintOf, messageInfoOf, type GraphFolders, type GraphMessage } from '../src/providers/microsoft-graph/mapping.ts';
 
 const folders: GraphFolders = { sentItems: 'AAMkSENT', hidden: new Set(['AAMkTRASH']) };
 
@@ -68,10 +68,16 @@ describe('Graph message mapping', () => {
       size: 42_310,
       sizeExact: false,
       providerRef: { messageId: 'AAMkAGI2THVSAAA=', attachmentId: 'AAMkATT1=' },
+      downloadHint: ['FILE', 'application/pdf', 'report.pdf'],
     });
     expect(inline).toMatchObject({ filename: 'logo.png', contentType: 'image/png', contentId: 'image001.png@01D2', disposition: 'INLINE', kind: 'FILE' });
     expect(item).toMatchObject({ filename: 'Holiday plans.eml', contentType: 'message/rfc822', kind: 'ITEM', downloadable: true, sizeExact: false });
     expect(reference).toMatchObject({ filename: 'Budget.xlsx', contentType: 'application/octet-stream', kind: 'REFERENCE', downloadable: false, linkUrl: null });
+    // What a download URL carries so its download is the `$value` alone; a reference has no bytes to fetch.
+    expect(item!.downloadHint).toEqual(['ITEM', 'message/rfc822', 'Holiday plans.eml']);
+    expect(reference!.downloadHint).toBeUndefined();
+    expect(graphDownloadHintOf(file!.downloadHint)).toEqual({ kind: 'FILE', contentType: 'application/pdf', filename: 'report.pdf' });
+    for (const bad of [null, 'FILE', ['REFERENCE', 'text/plain', 'a'], ['FILE', '', 'a'], ['FILE', 'text/plain', 7], ['att-id', 5, 'text/plain', 'a'], ['FILE', 'x'.repeat(2000), null]]) expect(graphDownloadHintOf(bad)).toBeNull();
   });
 
   it('exposes a reference attachment link only when Graph gives an http(s) sourceUrl', () => {

@@ -151,6 +151,36 @@ describe('Graph provider against the fake Graph', () => {
     await expect(fresh.openAttachment(message!.key, 'AAMk-no-such-attachment')).rejects.toMatchObject({ code: 'NOT_FOUND' });
   });
 
+  it('downloads with the listed hint in one request ($value alone); without a hint, or with one not its own, the metadata read comes first', async () => {
+    const lister = createGraphProvider(mailbox('delegated'), deps, tokens('delegated'), { retry: fast });
+    const page = await lister.listConversations({ first: 10, filter: { hasAttachments: true } });
+    const [message] = loaded(await lister.loadMessages(page.items.find((c) => c.subject === 'Old file')!.messageKeys));
+    const attachment = message!.attachments[0]!;
+    expect(attachment.downloadHint).toEqual(['FILE', 'application/pdf', 'old.pdf']);
+    // A provider that has read nothing (another process, or its cache expired), its token already held.
+    const run = async (hint: unknown) => {
+      const p = createGraphProvider(mailbox('delegated'), deps, tokens('delegated'), { retry: fast });
+      const mark = fake.requests.length;
+      const content = await p.openAttachment(message!.key, attachment.partId, hint === undefined ? {} : { hint: hint as never });
+      const chunks: Buffer[] = [];
+      for await (const chunk of content.stream) chunks.push(chunk as Buffer);
+      return { bytes: Buffer.concat(chunks).toString(), content, kinds: fake.requests.slice(mark).map((r) => r.kind) };
+    };
+    const hinted = await run(attachment.downloadHint);
+    expect(hinted.kinds).toEqual(['value']);
+    expect(hinted.bytes).toBe('%PDF old');
+    expect(hinted.content).toMatchObject({ size: 8, contentType: 'application/pdf', filename: 'old.pdf' });
+    for (const hint of [undefined, ['AAMk-gmail-like', 8, 'application/pdf', 'old.pdf'], ['REFERENCE', 'application/pdf', 'old.pdf']]) {
+      const plain = await run(hint);
+      expect(plain.kinds).toEqual(['attachment', 'value']);
+      expect(plain.bytes).toBe('%PDF old');
+      expect(plain.content).toMatchObject({ size: 8, contentType: 'application/pdf', filename: 'old.pdf' });
+    }
+    // A hint outliving its attachment: `$value` answers 404, and so does the download.
+    const p = createGraphProvider(mailbox('delegated'), deps, tokens('delegated'), { retry: fast });
+    await expect(p.openAttachment(message!.key, 'AAMk-no-such-attachment', { hint: attachment.downloadHint! })).rejects.toMatchObject({ code: 'NOT_FOUND' });
+  });
+
   it('asks $value for the bytes as stored, and sends no length when Graph coded the answer anyway', async () => {
     // What fetch hands over for a gzip answer: the decoded body beside the coded body's length.
     const coding: typeof fetch = async (input, init) => {

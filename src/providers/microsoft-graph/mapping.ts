@@ -138,8 +138,28 @@ export function attachmentInfoOf(messageId: string, a: GraphAttachment): Attachm
     size,
     sizeExact: false,
     providerRef: { messageId, attachmentId: a.id },
-    ...(kind === 'REFERENCE' ? { linkUrl } : {}),
+    ...(kind === 'REFERENCE' ? { linkUrl } : { downloadHint: [kind, description.contentType, description.filename] satisfies GraphDownloadHint }),
   };
+}
+
+/**
+ * What a downloadable Graph attachment's `downloadHint` holds: its kind, content type and file
+ * name as listed, so a download from a listed URL is the `$value` request alone (attachments do
+ * not change in place: a stale hint can only name one that is gone, which `$value` answers 404).
+ */
+export type GraphDownloadHint = [kind: 'FILE' | 'ITEM', contentType: string, filename: string | null];
+
+/** Longest content type and file name a hint is believed with, characters (the MIME policy's are shorter). */
+const MAX_HINT_TEXT = 1024;
+
+/** A download hint read back from a token (minted by the gateway, but the shape is checked anyway); null when it is not one. */
+export function graphDownloadHintOf(hint: unknown): { kind: 'FILE' | 'ITEM'; contentType: string; filename: string | null } | null {
+  if (!Array.isArray(hint) || hint.length !== 3) return null;
+  const [kind, contentType, filename] = hint as unknown[];
+  if (kind !== 'FILE' && kind !== 'ITEM') return null;
+  if (typeof contentType !== 'string' || contentType === '' || contentType.length > MAX_HINT_TEXT) return null;
+  if (filename !== null && (typeof filename !== 'string' || filename.length > MAX_HINT_TEXT)) return null;
+  return { kind, contentType, filename };
 }
 
 /** The file name of an item attachment: Graph's name (the item's subject) as `.eml`. */

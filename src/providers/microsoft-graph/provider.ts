@@ -23,17 +23,18 @@
  *   {@link CONVERSATION_PAGE_SIZE} messages, through the validated `@odata.nextLink`).
  * - Messages in Deleted Items and Junk Email are not shown (as Gmail leaves out trash and spam);
  *   those folders and Sent Items are resolved once per mailbox, in one `$batch`.
- * - `openAttachment`: the attachment's metadata (from the cache, else one GET with `$select`),
- *   then its `$value` streamed straight through with Graph's Content-Length (Graph's listed `size`
+ * - `openAttachment`: the attachment's metadata (from the cache, else from the URL's download hint
+ *   — kind, type and name as listed, `./mapping.ts` — else one GET with `$select`), so a download
+ *   from a listed URL is one request, its `$value`, streamed straight through with Graph's Content-Length (Graph's listed `size`
  *   is the stored size, not the byte count). An item attachment is served as `message/rfc822`; a
  *   reference attachment is NOT_DOWNLOADABLE without any `$value` call; its link is read from the
  *   beta API (v1.0 has none), one `$batch` for all reference attachments of a read, best effort.
  */
-import type { ConversationInfo, MessageInfo } from '../../domain/mail.ts';
+import type { AttachmentInfo, ConversationInfo, MessageInfo } from '../../domain/mail.ts';
 import type { Page } from '../../domain/page.ts';
 import { badInput, ErrorCode, GatewayError, isGatewayError, notFound, NotDownloadableError } from '../../errors.ts';
 import type { RetryOptions } from '../../upstream/retry.ts';
-import type { AttachmentContent, CallOptions, ConversationFilter, MailboxConfig, MailProvider, ProviderDeps } from '../types.ts';
+import type { AttachmentContent, CallOptions, ConversationFilter, MailboxConfig, MailProvider, OpenAttachmentOptions, ProviderDeps } from '../types.ts';
 import { runGraphBatch, GRAPH_BATCH_LIMIT, type GraphBatchRequest, type GraphBatchResult } from './batch.ts';
 import { GraphClient, PREFER_IMMUTABLE_ID } from './client.ts';
 import { malformedGraphAnswer } from './errors.ts';
@@ -41,6 +42,7 @@ import { listConversationPage, LIST_PAGE_SIZE, type ListedMessage, type MessageS
 import {
   attachmentInfoOf,
   conversationOf,
+  graphDownloadHintOf,
   httpUrlOf,
   messageInfoOf,
   MESSAGE_EXPAND,
@@ -178,17 +180,22 @@ class GraphProvider implements MailProvider {
     return keys.map((k) => out.get(k) ?? null);
   }
 
-  async openAttachment(messageKey: string, partId: string, options?: CallOptions): Promise<AttachmentContent> {
+  async openAttachment(messageKey: string, partId: string, options?: OpenAttachmentOptions): Promise<AttachmentContent> {
     const signal = options?.signal;
     signal?.throwIfAborted();
     if (!isId(messageKey) || !isId(partId)) throw notFound('Attachment');
     const base = this.#mailbox();
     const path = `${base}/messages/${encodeURIComponent(messageKey)}/attachments/${encodeURIComponent(partId)}`;
-    let info = this.#cached(messageKey)?.attachments.find((a) => a.partId === partId) ?? null;
+    let info: { kind: AttachmentInfo['kind']; downloadable: boolean; contentType: string; filename: string | null } | null =
+      this.#cached(messageKey)?.attachments.find((a) => a.partId === partId) ?? null;
+    // The listed kind, type and name came with the URL: no metadata read before `$value`.
+    const hint = info ? null : graphDownloadHintOf(options?.hint);
+    if (hint) info = { ...hint, downloadable: true };
     if (!info) {
       const answer = (await this.#client.getJson(path, { $select: ATTACHMENT_SELECT }, signal)) as GraphAttachment;
-      info = attachmentInfoOf(messageKey, answer ?? {});
-      if (!info || info.partId !== partId) throw notFound('Attachment');
+      const read = attachmentInfoOf(messageKey, answer ?? {});
+      if (!read || read.partId !== partId) throw notFound('Attachment');
+      info = read;
     }
     if (!info.downloadable) throw new NotDownloadableError();
     const value = await this.#client.openValue(`${path}/$value`, signal);

@@ -19,7 +19,9 @@ export function rssOf(pid: number): number {
  * @throws Error when the gateway does not answer within 15 s
  */
 export async function startGatewayProcess(env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; baseUrl: string }> {
-  const child = spawn(process.execPath, [path.join(repoRoot, 'bin/attachment-gateway.js'), 'serve'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+  // BENCH_GATEWAY_NODE_ARGS (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`) reaches the gateway process only.
+  const nodeArgs = (env.BENCH_GATEWAY_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, path.join(repoRoot, 'bin/attachment-gateway.js'), 'serve'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
   const baseUrl = `http://127.0.0.1:${env.PORT}`;
   for (let i = 0; ; i++) {
     try {

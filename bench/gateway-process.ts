@@ -14,6 +14,14 @@ export function rssOf(pid: number): number {
   return kb ? Number(kb[1]) * 1024 : 0;
 }
 
+/** CPU time (user + system) process `pid` has used, seconds (/proc/PID/stat, in clock ticks of 10 ms). */
+export function cpuOf(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may hold spaces) close with ')'; utime and stime are the 12th and 13th after it.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
 /**
  * Starts `serve` with `env` (its PORT must be set) and waits until `/health` answers.
  * @throws Error when the gateway does not answer within 15 s

@@ -7,10 +7,12 @@ import type { Migration, MigrationProvider } from 'kysely';
 import type { Dialect } from '../connect.ts';
 import * as m0001 from './0001_initial.ts';
 import * as m0002 from './0002_reconsent.ts';
+import * as m0004 from './0004_mail_index.ts';
 
 const MODULES = [
   ['0001_initial', m0001],
   ['0002_reconsent', m0002],
+  ['0004_mail_index', m0004],
 ] as const;
 
 /** A kysely MigrationProvider for `dialect`: each migration gets the dialect to pick column types. */

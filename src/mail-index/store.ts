@@ -306,15 +306,20 @@ export class MailIndexStore {
     return inWriteTransaction(this.#db, this.#dialect, mailboxId, async (trx) => {
       let removed = 0;
       const conversations = new Set<string>();
+      const gone: { folder: string; messageIdNorm: string | null }[] = [];
       for (let i = 0; i < uids.length; i += IN_CHUNK) {
         const part = uids.slice(i, i + IN_CHUNK);
-        const rows = await trx.selectFrom('mail_messages').select('conversation_id').where('mailbox_id', '=', mailboxId).where('folder', '=', folder).where('uid', 'in', part).execute();
+        const rows = await trx.selectFrom('mail_messages').select(['conversation_id', 'message_id_norm']).where('mailbox_id', '=', mailboxId).where('folder', '=', folder).where('uid', 'in', part).execute();
         removed += rows.length;
-        for (const r of rows) conversations.add(r.conversation_id);
+        for (const r of rows) {
+          conversations.add(r.conversation_id);
+          gone.push({ folder, messageIdNorm: r.message_id_norm });
+        }
         await trx.deleteFrom('mail_attachments').where('mailbox_id', '=', mailboxId).where('folder', '=', folder).where('uid', 'in', part).execute();
         await trx.deleteFrom('mail_messages').where('mailbox_id', '=', mailboxId).where('folder', '=', folder).where('uid', 'in', part).execute();
       }
-      await rethreadConversations(trx, mailboxId, [...conversations]);
+      // A removed owner of a Message-ID hands it to the next duplicate, which may join another conversation.
+      await rethreadConversations(trx, mailboxId, [...conversations], gone);
       await this.#countSynced(trx, mailboxId, folder);
       return removed;
     });

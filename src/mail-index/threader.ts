@@ -188,37 +188,43 @@ interface MemberRow {
  * a Message-ID changed owner): their conversation rows and msg-ids are rebuilt; each resulting
  * group's id is the key of its oldest message. A conversation left without members disappears.
  */
-export async function rethreadConversations(db: Db, mailboxId: string, conversationIds: readonly string[]): Promise<void> {
-  const ids = [...new Set(conversationIds)];
-  if (ids.length === 0) return;
+export async function rethreadConversations(db: Db, mailboxId: string, conversationIds: readonly string[], removed: readonly { folder: string; messageIdNorm: string | null }[] = []): Promise<void> {
+  const ids = new Set(conversationIds);
+  // Ownership of a duplicate Message-ID depends on every message of the folder with that id, so
+  // the set grows until it holds all of them (usually at once: duplicates are rare).
+  const byFolderNorm = new Map<string, Set<string>>();
+  const addNorm = (folder: string, n: string | null): void => {
+    if (!n) return;
+    const set = byFolderNorm.get(folder) ?? new Set<string>();
+    set.add(n);
+    byFolderNorm.set(folder, set);
+  };
+  for (const r of removed) addNorm(r.folder, r.messageIdNorm);
   const members: MemberRow[] = [];
-  for (const part of chunks(ids)) {
-    const rows = await db
-      .selectFrom('mail_messages')
-      .select(['folder', 'uid', 'uid_validity', 'message_id_norm', 'in_reply_to', 'references', 'subject', 'date_ms', 'date', 'attachment_count'])
-      .where('mailbox_id', '=', mailboxId)
-      .where('conversation_id', 'in', part)
-      .execute();
-    for (const r of rows) {
-      const uid = num(r.uid);
-      const uidValidity = num(r.uid_validity);
-      members.push({
-        folder: r.folder,
-        uid,
-        uidValidity,
-        key: encodeMessageKey({ folder: r.folder, uidValidity, uid }),
-        messageIdNorm: r.message_id_norm,
-        inReplyTo: r.in_reply_to,
-        references: JSON.parse(r.references) as string[],
-        subject: r.subject,
-        dateMs: numOrNull(r.date_ms),
-        date: r.date === null ? null : toIso(r.date),
-        hasAttachments: num(r.attachment_count) > 0,
-      });
+  let pending = [...ids];
+  const asked = new Set<string>();
+  while (pending.length > 0 || byFolderNorm.size > 0) {
+    for (const part of chunks(pending)) members.push(...(await loadMembers(db, mailboxId, part)));
+    for (const m of members) if (!asked.has(`${m.folder}\u0000${m.messageIdNorm}`)) addNorm(m.folder, m.messageIdNorm);
+    pending = [];
+    for (const [folder, norms] of byFolderNorm) {
+      const fresh = [...norms].filter((n) => !asked.has(`${folder}\u0000${n}`));
+      for (const n of fresh) asked.add(`${folder}\u0000${n}`);
+      for (const part of chunks(fresh)) {
+        const rows = await db.selectFrom('mail_messages').select('conversation_id').distinct().where('mailbox_id', '=', mailboxId).where('folder', '=', folder).where('message_id_norm', 'in', part).execute();
+        for (const r of rows) {
+          if (!ids.has(r.conversation_id)) {
+            ids.add(r.conversation_id);
+            pending.push(r.conversation_id);
+          }
+        }
+      }
     }
+    byFolderNorm.clear();
   }
+  if (ids.size === 0) return;
   members.sort((a, b) => (a.folder !== b.folder ? (a.folder < b.folder ? -1 : 1) : a.uid - b.uid));
-  for (const part of chunks(ids)) {
+  for (const part of chunks([...ids])) {
     await db.deleteFrom('mail_thread_ids').where('mailbox_id', '=', mailboxId).where('conversation_id', 'in', part).execute();
     await db.deleteFrom('mail_conversations').where('mailbox_id', '=', mailboxId).where('id', 'in', part).execute();
   }
@@ -267,6 +273,33 @@ export async function rethreadConversations(db: Db, mailboxId: string, conversat
         .execute();
     }
   }
+}
+
+/** The messages of these conversations, as re-threading reads them. */
+async function loadMembers(db: Db, mailboxId: string, conversationIds: readonly string[]): Promise<MemberRow[]> {
+  const rows = await db
+    .selectFrom('mail_messages')
+    .select(['folder', 'uid', 'uid_validity', 'message_id_norm', 'in_reply_to', 'references', 'subject', 'date_ms', 'date', 'attachment_count'])
+    .where('mailbox_id', '=', mailboxId)
+    .where('conversation_id', 'in', conversationIds)
+    .execute();
+  return rows.map((r) => {
+    const uid = num(r.uid);
+    const uidValidity = num(r.uid_validity);
+    return {
+      folder: r.folder,
+      uid,
+      uidValidity,
+      key: encodeMessageKey({ folder: r.folder, uidValidity, uid }),
+      messageIdNorm: r.message_id_norm,
+      inReplyTo: r.in_reply_to,
+      references: JSON.parse(r.references) as string[],
+      subject: r.subject,
+      dateMs: numOrNull(r.date_ms),
+      date: r.date === null ? null : toIso(r.date),
+      hasAttachments: num(r.attachment_count) > 0,
+    };
+  });
 }
 
 /** Groups members (sorted by folder and UID) as the shared module does; `owners` are the messages owning their Message-ID. */

@@ -98,6 +98,19 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
       expect(since.items.map((c) => c.id)).toEqual([...sameIds, key(23), key(22), key(21), key(20)]);
     });
 
+    it('ties of the listing order compare ids as compareConversations does (byte-wise, whatever the server locale)', async () => {
+      const mb = await t.addMailbox();
+      const when = new Date('2024-03-01T00:00:00Z');
+      for (const folder of ['alpha', 'Zeta', 'beta']) {
+        await t.index.ensureFolder(mb, folder, 'RECEIVED');
+        await t.index.putMessages(mb, folder, 7, 'RECEIVED', [indexedMessage(1, { date: when, messageId: `<${folder}@x>` })]);
+      }
+      const ids = (await t.index.listConversations(mb, { first: 10 })).items.map((c) => c.id);
+      expect(ids).toEqual([key(1, 'Zeta'), key(1, 'alpha'), key(1, 'beta')]);
+      const second = await t.index.listConversations(mb, { first: 2, after: (await t.index.listConversations(mb, { first: 1 })).items[0]!.position });
+      expect(second.items.map((c) => c.id)).toEqual([key(1, 'alpha'), key(1, 'beta')]);
+    });
+
     it('conversations across INBOX and Sent: a reply kept in Sent joins; loadConversations assembles oldest first', async () => {
       const mb = await t.addMailbox();
       await t.index.ensureFolder(mb, 'INBOX', 'RECEIVED');

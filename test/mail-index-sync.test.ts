@@ -113,6 +113,17 @@ describe.skipIf(!HAVE_DOVECOT)('mail index sync with Dovecot', () => {
     expect(newValidity).not.toBe(oldValidity);
     expect(await t.index.loadMessages(mb, [{ folder, uidValidity: oldValidity, uid: old! }])).toEqual([null]);
     expect((await t.index.loadMessages(mb, [{ folder, uidValidity: newValidity, uid: fresh }]))[0]?.subject).toBe('topic 11');
+
+    // Deleted upstream: the folder's messages leave the index.
+    const admin2 = await d.client();
+    try {
+      await admin2.mailboxDelete(folder);
+    } finally {
+      await admin2.logout();
+    }
+    expect(await sync(t.index, mb, folder)).toMatchObject({ status: 'missing', reset: true });
+    expect(await t.index.uids(mb, folder)).toEqual([]);
+    expect((await t.index.listConversations(mb, { first: 10 })).items).toEqual([]);
   });
 
   it('a first sync interrupted half-way resumes without refetching; newest first; the API can read what is synced meanwhile', async () => {

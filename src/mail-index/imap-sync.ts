@@ -71,7 +71,10 @@ export async function syncFolder(client: ImapFlow, options: SyncFolderOptions): 
   await index.ensureFolder(mailboxId, folder, options.direction);
   if (!(await index.takeLease(mailboxId, folder, owner, ttl))) return { status: 'busy', fetched: 0, expunged: 0, flagsRead: 0, reset: false };
   try {
-    return await syncHoldingLease(client, options, ttl);
+    const outcome = await syncHoldingLease(client, options, ttl);
+    // Leave nothing selected: Dovecot ends a session whose selected folder another session deletes.
+    if (client.mailbox) await client.mailboxClose();
+    return outcome;
   } catch (error) {
     await index.updateFolder(mailboxId, folder, { syncState: 'failed', error: error instanceof Error ? error.message : String(error), checkedAt: new Date() }).catch(() => undefined);
     throw error;
@@ -89,10 +92,16 @@ async function syncHoldingLease(client: ImapFlow, options: SyncFolderOptions, tt
   // misses a delete + recreate by another session (a new UIDVALIDITY): unselect first.
   if (client.mailbox) await client.mailboxClose();
   const status = await client.status(folder, { messages: true, uidNext: true, uidValidity: true, ...(condstore ? { highestModseq: true } : {}) }).catch((error: unknown) => {
-    if ((error as { serverResponseCode?: string }).serverResponseCode === 'NONEXISTENT') return null;
+    // imapflow answers a STATUS of a folder that LIST does not know with code NotFound.
+    if ((error as { code?: string }).code === 'NotFound' || (error as { serverResponseCode?: string }).serverResponseCode === 'NONEXISTENT') return null;
     throw error;
   });
-  if (!status || status.uidValidity == null || status.uidNext == null) return { ...outcome, status: 'missing' };
+  if (!status || status.uidValidity == null || status.uidNext == null) {
+    // A deleted folder: what the index held of it is gone upstream too.
+    const known = await index.folder(mailboxId, folder);
+    if (known && known.uidValidity !== 0) await index.resetFolder(mailboxId, folder, 0);
+    return { ...outcome, status: 'missing', reset: !!known && known.uidValidity !== 0 };
+  }
   const uidValidity = Number(status.uidValidity);
   const uidNext = status.uidNext;
   const messages = status.messages ?? 0;

@@ -90,7 +90,9 @@ export async function up(db: Kysely<any>, dialect: Dialect): Promise<void> {
   await db.schema
     .createTable('mail_conversations')
     .addColumn('mailbox_id', 'text', (c) => c.notNull().references('mailboxes.id').onDelete('cascade'))
-    .addColumn('id', 'text', (c) => c.notNull())
+    // Ties of the keyset order compare ids byte-wise on both dialects (SQLite's BINARY is the
+    // default; PostgreSQL's default collation depends on the server's locale).
+    .addColumn('id', 'text', (c) => (dialect === 'postgres' ? c.notNull().modifyEnd(sql`collate "C"`) : c.notNull()))
     .addColumn('subject', 'text')
     .addColumn('last_message_at', ts)
     .addColumn('activity', 'bigint', (c) => c.notNull())

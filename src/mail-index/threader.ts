@@ -23,7 +23,7 @@ import { num, numOrNull, UNDATED, type MailIndexTables } from './tables.ts';
 
 type Db = Kysely<MailIndexTables>;
 
-/** What threading reads of a new message (its row is already in `mail_messages`). */
+/** What threading reads of a new message (its row is already in `mail_messages`, with `conversation_id` = its own key). */
 export interface ThreadableMessage {
   key: string;
   folder: string;
@@ -68,8 +68,9 @@ function olderThan(aMs: number, aKey: string, bMs: number, bKey: string): boolea
 }
 
 /**
- * Threads one message whose row was just inserted (with any `conversation_id`): creates its
- * conversation, merges it with every conversation it links to, records its msg-ids.
+ * Threads one message whose row was just inserted with `conversation_id` = its key: joins the one
+ * conversation it links to (the common case), or creates its own and merges every conversation it
+ * links to; records its msg-ids.
  * @returns the id of the conversation it ended in
  */
 export async function threadNewMessage(db: Db, mailboxId: string, m: ThreadableMessage): Promise<string> {
@@ -92,30 +93,50 @@ export async function threadNewMessage(db: Db, mailboxId: string, m: ThreadableM
   }
   const ids = [...new Set([...(owns && own ? [own] : []), ...[...m.references, m.inReplyTo].map(norm).filter((x): x is string => x !== null)])];
   const linked = new Set<string>();
-  for (const part of chunks(ids)) {
-    const rows = await db.selectFrom('mail_thread_ids').select(['msg_id', 'conversation_id']).where('mailbox_id', '=', mailboxId).where('msg_id', 'in', part).execute();
-    for (const r of rows) linked.add(r.conversation_id);
-  }
-  const ms = m.date?.getTime() ?? UNDATED;
-  await db
-    .insertInto('mail_conversations')
-    .values({
-      mailbox_id: mailboxId,
-      id: m.key,
-      subject: m.subject,
-      last_message_at: m.date ? m.date.toISOString() : null,
-      activity: ms,
-      oldest_ms: ms,
-      oldest_key: m.key,
-      message_count: 1,
-      attachment_messages: m.hasAttachments ? 1 : 0,
-    })
-    .execute();
-  await db.updateTable('mail_messages').set({ conversation_id: m.key }).where('mailbox_id', '=', mailboxId).where('folder', '=', m.folder).where('uid', '=', m.uid).execute();
-  const id = await mergeConversations(db, mailboxId, [m.key, ...linked]);
   const known = new Set<string>();
   for (const part of chunks(ids)) {
-    for (const r of await db.selectFrom('mail_thread_ids').select('msg_id').where('mailbox_id', '=', mailboxId).where('msg_id', 'in', part).execute()) known.add(r.msg_id);
+    const rows = await db.selectFrom('mail_thread_ids').select(['msg_id', 'conversation_id']).where('mailbox_id', '=', mailboxId).where('msg_id', 'in', part).execute();
+    for (const r of rows) {
+      linked.add(r.conversation_id);
+      known.add(r.msg_id);
+    }
+  }
+  const ms = m.date?.getTime() ?? UNDATED;
+  let id: string;
+  const [only] = linked;
+  const joined = linked.size === 1 ? await db.selectFrom('mail_conversations').selectAll().where('mailbox_id', '=', mailboxId).where('id', '=', only!).executeTakeFirst() : undefined;
+  if (joined && !olderThan(ms, m.key, num(joined.oldest_ms), joined.oldest_key)) {
+    // The common case, a reply joining one conversation it is not older than: its id stays.
+    id = joined.id;
+    const newer = ms > num(joined.activity);
+    await db
+      .updateTable('mail_conversations')
+      .set({
+        message_count: num(joined.message_count) + 1,
+        attachment_messages: num(joined.attachment_messages) + (m.hasAttachments ? 1 : 0),
+        ...(newer ? { activity: ms, last_message_at: m.date!.toISOString() } : {}),
+      })
+      .where('mailbox_id', '=', mailboxId)
+      .where('id', '=', id)
+      .execute();
+    await db.updateTable('mail_messages').set({ conversation_id: id }).where('mailbox_id', '=', mailboxId).where('folder', '=', m.folder).where('uid', '=', m.uid).execute();
+  } else {
+    // The message's own conversation (its row already names it), merged with every one it links.
+    await db
+      .insertInto('mail_conversations')
+      .values({
+        mailbox_id: mailboxId,
+        id: m.key,
+        subject: m.subject,
+        last_message_at: m.date ? m.date.toISOString() : null,
+        activity: ms,
+        oldest_ms: ms,
+        oldest_key: m.key,
+        message_count: 1,
+        attachment_messages: m.hasAttachments ? 1 : 0,
+      })
+      .execute();
+    id = await mergeConversations(db, mailboxId, [m.key, ...linked]);
   }
   const missing = ids.filter((x) => !known.has(x));
   for (const part of chunks(missing)) {

@@ -144,7 +144,7 @@ describe.skipIf(!HAVE_DOVECOT)('mail index sync with Dovecot', () => {
     // Newest first: the two chunks stored are the 20 highest UIDs.
     expect(seen.flat().sort((a, b) => a - b)).toEqual(uids.slice(10));
     const mid = await t.index.folder(mb, folder);
-    expect(mid).toMatchObject({ syncState: 'failed', syncedMessages: 20, resumeBelowUid: uids[10], leaseOwner: null });
+    expect(mid).toMatchObject({ syncState: 'failed', messages: 30, syncedMessages: 20, resumeBelowUid: uids[10], leaseOwner: null });
     expect((await t.index.listConversations(mb, { first: 5 })).items[0]?.subject).toBe('topic 129');
 
     const resumed = await sync(t.index, mb, folder, { chunkSize: 10 });

@@ -134,7 +134,9 @@ async function syncHoldingLease(client: ImapFlow, options: SyncFolderOptions, tt
   };
 
   if (state.syncState !== 'current') {
-    // First sync (or one that failed): everything the server has and the index lacks, newest first.
+    // First sync (or one that failed): everything the server has and the index lacks, newest
+    // first. MESSAGES now, so that `syncedMessages / messages` is the progress meanwhile.
+    await index.updateFolder(mailboxId, folder, { messages });
     const server = await searchAll(client);
     const indexed = new Set(await index.uids(mailboxId, folder));
     const gone = [...indexed].filter((uid) => !server.has(uid));

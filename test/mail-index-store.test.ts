@@ -103,7 +103,7 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
       const when = new Date('2024-03-01T00:00:00Z');
       for (const folder of ['alpha', 'Zeta', 'beta']) {
         await t.index.ensureFolder(mb, folder, 'RECEIVED');
-        await t.index.putMessages(mb, folder, 7, 'RECEIVED', [indexedMessage(1, { date: when, messageId: `<${folder}@x>` })]);
+        await t.index.putMessages(mb, folder, 7, 'RECEIVED', [indexedMessage(1, { date: when, messageId: `<${folder}@x>`, subject: `About ${folder}` })]);
       }
       const ids = (await t.index.listConversations(mb, { first: 10 })).items.map((c) => c.id);
       expect(ids).toEqual([key(1, 'Zeta'), key(1, 'alpha'), key(1, 'beta')]);
@@ -202,7 +202,7 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
       await t.index.ensureFolder(mb, 'INBOX', 'RECEIVED');
       await t.index.putMessages(mb, 'INBOX', 7, 'RECEIVED', [indexedMessage(1, { attachments: [pdf], attachmentCount: 1 })]);
       await t.connection.db.deleteFrom('mailboxes').where('id', '=', mb).execute();
-      for (const table of ['mail_folders', 'mail_messages', 'mail_attachments', 'mail_conversations', 'mail_thread_ids'] as const) {
+      for (const table of ['mail_folders', 'mail_messages', 'mail_attachments', 'mail_conversations', 'mail_threads', 'mail_thread_ids'] as const) {
         expect(await t.connection.db.selectFrom(table).select('mailbox_id').where('mailbox_id', '=', mb).execute()).toEqual([]);
       }
     });

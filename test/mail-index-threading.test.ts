@@ -6,8 +6,8 @@
  * count and newest date that `assembleConversation` gives its messages.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { assembleConversation, groupBy, linkByIds, UnionFind } from '../src/threading/index.ts';
-import { encodeMessageKey } from '../src/providers/imap/keys.ts';
+import { assembleConversation, groupBy, linkByIds, mergeBySubject, UnionFind } from '../src/threading/index.ts';
+import { decodeMessageKey, encodeMessageKey } from '../src/providers/imap/keys.ts';
 import type { IndexedMessage } from '../src/mail-index/store.ts';
 import { indexedMessage, openTestIndex, type TestIndex } from './support/mail-index.ts';
 
@@ -51,7 +51,8 @@ function generate(random: () => number, count: number): Generated[] {
         messageId,
         inReplyTo: random() < 0.4 ? pick(idPool) : null,
         references: refs,
-        subject: `s${i}`,
+        // A small pool of subjects, some equal once reply prefixes and blobs are stripped, some empty.
+        subject: random() < 0.5 ? `s${i}` : pick(['Lunch', 'Re: Lunch', '[team] Re: lunch', 'Lunch (fwd)', 'Plans', 'Fwd: Plans', '', 'Re:', null]),
         date,
         attachments: [],
         attachmentCount: hasFile ? 1 : 0,
@@ -62,12 +63,13 @@ function generate(random: () => number, count: number): Generated[] {
   return out;
 }
 
-/** The reference: each folder linked in UID order into one union-find, grouped. */
+/** The reference: each folder linked in UID order into one union-find, then threads merged by base subject. */
 function referenceGroups(messages: readonly Generated[]): (Generated & { key: string })[][] {
   const uf = new UnionFind();
   const keyed = messages.map((m) => ({ ...m, key: keyOf(m) }));
   for (const folder of FOLDERS) linkByIds(uf, keyed.filter((m) => m.folder === folder).sort((a, b) => a.uid - b.uid));
   const sorted = [...keyed].sort((a, b) => (a.folder !== b.folder ? (a.folder < b.folder ? -1 : 1) : a.uid - b.uid));
+  mergeBySubject(uf, sorted);
   return groupBy(uf, sorted);
 }
 
@@ -159,5 +161,31 @@ describe('incremental threading equals threading the whole set', () => {
     const page = await t.index.listConversations(mb, { first: 10 });
     expect(page.items.map((x) => [x.id, x.messageCount, x.lastMessageAt?.toISOString()])).toEqual([[keyOf(a), 3, '2024-01-03T00:00:00.000Z']]);
     await check(mb, [a, b, c]);
+  });
+
+  it('groups duplicate Message-IDs, missing parents, base subjects and Sent replies as the IMAP provider test expects', async () => {
+    const mb = await t.addMailbox();
+    for (const folder of FOLDERS) await t.index.ensureFolder(mb, folder, folder === 'INBOX' ? 'RECEIVED' : 'SENT');
+    const at = (n: number) => new Date(Date.UTC(2024, 0, n));
+    const inbox = [
+      indexedMessage(1, { messageId: '<dup@x>', subject: 'Alpha', date: at(1) }),
+      indexedMessage(2, { messageId: '<dup@x>', subject: 'Beta', date: at(2) }),
+      indexedMessage(3, { messageId: '<g@x>', subject: 'Gamma', date: at(3), inReplyTo: '<dup@x>' }),
+      indexedMessage(4, { messageId: '<d@x>', subject: 'Re: Delta', date: at(4), references: ['<missing@x>'] }),
+      indexedMessage(5, { messageId: '<e@x>', subject: 'Delta', date: at(5) }),
+      indexedMessage(6, { messageId: '<f@x>', subject: 'Epsilon', date: at(6), references: ['<missing@x>'] }),
+      indexedMessage(7, { messageId: '<h@x>', subject: '[list] Re: Eta', date: at(7) }),
+      indexedMessage(8, { messageId: '<i@x>', subject: 'Eta (fwd)', date: at(8) }),
+    ];
+    const sent = [indexedMessage(1, { messageId: '<dup@x>', subject: 'Alpha', date: at(1) }), indexedMessage(2, { messageId: '<l@x>', subject: 'Lambda', date: at(10), inReplyTo: '<e@x>' })];
+    // Newest first, as a first sync stores them.
+    for (const m of [...inbox].reverse()) await t.index.putMessages(mb, 'INBOX', 11, 'RECEIVED', [m]);
+    for (const m of [...sent].reverse()) await t.index.putMessages(mb, 'Sent', 12, 'SENT', [m]);
+    const page = await t.index.listConversations(mb, { first: 10 });
+    const conversations = await t.index.loadConversations(mb, page.items.map((c) => c.id));
+    const messages = await t.index.loadMessages(mb, conversations.flatMap((c) => c!.messageKeys.map((k) => decodeMessageKey(k)!)));
+    const subjectOf = new Map(messages.map((m) => [m!.key, m!.subject]));
+    const bySubject = conversations.map((c) => c!.messageKeys.map((k) => subjectOf.get(k)).sort()).sort((a, b) => String(a[0]).localeCompare(String(b[0])));
+    expect(bySubject).toEqual([['Alpha', 'Alpha', 'Gamma'], ['Beta'], ['Delta', 'Epsilon', 'Lambda', 'Re: Delta'], ['Eta (fwd)', '[list] Re: Eta']]);
   });
 });

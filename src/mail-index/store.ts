@@ -14,7 +14,7 @@ import { toDate } from '../db/schema.ts';
 import { encodeMessageKey } from '../providers/imap/keys.ts';
 import { assembleConversation, normalizeMsgId } from '../threading/index.ts';
 import { bool, num, numOrNull, UNDATED, type MailIndexTables, type SyncState } from './tables.ts';
-import { rethreadConversations, threadNewMessage } from './threader.ts';
+import { rebuildConversations, threadNewMessage } from './threader.ts';
 import { inWriteTransaction } from './write-lock.ts';
 
 type Db = Kysely<MailIndexTables>;
@@ -207,7 +207,7 @@ export class MailIndexStore {
       const conversations = await trx.selectFrom('mail_messages').select('conversation_id').distinct().where('mailbox_id', '=', mailboxId).where('folder', '=', folder).execute();
       await trx.deleteFrom('mail_attachments').where('mailbox_id', '=', mailboxId).where('folder', '=', folder).execute();
       await trx.deleteFrom('mail_messages').where('mailbox_id', '=', mailboxId).where('folder', '=', folder).execute();
-      await rethreadConversations(trx, mailboxId, conversations.map((c) => c.conversation_id));
+      await rebuildConversations(trx, mailboxId, conversations.map((c) => c.conversation_id));
       await trx
         .updateTable('mail_folders')
         .set({ uid_validity: uidValidity, uid_next: 1, messages: 0, highest_modseq: null, sync_state: 'initial', synced_messages: 0, resume_below_uid: null })
@@ -255,6 +255,7 @@ export class MailIndexStore {
             flags: JSON.stringify(m.flags),
             direction,
             size: m.size,
+            thread_id: key,
             conversation_id: key,
             attachment_count: m.attachmentCount,
             attachments_truncated: m.attachmentsTruncated ? 1 : 0,
@@ -319,7 +320,7 @@ export class MailIndexStore {
         await trx.deleteFrom('mail_messages').where('mailbox_id', '=', mailboxId).where('folder', '=', folder).where('uid', 'in', part).execute();
       }
       // A removed owner of a Message-ID hands it to the next duplicate, which may join another conversation.
-      await rethreadConversations(trx, mailboxId, [...conversations], gone);
+      await rebuildConversations(trx, mailboxId, [...conversations], gone);
       await this.#countSynced(trx, mailboxId, folder);
       return removed;
     });

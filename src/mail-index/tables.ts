@@ -69,6 +69,8 @@ export interface MailMessageTable {
   direction: string;
   /** RFC822.SIZE in bytes, null when unknown. */
   size: BigIntColumn | null;
+  /** The thread (msg-id linked messages) it belongs to. */
+  thread_id: string;
   conversation_id: string;
   attachment_count: BigIntColumn;
   attachments_truncated: BoolColumn;
@@ -112,11 +114,23 @@ export interface MailConversationTable {
   attachment_messages: BigIntColumn;
 }
 
-/** `mail_thread_ids`: which conversation each known msg-id (normalised) belongs to. */
+/** `mail_threads`: messages linked by msg-ids; grouped into conversations by base subject. */
+export interface MailThreadTable {
+  mailbox_id: string;
+  /** The key of its oldest message. */
+  id: string;
+  oldest_ms: BigIntColumn;
+  oldest_key: string;
+  /** RFC 5256 base subject of its oldest message; '' when empty (then it is a conversation alone). */
+  base_subject: string;
+  conversation_id: string;
+}
+
+/** `mail_thread_ids`: which thread each known msg-id (normalised) belongs to. */
 export interface MailThreadIdTable {
   mailbox_id: string;
   msg_id: string;
-  conversation_id: string;
+  thread_id: string;
 }
 
 /** The index tables. */
@@ -125,6 +139,7 @@ export interface MailIndexTables {
   mail_messages: MailMessageTable;
   mail_attachments: MailAttachmentTable;
   mail_conversations: MailConversationTable;
+  mail_threads: MailThreadTable;
   mail_thread_ids: MailThreadIdTable;
 }
 

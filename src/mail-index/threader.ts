@@ -1,29 +1,34 @@
 /**
- * Incremental threading over the index: a new message joins the conversation of any msg-id it
- * shares (its own Message-ID when it owns it, its In-Reply-To and References), merging the
- * conversations it links, without re-threading the folder. The partition equals what the shared
- * module (`src/threading/`) computes for the whole mailbox when each folder's messages are linked in
- * UID order ({@link linkByIds} per folder into one union-find, which is also how the IMAP provider
- * joins copies of a message across INBOX and Sent): the first message of a folder in UID order
- * owns a duplicate Message-ID (RFC 5256 §3).
+ * Incremental threading over the index. Two levels, as the shared module (`src/threading/`)
+ * groups:
+ * - a *thread* is the messages linked by msg-ids: its own Message-ID when it owns it, In-Reply-To
+ *   and References ({@link linkByIds} per folder, UID order: the first message of a folder in UID
+ *   order owns a duplicate Message-ID, RFC 5256 §3; across folders the owners share the id, which
+ *   is how the IMAP provider joins copies of a message in INBOX and Sent);
+ * - a *conversation* is one thread, or the threads whose oldest messages share a non-empty RFC 5256
+ *   base subject ({@link mergeBySubject} over the mailbox's threads).
+ * The partition equals `linkByIds` per folder + `mergeBySubject` over the whole mailbox (the
+ * property test in `test/mail-index-threading.test.ts`). The IMAP provider's in-memory grouping
+ * merges subjects per folder before linking across folders; the two differ only when a message of
+ * one folder links threads of another whose oldest messages' subjects differ.
  *
- * Two events cannot be answered by merging: a message that takes a Message-ID over from a later
- * duplicate (it arrived out of UID order, as in a newest-first first sync), and an expunge (the
- * removed message may have been the only link). Both re-thread only the conversations involved
- * ({@link rethreadConversations}): links never leave a conversation, so its members are a closed set.
+ * A reply that joins one thread without being older than its oldest message (the common case)
+ * changes one thread and one conversation row. Anything else (a new thread, a merge, an older
+ * message, a Message-ID changing owner, an expunge) rebuilds only the conversations involved
+ * ({@link rebuildConversations}): links never leave a conversation, and the set is grown to every
+ * conversation sharing a duplicate Message-ID or a base subject with it, so it is closed.
  *
  * A conversation's id is the key of its oldest message (by date, undated first, ties by folder and
- * UID: `oldestFirst` of `src/threading/`), so it only changes when an older message joins it.
- * Subject merging (RFC 5256 step 5) is not applied.
+ * UID: `oldestFirst`), so it only changes when an older message joins it.
  */
 import type { Kysely } from 'kysely';
-import { groupBy, linkByIds, normalizeMsgId, UnionFind, type LinkableMessage } from '../threading/index.ts';
+import { baseSubject, groupBy, linkByIds, normalizeMsgId, UnionFind } from '../threading/index.ts';
 import { decodeMessageKey, encodeMessageKey } from '../providers/imap/keys.ts';
 import { num, numOrNull, UNDATED, type MailIndexTables } from './tables.ts';
 
 type Db = Kysely<MailIndexTables>;
 
-/** What threading reads of a new message (its row is already in `mail_messages`, with `conversation_id` = its own key). */
+/** What threading reads of a new message (its row is already in `mail_messages`, with thread and conversation = its own key). */
 export interface ThreadableMessage {
   key: string;
   folder: string;
@@ -67,10 +72,18 @@ function olderThan(aMs: number, aKey: string, bMs: number, bKey: string): boolea
   return au < bu;
 }
 
+function toIso(value: Date | string): string {
+  return value instanceof Date ? value.toISOString() : value;
+}
+
+function pushTo<K, V>(map: Map<K, V[]>, key: K, value: V): void {
+  const list = map.get(key);
+  if (list) list.push(value);
+  else map.set(key, [value]);
+}
+
 /**
- * Threads one message whose row was just inserted with `conversation_id` = its key: joins the one
- * conversation it links to (the common case), or creates its own and merges every conversation it
- * links to; records its msg-ids.
+ * Threads one message whose row was just inserted (thread and conversation = its own key).
  * @returns the id of the conversation it ended in
  */
 export async function threadNewMessage(db: Db, mailboxId: string, m: ThreadableMessage): Promise<string> {
@@ -95,105 +108,83 @@ export async function threadNewMessage(db: Db, mailboxId: string, m: ThreadableM
   const linked = new Set<string>();
   const known = new Set<string>();
   for (const part of chunks(ids)) {
-    const rows = await db.selectFrom('mail_thread_ids').select(['msg_id', 'conversation_id']).where('mailbox_id', '=', mailboxId).where('msg_id', 'in', part).execute();
-    for (const r of rows) {
-      linked.add(r.conversation_id);
+    for (const r of await db.selectFrom('mail_thread_ids').select(['msg_id', 'thread_id']).where('mailbox_id', '=', mailboxId).where('msg_id', 'in', part).execute()) {
+      linked.add(r.thread_id);
       known.add(r.msg_id);
     }
   }
   const ms = m.date?.getTime() ?? UNDATED;
-  let id: string;
   const [only] = linked;
-  const joined = linked.size === 1 ? await db.selectFrom('mail_conversations').selectAll().where('mailbox_id', '=', mailboxId).where('id', '=', only!).executeTakeFirst() : undefined;
-  if (joined && !olderThan(ms, m.key, num(joined.oldest_ms), joined.oldest_key)) {
-    // The common case, a reply joining one conversation it is not older than: its id stays.
-    id = joined.id;
-    const newer = ms > num(joined.activity);
-    await db
-      .updateTable('mail_conversations')
-      .set({
-        message_count: num(joined.message_count) + 1,
-        attachment_messages: num(joined.attachment_messages) + (m.hasAttachments ? 1 : 0),
-        ...(newer ? { activity: ms, last_message_at: m.date!.toISOString() } : {}),
-      })
-      .where('mailbox_id', '=', mailboxId)
-      .where('id', '=', id)
-      .execute();
-    await db.updateTable('mail_messages').set({ conversation_id: id }).where('mailbox_id', '=', mailboxId).where('folder', '=', m.folder).where('uid', '=', m.uid).execute();
-  } else {
-    // The message's own conversation (its row already names it), merged with every one it links.
-    await db
-      .insertInto('mail_conversations')
-      .values({
-        mailbox_id: mailboxId,
-        id: m.key,
-        subject: m.subject,
-        last_message_at: m.date ? m.date.toISOString() : null,
-        activity: ms,
-        oldest_ms: ms,
-        oldest_key: m.key,
-        message_count: 1,
-        attachment_messages: m.hasAttachments ? 1 : 0,
-      })
-      .execute();
-    id = await mergeConversations(db, mailboxId, [m.key, ...linked]);
+  const thread = !tookOver && linked.size === 1 ? await db.selectFrom('mail_threads').selectAll().where('mailbox_id', '=', mailboxId).where('id', '=', only!).executeTakeFirst() : undefined;
+  if (thread && !olderThan(ms, m.key, num(thread.oldest_ms), thread.oldest_key)) {
+    // The common case: a reply joins one thread and is not its oldest message, so neither the
+    // thread's base subject nor the conversations change; one row of each is updated.
+    const conversationId = await joinConversation(db, mailboxId, thread.conversation_id, m);
+    await db.updateTable('mail_messages').set({ thread_id: thread.id, conversation_id: conversationId }).where('mailbox_id', '=', mailboxId).where('folder', '=', m.folder).where('uid', '=', m.uid).execute();
+    await insertThreadIds(db, mailboxId, thread.id, ids.filter((x) => !known.has(x)));
+    return conversationId;
   }
-  const missing = ids.filter((x) => !known.has(x));
-  for (const part of chunks(missing)) {
-    await db
-      .insertInto('mail_thread_ids')
-      .values(part.map((msg_id) => ({ mailbox_id: mailboxId, msg_id, conversation_id: id })))
-      .execute();
+  if (!tookOver && linked.size === 0) {
+    // A new thread: a conversation of its own, or it joins the conversation of the threads with
+    // its base subject when it is not older than that conversation's oldest message.
+    const subject = baseSubject(m.subject);
+    const peer = subject === '' ? undefined : await db.selectFrom('mail_threads').select('conversation_id').where('mailbox_id', '=', mailboxId).where('base_subject', '=', subject).limit(1).executeTakeFirst();
+    const conversation = peer ? await db.selectFrom('mail_conversations').select(['oldest_ms', 'oldest_key']).where('mailbox_id', '=', mailboxId).where('id', '=', peer.conversation_id).executeTakeFirstOrThrow() : undefined;
+    if (!conversation || !olderThan(ms, m.key, num(conversation.oldest_ms), conversation.oldest_key)) {
+      let conversationId = m.key;
+      if (peer) conversationId = await joinConversation(db, mailboxId, peer.conversation_id, m);
+      else {
+        await db
+          .insertInto('mail_conversations')
+          .values({ mailbox_id: mailboxId, id: m.key, subject: m.subject, last_message_at: m.date ? m.date.toISOString() : null, activity: ms, oldest_ms: ms, oldest_key: m.key, message_count: 1, attachment_messages: m.hasAttachments ? 1 : 0 })
+          .execute();
+      }
+      await db.insertInto('mail_threads').values({ mailbox_id: mailboxId, id: m.key, oldest_ms: ms, oldest_key: m.key, base_subject: subject, conversation_id: conversationId }).execute();
+      await db.updateTable('mail_messages').set({ thread_id: m.key, conversation_id: conversationId }).where('mailbox_id', '=', mailboxId).where('folder', '=', m.folder).where('uid', '=', m.uid).execute();
+      await insertThreadIds(db, mailboxId, m.key, ids);
+      return conversationId;
+    }
   }
-  if (tookOver) {
-    // The former owner loses its Message-ID link: the conversation may split.
-    await rethreadConversations(db, mailboxId, [id]);
-    const row = await db.selectFrom('mail_messages').select('conversation_id').where('mailbox_id', '=', mailboxId).where('folder', '=', m.folder).where('uid', '=', m.uid).executeTakeFirstOrThrow();
-    return row.conversation_id;
+  // Anything else: rebuild the conversations of the threads it links, with it.
+  const conversations = new Set<string>([m.key]);
+  for (const part of chunks([...linked])) {
+    for (const r of await db.selectFrom('mail_threads').select('conversation_id').where('mailbox_id', '=', mailboxId).where('id', 'in', part).execute()) conversations.add(r.conversation_id);
   }
-  return id;
+  await rebuildConversations(db, mailboxId, [...conversations]);
+  const row = await db.selectFrom('mail_messages').select('conversation_id').where('mailbox_id', '=', mailboxId).where('folder', '=', m.folder).where('uid', '=', m.uid).executeTakeFirstOrThrow();
+  return row.conversation_id;
 }
 
-/**
- * Merges conversations into the one whose oldest message is oldest (its id stays; the others'
- * members and msg-ids move to it).
- * @returns the surviving id
- */
-async function mergeConversations(db: Db, mailboxId: string, ids: readonly string[]): Promise<string> {
-  const distinct = [...new Set(ids)];
-  if (distinct.length === 1) return distinct[0]!;
-  const rows = await db.selectFrom('mail_conversations').selectAll().where('mailbox_id', '=', mailboxId).where('id', 'in', distinct).execute();
-  let survivor = rows[0]!;
-  let newest = rows[0]!;
-  let count = 0;
-  let withAttachments = 0;
-  for (const r of rows) {
-    if (olderThan(num(r.oldest_ms), r.oldest_key, num(survivor.oldest_ms), survivor.oldest_key)) survivor = r;
-    if (num(r.activity) > num(newest.activity)) newest = r;
-    count += num(r.message_count);
-    withAttachments += num(r.attachment_messages);
-  }
-  const others = rows.filter((r) => r.id !== survivor.id).map((r) => r.id);
-  await db.updateTable('mail_messages').set({ conversation_id: survivor.id }).where('mailbox_id', '=', mailboxId).where('conversation_id', 'in', others).execute();
-  await db.updateTable('mail_thread_ids').set({ conversation_id: survivor.id }).where('mailbox_id', '=', mailboxId).where('conversation_id', 'in', others).execute();
-  await db.deleteFrom('mail_conversations').where('mailbox_id', '=', mailboxId).where('id', 'in', others).execute();
+/** Counts a message not older than the conversation's oldest into it. @returns the conversation id */
+async function joinConversation(db: Db, mailboxId: string, conversationId: string, m: ThreadableMessage): Promise<string> {
+  const conversation = await db.selectFrom('mail_conversations').selectAll().where('mailbox_id', '=', mailboxId).where('id', '=', conversationId).executeTakeFirstOrThrow();
+  const ms = m.date?.getTime() ?? UNDATED;
+  const newer = ms > num(conversation.activity);
   await db
     .updateTable('mail_conversations')
-    .set({ activity: num(newest.activity), last_message_at: newest.last_message_at === null ? null : toIso(newest.last_message_at), message_count: count, attachment_messages: withAttachments })
+    .set({
+      message_count: num(conversation.message_count) + 1,
+      attachment_messages: num(conversation.attachment_messages) + (m.hasAttachments ? 1 : 0),
+      ...(newer ? { activity: ms, last_message_at: m.date!.toISOString() } : {}),
+    })
     .where('mailbox_id', '=', mailboxId)
-    .where('id', '=', survivor.id)
+    .where('id', '=', conversationId)
     .execute();
-  return survivor.id;
+  return conversationId;
 }
 
-function toIso(value: Date | string): string {
-  return value instanceof Date ? value.toISOString() : value;
+async function insertThreadIds(db: Db, mailboxId: string, threadId: string, msgIds: readonly string[]): Promise<void> {
+  for (const part of chunks(msgIds)) {
+    await db
+      .insertInto('mail_thread_ids')
+      .values(part.map((msg_id) => ({ mailbox_id: mailboxId, msg_id, thread_id: threadId })))
+      .execute();
+  }
 }
 
 interface MemberRow {
   folder: string;
   uid: number;
-  uidValidity: number;
   key: string;
   messageIdNorm: string | null;
   inReplyTo: string | null;
@@ -202,98 +193,6 @@ interface MemberRow {
   dateMs: number | null;
   date: string | null;
   hasAttachments: boolean;
-}
-
-/**
- * Re-threads the members of the given conversations from their headers (after an expunge, or when
- * a Message-ID changed owner): their conversation rows and msg-ids are rebuilt; each resulting
- * group's id is the key of its oldest message. A conversation left without members disappears.
- */
-export async function rethreadConversations(db: Db, mailboxId: string, conversationIds: readonly string[], removed: readonly { folder: string; messageIdNorm: string | null }[] = []): Promise<void> {
-  const ids = new Set(conversationIds);
-  // Ownership of a duplicate Message-ID depends on every message of the folder with that id, so
-  // the set grows until it holds all of them (usually at once: duplicates are rare).
-  const byFolderNorm = new Map<string, Set<string>>();
-  const addNorm = (folder: string, n: string | null): void => {
-    if (!n) return;
-    const set = byFolderNorm.get(folder) ?? new Set<string>();
-    set.add(n);
-    byFolderNorm.set(folder, set);
-  };
-  for (const r of removed) addNorm(r.folder, r.messageIdNorm);
-  const members: MemberRow[] = [];
-  let pending = [...ids];
-  const asked = new Set<string>();
-  while (pending.length > 0 || byFolderNorm.size > 0) {
-    for (const part of chunks(pending)) members.push(...(await loadMembers(db, mailboxId, part)));
-    for (const m of members) if (!asked.has(`${m.folder}\u0000${m.messageIdNorm}`)) addNorm(m.folder, m.messageIdNorm);
-    pending = [];
-    for (const [folder, norms] of byFolderNorm) {
-      const fresh = [...norms].filter((n) => !asked.has(`${folder}\u0000${n}`));
-      for (const n of fresh) asked.add(`${folder}\u0000${n}`);
-      for (const part of chunks(fresh)) {
-        const rows = await db.selectFrom('mail_messages').select('conversation_id').distinct().where('mailbox_id', '=', mailboxId).where('folder', '=', folder).where('message_id_norm', 'in', part).execute();
-        for (const r of rows) {
-          if (!ids.has(r.conversation_id)) {
-            ids.add(r.conversation_id);
-            pending.push(r.conversation_id);
-          }
-        }
-      }
-    }
-    byFolderNorm.clear();
-  }
-  if (ids.size === 0) return;
-  members.sort((a, b) => (a.folder !== b.folder ? (a.folder < b.folder ? -1 : 1) : a.uid - b.uid));
-  for (const part of chunks([...ids])) {
-    await db.deleteFrom('mail_thread_ids').where('mailbox_id', '=', mailboxId).where('conversation_id', 'in', part).execute();
-    await db.deleteFrom('mail_conversations').where('mailbox_id', '=', mailboxId).where('id', 'in', part).execute();
-  }
-  const { groups, owners } = linkMembers(members);
-  for (const group of groups) {
-    let oldest = group[0]!;
-    let newest: MemberRow | null = null;
-    for (const m of group) {
-      if (olderThan(m.dateMs ?? UNDATED, m.key, oldest.dateMs ?? UNDATED, oldest.key)) oldest = m;
-      if (m.dateMs !== null && (newest === null || m.dateMs > (newest.dateMs ?? UNDATED))) newest = m;
-    }
-    const id = oldest.key;
-    await db
-      .insertInto('mail_conversations')
-      .values({
-        mailbox_id: mailboxId,
-        id,
-        subject: oldest.subject,
-        last_message_at: newest?.date ?? null,
-        activity: newest?.dateMs ?? UNDATED,
-        oldest_ms: oldest.dateMs ?? UNDATED,
-        oldest_key: oldest.key,
-        message_count: group.length,
-        attachment_messages: group.filter((m) => m.hasAttachments).length,
-      })
-      .execute();
-    const byFolder = new Map<string, number[]>();
-    for (const m of group) pushTo(byFolder, m.folder, m.uid);
-    for (const [folder, uids] of byFolder) {
-      for (const part of chunks(uids)) {
-        await db.updateTable('mail_messages').set({ conversation_id: id }).where('mailbox_id', '=', mailboxId).where('folder', '=', folder).where('uid', 'in', part).execute();
-      }
-    }
-    const msgIds = new Set<string>();
-    for (const m of group) {
-      if (m.messageIdNorm && owners.has(m)) msgIds.add(m.messageIdNorm);
-      for (const ref of [...m.references, m.inReplyTo]) {
-        const n = norm(ref);
-        if (n) msgIds.add(n);
-      }
-    }
-    for (const part of chunks([...msgIds])) {
-      await db
-        .insertInto('mail_thread_ids')
-        .values(part.map((msg_id) => ({ mailbox_id: mailboxId, msg_id, conversation_id: id })))
-        .execute();
-    }
-  }
 }
 
 /** The messages of these conversations, as re-threading reads them. */
@@ -306,12 +205,10 @@ async function loadMembers(db: Db, mailboxId: string, conversationIds: readonly 
     .execute();
   return rows.map((r) => {
     const uid = num(r.uid);
-    const uidValidity = num(r.uid_validity);
     return {
       folder: r.folder,
       uid,
-      uidValidity,
-      key: encodeMessageKey({ folder: r.folder, uidValidity, uid }),
+      key: encodeMessageKey({ folder: r.folder, uidValidity: num(r.uid_validity), uid }),
       messageIdNorm: r.message_id_norm,
       inReplyTo: r.in_reply_to,
       references: JSON.parse(r.references) as string[],
@@ -323,12 +220,131 @@ async function loadMembers(db: Db, mailboxId: string, conversationIds: readonly 
   });
 }
 
-/** Groups members (sorted by folder and UID) as the shared module does; `owners` are the messages owning their Message-ID. */
+/** The oldest member of a group (undated first, ties by folder and UID). */
+function oldestOf(group: readonly MemberRow[]): MemberRow {
+  let oldest = group[0]!;
+  for (const m of group) if (olderThan(m.dateMs ?? UNDATED, m.key, oldest.dateMs ?? UNDATED, oldest.key)) oldest = m;
+  return oldest;
+}
+
+/**
+ * Rebuilds the given conversations from their members' headers (after an expunge, a merge, a
+ * Message-ID changing owner, an older message): threads, conversations and msg-ids are recomputed;
+ * the set first grows to every conversation sharing a duplicate Message-ID (ownership is per
+ * folder) or a base subject with it. A conversation left without members disappears.
+ * @param removed expunged messages: whoever shares their Message-ID in their folder is involved too
+ */
+export async function rebuildConversations(db: Db, mailboxId: string, conversationIds: readonly string[], removed: readonly { folder: string; messageIdNorm: string | null }[] = []): Promise<void> {
+  const ids = new Set(conversationIds);
+  const members: MemberRow[] = [];
+  const askedIds = new Set<string>();
+  const askedSubjects = new Set<string>();
+  let pending = [...ids];
+  let norms: { folder: string; norm: string }[] = removed.flatMap((r) => (r.messageIdNorm ? [{ folder: r.folder, norm: r.messageIdNorm }] : []));
+  let groups: MemberRow[][] = [];
+  let owners = new Set<MemberRow>();
+  for (;;) {
+    for (const part of chunks(pending)) members.push(...(await loadMembers(db, mailboxId, part)));
+    for (const m of members) if (m.messageIdNorm) norms.push({ folder: m.folder, norm: m.messageIdNorm });
+    pending = [];
+    const add = (conversationId: string): void => {
+      if (!ids.has(conversationId)) {
+        ids.add(conversationId);
+        pending.push(conversationId);
+      }
+    };
+    // Every message of the folder sharing a Message-ID: ownership depends on all of them.
+    const byFolder = new Map<string, string[]>();
+    for (const { folder, norm: n } of norms) {
+      const k = `${folder}\u0000${n}`;
+      if (askedIds.has(k)) continue;
+      askedIds.add(k);
+      pushTo(byFolder, folder, n);
+    }
+    norms = [];
+    for (const [folder, list] of byFolder) {
+      for (const part of chunks(list)) {
+        for (const r of await db.selectFrom('mail_messages').select('conversation_id').distinct().where('mailbox_id', '=', mailboxId).where('folder', '=', folder).where('message_id_norm', 'in', part).execute()) add(r.conversation_id);
+      }
+    }
+    if (pending.length > 0) continue;
+    // Every thread outside the set whose base subject one of the rebuilt threads has.
+    ({ groups, owners } = linkMembers(members));
+    const subjects = [...new Set(groups.map((g) => baseSubject(oldestOf(g).subject)))].filter((b) => b !== '' && !askedSubjects.has(b));
+    for (const b of subjects) askedSubjects.add(b);
+    for (const part of chunks(subjects)) {
+      for (const r of await db.selectFrom('mail_threads').select('conversation_id').distinct().where('mailbox_id', '=', mailboxId).where('base_subject', 'in', part).execute()) add(r.conversation_id);
+    }
+    if (pending.length === 0) break;
+  }
+  for (const part of chunks([...ids])) {
+    const threads = await db.selectFrom('mail_threads').select('id').where('mailbox_id', '=', mailboxId).where('conversation_id', 'in', part).execute();
+    for (const t of chunks(threads.map((x) => x.id))) await db.deleteFrom('mail_thread_ids').where('mailbox_id', '=', mailboxId).where('thread_id', 'in', t).execute();
+    await db.deleteFrom('mail_threads').where('mailbox_id', '=', mailboxId).where('conversation_id', 'in', part).execute();
+    await db.deleteFrom('mail_conversations').where('mailbox_id', '=', mailboxId).where('id', 'in', part).execute();
+  }
+  // Conversations: threads grouped by the base subject of their oldest message (none: alone).
+  const bySubject = new Map<string, MemberRow[][]>();
+  const conversations: MemberRow[][][] = [];
+  for (const group of groups) {
+    const b = baseSubject(oldestOf(group).subject);
+    if (b === '') conversations.push([group]);
+    else pushTo(bySubject, b, group);
+  }
+  conversations.push(...bySubject.values());
+  for (const threads of conversations) {
+    const all = threads.flat();
+    const oldest = oldestOf(all);
+    let newest: MemberRow | null = null;
+    for (const m of all) if (m.dateMs !== null && (newest === null || m.dateMs > newest.dateMs!)) newest = m;
+    const conversationId = oldest.key;
+    await db
+      .insertInto('mail_conversations')
+      .values({
+        mailbox_id: mailboxId,
+        id: conversationId,
+        subject: oldest.subject,
+        last_message_at: newest?.date ?? null,
+        activity: newest?.dateMs ?? UNDATED,
+        oldest_ms: oldest.dateMs ?? UNDATED,
+        oldest_key: oldest.key,
+        message_count: all.length,
+        attachment_messages: all.filter((m) => m.hasAttachments).length,
+      })
+      .execute();
+    for (const group of threads) {
+      const first = oldestOf(group);
+      await db
+        .insertInto('mail_threads')
+        .values({ mailbox_id: mailboxId, id: first.key, oldest_ms: first.dateMs ?? UNDATED, oldest_key: first.key, base_subject: baseSubject(first.subject), conversation_id: conversationId })
+        .execute();
+      const byFolder = new Map<string, number[]>();
+      for (const m of group) pushTo(byFolder, m.folder, m.uid);
+      for (const [folder, uids] of byFolder) {
+        for (const part of chunks(uids)) {
+          await db.updateTable('mail_messages').set({ thread_id: first.key, conversation_id: conversationId }).where('mailbox_id', '=', mailboxId).where('folder', '=', folder).where('uid', 'in', part).execute();
+        }
+      }
+      const msgIds = new Set<string>();
+      for (const m of group) {
+        if (m.messageIdNorm && owners.has(m)) msgIds.add(m.messageIdNorm);
+        for (const ref of [...m.references, m.inReplyTo]) {
+          const n = norm(ref);
+          if (n) msgIds.add(n);
+        }
+      }
+      await insertThreadIds(db, mailboxId, first.key, [...msgIds]);
+    }
+  }
+}
+
+/** Groups members by msg-id links as the shared module does (per folder, UID order); `owners` own their Message-ID. */
 function linkMembers(members: readonly MemberRow[]): { groups: MemberRow[][]; owners: Set<MemberRow> } {
+  const sorted = [...members].sort((a, b) => (a.folder !== b.folder ? (a.folder < b.folder ? -1 : 1) : a.uid - b.uid));
   const uf = new UnionFind();
   const owners = new Set<MemberRow>();
   const byFolder = new Map<string, MemberRow[]>();
-  for (const m of members) pushTo(byFolder, m.folder, m);
+  for (const m of sorted) pushTo(byFolder, m.folder, m);
   for (const list of byFolder.values()) {
     const seen = new Set<string>();
     for (const m of list) {
@@ -337,13 +353,7 @@ function linkMembers(members: readonly MemberRow[]): { groups: MemberRow[][]; ow
         owners.add(m);
       }
     }
-    linkByIds(uf, list.map((m): LinkableMessage & { row: MemberRow } => ({ key: m.key, messageId: m.messageIdNorm, inReplyTo: m.inReplyTo, references: m.references, row: m })));
+    linkByIds(uf, list.map((m) => ({ key: m.key, messageId: m.messageIdNorm, inReplyTo: m.inReplyTo, references: m.references })));
   }
-  return { groups: groupBy(uf, members), owners };
-}
-
-function pushTo<K, V>(map: Map<K, V[]>, key: K, value: V): void {
-  const list = map.get(key);
-  if (list) list.push(value);
-  else map.set(key, [value]);
+  return { groups: groupBy(uf, sorted), owners };
 }

@@ -12,7 +12,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { Dialect } from '../connect.ts';
 
-/** Creates the six index tables and their indexes. */
+/** Creates the index tables and their indexes. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- migrations must not depend on the evolving Database type
 export async function up(db: Kysely<any>, dialect: Dialect): Promise<void> {
   const ts = dialect === 'postgres' ? 'timestamptz' : 'text';
@@ -57,6 +57,7 @@ export async function up(db: Kysely<any>, dialect: Dialect): Promise<void> {
     .addColumn('flags', 'text', (c) => c.notNull())
     .addColumn('direction', 'text', (c) => c.notNull())
     .addColumn('size', 'bigint')
+    .addColumn('thread_id', 'text', (c) => c.notNull())
     .addColumn('conversation_id', 'text', (c) => c.notNull())
     .addColumn('attachment_count', 'bigint', (c) => c.notNull())
     .addColumn('attachments_truncated', bool, (c) => c.notNull())
@@ -64,6 +65,7 @@ export async function up(db: Kysely<any>, dialect: Dialect): Promise<void> {
     .addForeignKeyConstraint('mail_messages_folder_fk', ['mailbox_id', 'folder'], 'mail_folders', ['mailbox_id', 'folder'], (c) => c.onDelete('cascade'))
     .execute();
   await db.schema.createIndex('mail_messages_conversation_idx').on('mail_messages').columns(['mailbox_id', 'conversation_id']).execute();
+  await db.schema.createIndex('mail_messages_thread_idx').on('mail_messages').columns(['mailbox_id', 'thread_id']).execute();
   // Who owns a duplicate Message-ID: the first message in UID order of its folder (RFC 5256 §3).
   await db.schema.createIndex('mail_messages_message_id_idx').on('mail_messages').columns(['mailbox_id', 'folder', 'message_id_norm', 'uid']).execute();
 
@@ -105,20 +107,35 @@ export async function up(db: Kysely<any>, dialect: Dialect): Promise<void> {
   // Keyset paging by newest activity (ties by id): `activity` is never null (undated sorts last).
   await sql`create index mail_conversations_activity_idx on mail_conversations (mailbox_id, activity desc, id)`.execute(db);
 
+  // Threads: the messages linked by msg-ids; a conversation is one thread, or the threads whose
+  // oldest messages share a non-empty base subject (RFC 5256 §2.1).
+  await db.schema
+    .createTable('mail_threads')
+    .addColumn('mailbox_id', 'text', (c) => c.notNull().references('mailboxes.id').onDelete('cascade'))
+    .addColumn('id', 'text', (c) => c.notNull())
+    .addColumn('oldest_ms', 'bigint', (c) => c.notNull())
+    .addColumn('oldest_key', 'text', (c) => c.notNull())
+    .addColumn('base_subject', 'text', (c) => c.notNull())
+    .addColumn('conversation_id', 'text', (c) => c.notNull())
+    .addPrimaryKeyConstraint('mail_threads_pk', ['mailbox_id', 'id'])
+    .execute();
+  await db.schema.createIndex('mail_threads_subject_idx').on('mail_threads').columns(['mailbox_id', 'base_subject']).execute();
+  await db.schema.createIndex('mail_threads_conversation_idx').on('mail_threads').columns(['mailbox_id', 'conversation_id']).execute();
+
   await db.schema
     .createTable('mail_thread_ids')
     .addColumn('mailbox_id', 'text', (c) => c.notNull().references('mailboxes.id').onDelete('cascade'))
     .addColumn('msg_id', 'text', (c) => c.notNull())
-    .addColumn('conversation_id', 'text', (c) => c.notNull())
+    .addColumn('thread_id', 'text', (c) => c.notNull())
     .addPrimaryKeyConstraint('mail_thread_ids_pk', ['mailbox_id', 'msg_id'])
     .execute();
-  await db.schema.createIndex('mail_thread_ids_conversation_idx').on('mail_thread_ids').columns(['mailbox_id', 'conversation_id']).execute();
+  await db.schema.createIndex('mail_thread_ids_thread_idx').on('mail_thread_ids').columns(['mailbox_id', 'thread_id']).execute();
 }
 
 /** Drops the index tables. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- see up()
 export async function down(db: Kysely<any>): Promise<void> {
-  for (const table of ['mail_thread_ids', 'mail_conversations', 'mail_attachments', 'mail_messages', 'mail_folders']) {
+  for (const table of ['mail_thread_ids', 'mail_threads', 'mail_conversations', 'mail_attachments', 'mail_messages', 'mail_folders']) {
     await db.schema.dropTable(table).execute();
   }
 }

@@ -1,17 +1,21 @@
 /**
  * What the index keeps of an IMAP message summary (`src/providers/imap/folder-index.ts`): the
  * header facts, flags, RFC822.SIZE and the attachment listing of the shared policy
- * (`src/mime/attachments.ts`), with sizes from BODYSTRUCTURE: exact for identity encodings, an
- * estimate (`sizeExact: false`) for base64 / quoted-printable / uuencode, so that indexing never
- * fetches a body to size it. Nothing of the bytes.
+ * (`src/mime/attachments.ts`), with the sizes the sync measured (`measureParts`: exact for identity
+ * encodings, BINARY.SIZE or a one-time decode for the others) or, where none was measured, the
+ * BODYSTRUCTURE estimate (`sizeExact: false`). Nothing of the bytes is kept.
  */
 import { attachmentListing, describeAttachment } from '../mime/attachments.ts';
 import type { MessageSummary } from '../providers/imap/folder-index.ts';
-import { estimatePartSize } from '../providers/imap/sizes.ts';
+import { estimatePartSize, type PartSize } from '../providers/imap/sizes.ts';
 import type { IndexedMessage } from './store.ts';
 
-/** The index row of a fetched summary. */
-export function indexedFromSummary(s: MessageSummary): IndexedMessage {
+/**
+ * The index row of a fetched summary.
+ * @param measured sizes measured for its parts (partId → size, `src/providers/imap/sizes.ts`);
+ *   parts not in it get the BODYSTRUCTURE estimate
+ */
+export function indexedFromSummary(s: MessageSummary, measured?: ReadonlyMap<string, PartSize>): IndexedMessage {
   const base = {
     uid: s.uid,
     messageId: s.messageId,
@@ -32,7 +36,7 @@ export function indexedFromSummary(s: MessageSummary): IndexedMessage {
     ...base,
     attachments: listing.parts.map((part) => {
       const { providerRef: _ref, linkUrl: _link, ...description } = describeAttachment(part);
-      const size = estimatePartSize(part);
+      const size = measured?.get(part.partId) ?? estimatePartSize(part);
       return { ...description, encoding: part.encoding, size: size.size, sizeExact: size.exact };
     }),
     attachmentCount: listing.count,

@@ -21,6 +21,8 @@ import type { Logger } from '../domain/logger.ts';
 import type { MessageDirection } from '../domain/mail.ts';
 import { fetchSummaries } from '../providers/imap/folder-index.ts';
 import { atom, execRaw, searchNumbers, sequence, uidSet } from '../providers/imap/raw.ts';
+import { measureParts, type PartSize } from '../providers/imap/sizes.ts';
+import { selectAttachmentParts } from '../mime/attachments.ts';
 import { indexedFromSummary } from './imap-summary.ts';
 import type { MailIndexStore } from './store.ts';
 
@@ -38,6 +40,12 @@ export interface SyncFolderOptions {
   chunkSize?: number;
   /** Lease lifetime, renewed after each chunk, in milliseconds; default 120 000. */
   leaseTtlMs?: number;
+  /**
+   * Measure attachment sizes while syncing (`measureParts`: BINARY.SIZE for large encoded parts,
+   * small ones decoded once), so listings give exact sizes from the index; default true. False:
+   * BODYSTRUCTURE estimates (`sizeExact: false`) and no body is fetched.
+   */
+  measureSizes?: boolean;
   /** Called after each committed chunk with the UIDs stored (tests interrupt a sync here). */
   onChunk?: (uids: number[]) => void | Promise<void>;
 }
@@ -123,9 +131,17 @@ async function syncHoldingLease(client: ImapFlow, options: SyncFolderOptions, tt
   const store = async (uids: number[]): Promise<void> => {
     for (let i = 0; i < uids.length; i += chunkSize) {
       const chunk = uids.slice(i, i + chunkSize);
-      const summaries = await fetchSummaries(client, folder, uidValidity, direction, uidSet(chunk), logger);
       const wanted = new Set(chunk);
-      outcome.fetched += await index.putMessages(mailboxId, folder, uidValidity, direction, summaries.filter((s) => wanted.has(s.uid)).map(indexedFromSummary));
+      const summaries = (await fetchSummaries(client, folder, uidValidity, direction, uidSet(chunk), logger)).filter((s) => wanted.has(s.uid));
+      const sizes =
+        options.measureSizes === false
+          ? new Map<number, Map<string, PartSize>>()
+          : await measureParts(
+              client,
+              summaries.flatMap((s) => (s.structure ? [{ uid: s.uid, structure: s.structure, parts: selectAttachmentParts(s.structure) }] : [])).filter((r) => r.parts.length > 0),
+              logger,
+            );
+      outcome.fetched += await index.putMessages(mailboxId, folder, uidValidity, direction, summaries.map((s) => indexedFromSummary(s, sizes.get(s.uid))));
       const lowest = Math.min(...chunk);
       if (state.syncState !== 'current') await index.updateFolder(mailboxId, folder, { resumeBelowUid: lowest });
       if (!(await index.takeLease(mailboxId, folder, owner, ttl))) throw new Error(`Lost the sync lease of ${folder}`);

@@ -11,6 +11,7 @@ import { generateApiKey, hashApiKey, looksLikeApiKey } from './api-keys.ts';
 import { connect } from './connect.ts';
 import { createCredentialCipher } from './credentials.ts';
 import { migrateToLatest } from './migrate.ts';
+import { openMailIndex, type MailIndexStore } from '../mail-index/store.ts';
 import { toDate, type ApiKeyTable, type Database, type MailboxTable } from './schema.ts';
 
 /** Workspace names: 1-64 characters, letters, digits, dot, underscore, hyphen. */
@@ -29,7 +30,7 @@ const LAST_USED_RESOLUTION_MS = 60_000;
  */
 export function createStore(config: Pick<Config, 'database'>, secret: string): Store {
   const connection = connect(config.database);
-  return new KyselyStore(connection.db, () => migrateToLatest(connection), secret);
+  return new KyselyStore(connection.db, () => migrateToLatest(connection), secret, openMailIndex(connection));
 }
 
 /** Creation times strictly increase within a process, so "oldest first" is exact for rows made in the same millisecond. */
@@ -49,11 +50,17 @@ class KyselyStore implements Store {
   readonly #db: Kysely<Database>;
   readonly #migrate: () => Promise<unknown>;
   readonly #cipher: ReturnType<typeof createCredentialCipher>;
+  readonly #mailIndex: MailIndexStore;
 
-  constructor(db: Kysely<Database>, migrate: () => Promise<unknown>, secret: string) {
+  constructor(db: Kysely<Database>, migrate: () => Promise<unknown>, secret: string, mailIndex: MailIndexStore) {
     this.#db = db;
     this.#migrate = migrate;
     this.#cipher = createCredentialCipher(secret);
+    this.#mailIndex = mailIndex;
+  }
+
+  mailIndex(): MailIndexStore {
+    return this.#mailIndex;
   }
 
   async createWorkspace(name: string): Promise<Workspace> {

@@ -4,7 +4,9 @@
  * in four), printed, never asserted:
  * - the IMAP provider of today (in-memory index): first and warm page (newest 20 conversations
  *   with their messages and attachments), against a direct imapflow fetch of the newest 50 messages;
- * - the index: first sync (seconds per 1,000 messages), a warm page (the STATUS check of the sync
+ * - the provider answering from the index, as the gateway does: first page (with the first sync),
+ *   warm page and its IMAP commands, the first page of a new provider on the same index (a restart);
+ * - the index store alone: first sync (seconds per 1,000 messages), a warm page (the STATUS check of the sync
  *   plus the indexed queries), the time for an appended message to show, and bytes on disk per
  *   message (SQLite file; PostgreSQL relation sizes when a server is reachable).
  */
@@ -139,6 +141,40 @@ async function main(): Promise<void> {
     for (let i = 0; i < 5; i++) warm.push((await time(page))[1]);
     console.log(`in-memory provider: first page ${firstSeconds.toFixed(2)} s, warm page median ${(median(warm) * 1000).toFixed(1)} ms, RSS +${((process.memoryUsage().rss - rssBefore) / 1024 / 1024).toFixed(0)} MiB`);
     await provider.close();
+
+    // The same provider answering from the index (as the gateway does), on its own SQLite file.
+    {
+      const conn = connect({ dialect: 'sqlite', file: path.join(tmp, 'provider.sqlite') });
+      await migrateToLatest(conn);
+      const workspaceId = crypto.randomUUID();
+      const mailboxId = crypto.randomUUID();
+      await conn.db.insertInto('workspaces').values({ id: workspaceId, name: 'bench-provider', created_at: new Date().toISOString() }).execute();
+      await conn.db.insertInto('mailboxes').values({ id: mailboxId, workspace_id: workspaceId, provider: 'IMAP', address: null, display_name: null, settings: '{}', credentials: null, created_at: new Date().toISOString(), needs_reconsent_at: null, reconsent_reason: null }).execute();
+      const deps = { dataDir: tmp, logger, mailIndex: { store: openMailIndex(conn), owner: 'bench' } };
+      const mailbox = { id: mailboxId, workspaceId, ...dovecotMailbox(dovecot, { address: 'me@bench.test', displayName: 'bench' }), needsReconsentAt: null, reconsentReason: null };
+      const indexed = createImapProviderWith(mailbox, deps, {});
+      const indexedPageOf = async (p: typeof indexed) => {
+        const list = await p.listConversations({ first: 20 });
+        const conversations = await p.loadConversations(list.items.map((c) => c.key));
+        await p.loadMessages(conversations.flatMap((c) => (c instanceof Error || !c ? [] : c.messageKeys)));
+      };
+      const rss0 = process.memoryUsage().rss;
+      const [, first] = await time(() => indexedPageOf(indexed));
+      const warmIndexed: number[] = [];
+      for (let i = 0; i < 5; i++) warmIndexed.push((await time(() => indexedPageOf(indexed)))[1]);
+      const before = indexed.stats.commands;
+      await indexedPageOf(indexed);
+      const commands = indexed.stats.commands - before;
+      await indexed.close();
+      // A restart: a new provider (no process state) on the same index.
+      const restarted = createImapProviderWith(mailbox, deps, {});
+      const [, afterRestart] = await time(() => indexedPageOf(restarted));
+      await restarted.close();
+      console.log(
+        `provider on the index: first page (with the first sync) ${first.toFixed(2)} s, warm page median ${(median(warmIndexed) * 1000).toFixed(1)} ms (${commands} IMAP commands), first page after a restart ${(afterRestart * 1000).toFixed(1)} ms, RSS +${((process.memoryUsage().rss - rss0) / 1024 / 1024).toFixed(0)} MiB`,
+      );
+      await conn.db.destroy();
+    }
 
     const file = path.join(tmp, 'gateway.sqlite');
     const sqlite = connect({ dialect: 'sqlite', file });

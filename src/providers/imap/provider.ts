@@ -74,6 +74,8 @@ export interface ImapProviderOptions extends ImapPoolOptions {
   breakerFailures?: number;
   /** How long an open breaker answers at once before letting one call try the server again, ms; default 30 000. */
   breakerHalfOpenAfterMs?: number;
+  /** With the mail index: a folder checked less than this long ago (ms) is taken as current; default 0 (every call sends STATUS). */
+  indexCheckIntervalMs?: number;
 }
 
 /** Defaults of the breaker options of {@link ImapProviderOptions}. */
@@ -115,7 +117,9 @@ class ImapProviderImpl implements ImapProvider {
 
   constructor(mailboxId: string, settings: ImapConnectionSettings, deps: ProviderDeps, options: ImapProviderOptions) {
     this.#deps = deps;
-    this.#reader = deps.mailIndex ? new IndexedImapReader(mailboxId, deps.mailIndex, deps.logger, (fn) => this.#upstream(fn, undefined)) : null;
+    this.#reader = deps.mailIndex
+      ? new IndexedImapReader(mailboxId, { ...deps.mailIndex, minIntervalMs: options.indexCheckIntervalMs ?? deps.mailIndex.minIntervalMs ?? 0 }, deps.logger, (fn) => this.#upstream(fn, undefined))
+      : null;
     this.#pool = new ImapPool(settings, deps.logger, options);
     this.#useServerThreads = options.useServerThreads ?? true;
     this.#halfOpenAfterMs = options.breakerHalfOpenAfterMs ?? IMAP_BREAKER_DEFAULTS.breakerHalfOpenAfterMs;

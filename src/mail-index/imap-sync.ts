@@ -36,7 +36,7 @@ export interface SyncFolderOptions {
   /** This process's lease owner id (random, one per process). */
   owner: string;
   logger: Logger;
-  /** Messages fetched and committed per step; default 500. */
+  /** Messages fetched and committed per step (one write transaction each: on SQLite other queries of the process wait for it); default 200. */
   chunkSize?: number;
   /** Lease lifetime, renewed after each chunk, in milliseconds; default 120 000. */
   leaseTtlMs?: number;
@@ -64,7 +64,7 @@ export interface SyncOutcome {
 }
 
 /** Default messages per chunk. */
-export const SYNC_CHUNK = 500;
+export const SYNC_CHUNK = 200;
 /** Default lease lifetime, ms. */
 export const SYNC_LEASE_TTL_MS = 120_000;
 

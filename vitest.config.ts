@@ -15,5 +15,8 @@ export default defineConfig({
     hookTimeout: 120_000,
     // Dovecot and PostgreSQL instances are private per test file; files run in parallel.
     pool: 'forks',
+    // A test CA per run for the fake Microsoft Graph, trusted by the workers through
+    // NODE_EXTRA_CA_CERTS (read only at process start, so it is set before the forks start).
+    globalSetup: ['test/support/fake-graph/global-setup.ts'],
   },
 });

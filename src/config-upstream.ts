@@ -17,6 +17,7 @@
  * | DOWNLOAD_STALL_TIMEOUT_MS | 30000 | a download whose client reads nothing for this long is cut |
  * | GOOGLE_API_ROOT | https://gmail.googleapis.com | origin of the Gmail API and of its batch endpoint (no path) |
  * | GOOGLE_TOKEN_URL | https://oauth2.googleapis.com/token | Google's OAuth 2.0 token endpoint |
+ * | GOOGLE_AUTH_URL | https://accounts.google.com/o/oauth2/v2/auth | Google's OAuth 2.0 consent endpoint (`mailbox connect`) |
  * | GOOGLE_CLIENT_ID, GOOGLE_CLIENT_SECRET | none | the OAuth client of the gateway; Gmail mailboxes answer PROVIDER_AUTH_FAILED without them |
  */
 import { IMAP_POOL_DEFAULTS } from './providers/imap/pool.ts';
@@ -115,11 +116,12 @@ function envToken(env: NodeJS.ProcessEnv, name: string, problems: string[]): str
   return raw;
 }
 
-/** GOOGLE_API_ROOT must be an http(s) origin (googleapis and the batch URL drop a path), GOOGLE_TOKEN_URL an http(s) URL. */
+/** GOOGLE_API_ROOT must be an http(s) origin (googleapis and the batch URL drop a path), GOOGLE_TOKEN_URL and GOOGLE_AUTH_URL http(s) URLs. */
 function readGoogleConfig(env: NodeJS.ProcessEnv, problems: string[]): GoogleSettings {
   return {
     apiRoot: envUrl(env, 'GOOGLE_API_ROOT', GOOGLE_DEFAULTS.apiRoot, true, problems),
     tokenUrl: envUrl(env, 'GOOGLE_TOKEN_URL', GOOGLE_DEFAULTS.tokenUrl, false, problems),
+    authUrl: envUrl(env, 'GOOGLE_AUTH_URL', GOOGLE_DEFAULTS.authUrl, false, problems),
     clientId: envToken(env, 'GOOGLE_CLIENT_ID', problems),
     clientSecret: envToken(env, 'GOOGLE_CLIENT_SECRET', problems),
   };

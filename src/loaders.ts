@@ -105,7 +105,8 @@ export function withSignal(provider: MailProvider, signal: AbortSignal): MailPro
     listConversations: async (args, given) => provider.listConversations(args, options(given)),
     loadConversations: async (keys, given) => provider.loadConversations(keys, options(given)),
     loadMessages: async (keys, given) => provider.loadMessages(keys, options(given)),
-    openAttachment: async (messageKey, partId, given) => provider.openAttachment(messageKey, partId, options(given)),
+    // The request's signal unless the caller gave its own; a hint comes along either way.
+    openAttachment: async (messageKey, partId, given) => provider.openAttachment(messageKey, partId, { ...options(undefined), ...given }),
     close: async () => {},
   };
 }

@@ -1,6 +1,7 @@
 /**
  * The HTTP face of the gateway: GraphQL (yoga) at `/graphql` with GraphiQL (when on), `/health`,
- * the signed download route `/attachments/:token`, `/` and a JSON 404 elsewhere (`src/http/surface.ts`).
+ * the signed download route `/attachments/:token`, the OAuth callback of `mailbox connect`
+ * (`/oauth/callback`, `src/connect/callback.ts`), `/` and a JSON 404 elsewhere (`src/http/surface.ts`).
  *
  * {@link createGateway} is a fetch handler with no socket (tests call `gateway.fetch`);
  * {@link startServer} puts it on node:http and routes downloads straight to a node:http pipeline
@@ -26,6 +27,8 @@ import { useApiKey } from './http/use-api-key.ts';
 import { useBodyLimit } from './http/use-body-limit.ts';
 import { useDeadline } from './http/use-deadline.ts';
 import { useDownloads } from './http/use-downloads.ts';
+import { useOAuthCallback } from './http/use-oauth-callback.ts';
+import { createOAuthCallback } from './connect/callback.ts';
 import { useExecutionLimit } from './http/use-execution-limit.ts';
 import { useQueryCost } from './http/use-query-cost.ts';
 import { useQueryLimits } from './http/use-query-limits.ts';
@@ -180,6 +183,8 @@ export function createGateway(deps: GatewayDeps): Gateway {
     // deadline), cost and the deadline around execution.
     maxRequestBodySize: false,
     plugins: [
+      // The end of `mailbox connect`: no API key (its state is the credential).
+      useOAuthCallback(createOAuthCallback({ store, config, logger })),
       useHttpSurface({ graphiql }),
       useDownloads(downloads),
       useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf'] }),

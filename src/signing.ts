@@ -8,8 +8,10 @@
  * that encrypts credentials nor the HS256 key of the earlier signed (readable) tokens.
  *
  * The claims are compact to keep URLs short: `k` the API key id and `m` the mailbox id (UUIDs as
- * 22 base64url characters of their 16 bytes), `a` `[message key, part id]`, `aud`, `exp`. The
- * protected header is only `{"alg":"dir","enc":"A256GCM"}`.
+ * 22 base64url characters of their 16 bytes), `a` `[message key, part id]` or `[message key, part
+ * id, hint]` (the provider's download hint, any JSON value; tokens without it stay valid), `aud`,
+ * `exp`. The protected header is only `{"alg":"dir","enc":"A256GCM"}`. A hint that would make the
+ * token longer than {@link MAX_TOKEN_LENGTH} is left out (the provider then looks the part up).
  *
  * Minting uses node:crypto's AES-256-GCM directly ({@link encryptCompact}, RFC 7516 §5.1 for
  * `dir`): jose's encrypter goes through WebCrypto's asynchronous path, about 100 µs a token, so a
@@ -18,6 +20,7 @@
  */
 import { createCipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import { jwtDecrypt, errors as joseErrors } from 'jose';
+import type { ProviderRef } from './domain/mail.ts';
 import { GatewayError, badInput } from './errors.ts';
 
 /** The `aud` claim of download tokens; a token of ours with another audience is refused (TOKEN_FORBIDDEN). */
@@ -43,6 +46,8 @@ export interface DownloadClaims {
   messageKey: string;
   /** The provider's part id (e.g. MIME part number `1.2`). */
   partId: string;
+  /** The attachment's `downloadHint` (provider-owned, opaque here); absent when it has none or it did not fit. */
+  hint?: ProviderRef;
 }
 
 /** A verified token: its claims plus the expiry (Unix seconds). */
@@ -119,10 +124,10 @@ export function createDownloadSigner(secret: string): DownloadSigner {
     async sign(claims, expiresIn = DEFAULT_EXPIRES_IN, now = new Date()) {
       assertExpiresIn(expiresIn);
       const exp = Math.floor(now.getTime() / 1000) + expiresIn;
-      const token = encryptCompact(
-        { k: packUuid(claims.keyId, 'keyId'), m: packUuid(claims.mailboxId, 'mailboxId'), a: [claims.messageKey, claims.partId], aud: DOWNLOAD_AUDIENCE, exp },
-        key,
-      );
+      const mint = (a: ProviderRef[]) => encryptCompact({ k: packUuid(claims.keyId, 'keyId'), m: packUuid(claims.mailboxId, 'mailboxId'), a, aud: DOWNLOAD_AUDIENCE, exp }, key);
+      let token = claims.hint === undefined ? null : mint([claims.messageKey, claims.partId, claims.hint]);
+      // A token verify() would refuse is worth less than the lookup the hint saves.
+      if (token === null || token.length > MAX_TOKEN_LENGTH) token = mint([claims.messageKey, claims.partId]);
       return { token, expiresAt: new Date(exp * 1000) };
     },
 
@@ -157,14 +162,14 @@ export function createDownloadSigner(secret: string): DownloadSigner {
         keyId === null ||
         mailboxId === null ||
         !Array.isArray(att) ||
-        att.length !== 2 ||
-        !att.every((part) => typeof part === 'string' && part.length > 0) ||
+        (att.length !== 2 && att.length !== 3) ||
+        !att.slice(0, 2).every((part) => typeof part === 'string' && part.length > 0) ||
         typeof payload.exp !== 'number'
       ) {
         throw invalid();
       }
-      const [messageKey, partId] = att as [string, string];
-      return { keyId, mailboxId, messageKey, partId, exp: payload.exp };
+      const [messageKey, partId, hint] = att as [string, string, ProviderRef?];
+      return { keyId, mailboxId, messageKey, partId, ...(att.length === 3 ? { hint: hint ?? null } : {}), exp: payload.exp };
     },
   };
 }

@@ -17,17 +17,17 @@ const base = { DATA_DIR: os.tmpdir() };
 
 describe('Google configuration', () => {
   it('defaults to Google and no OAuth client', () => {
-    expect(loadConfig(base).google).toEqual({ apiRoot: 'https://gmail.googleapis.com', tokenUrl: 'https://oauth2.googleapis.com/token', clientId: null, clientSecret: null });
+    expect(loadConfig(base).google).toEqual({ apiRoot: 'https://gmail.googleapis.com', tokenUrl: 'https://oauth2.googleapis.com/token', authUrl: 'https://accounts.google.com/o/oauth2/v2/auth', clientId: null, clientSecret: null });
   });
 
   it('reads every variable', () => {
-    const config = loadConfig({ ...base, GOOGLE_API_ROOT: 'http://127.0.0.1:8080/', GOOGLE_TOKEN_URL: 'http://127.0.0.1:8080/token', GOOGLE_CLIENT_ID: 'id.apps', GOOGLE_CLIENT_SECRET: 'GOCSPX-x' });
-    expect(config.google).toEqual({ apiRoot: 'http://127.0.0.1:8080', tokenUrl: 'http://127.0.0.1:8080/token', clientId: 'id.apps', clientSecret: 'GOCSPX-x' });
+    const config = loadConfig({ ...base, GOOGLE_API_ROOT: 'http://127.0.0.1:8080/', GOOGLE_TOKEN_URL: 'http://127.0.0.1:8080/token', GOOGLE_AUTH_URL: 'http://127.0.0.1:8080/o/oauth2/v2/auth', GOOGLE_CLIENT_ID: 'id.apps', GOOGLE_CLIENT_SECRET: 'GOCSPX-x' });
+    expect(config.google).toEqual({ apiRoot: 'http://127.0.0.1:8080', tokenUrl: 'http://127.0.0.1:8080/token', authUrl: 'http://127.0.0.1:8080/o/oauth2/v2/auth', clientId: 'id.apps', clientSecret: 'GOCSPX-x' });
   });
 
   it('refuses a root with a path, a token URL that is no http(s) URL and a secret with spaces, one line each', () => {
-    expect(() => loadConfig({ ...base, GOOGLE_API_ROOT: 'https://example.org/gmail', GOOGLE_TOKEN_URL: 'ftp://x/token', GOOGLE_CLIENT_SECRET: 'a b' })).toThrow(
-      /GOOGLE_API_ROOT must be an http\(s\) origin[\s\S]*GOOGLE_TOKEN_URL must be an http\(s\) URL[\s\S]*GOOGLE_CLIENT_SECRET must be one token/,
+    expect(() => loadConfig({ ...base, GOOGLE_API_ROOT: 'https://example.org/gmail', GOOGLE_TOKEN_URL: 'ftp://x/token', GOOGLE_AUTH_URL: 'accounts.google.com/o/oauth2/v2/auth', GOOGLE_CLIENT_SECRET: 'a b' })).toThrow(
+      /GOOGLE_API_ROOT must be an http\(s\) origin[\s\S]*GOOGLE_TOKEN_URL must be an http\(s\) URL[\s\S]*GOOGLE_AUTH_URL must be an http\(s\) URL[\s\S]*GOOGLE_CLIENT_SECRET must be one token/,
     );
   });
 });
@@ -62,7 +62,7 @@ afterEach(async () => {
 
 function source(tokenUrl: string, refreshToken: string, writer = { saved: [] as Record<string, string>[], marks: [] as string[] }) {
   const tokens = new GmailTokenSource({
-    google: { apiRoot: 'http://127.0.0.1:9', tokenUrl, clientId: 'client', clientSecret: 'secret' },
+    google: { apiRoot: 'http://127.0.0.1:9', tokenUrl, authUrl: 'http://127.0.0.1:9/o/oauth2/v2/auth', clientId: 'client', clientSecret: 'secret' },
     credentials: { refreshToken, other: 'kept' },
     writer: {
       save: async (c) => void writer.saved.push(c),

@@ -14,10 +14,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { jwtDecrypt } from 'jose';
 import { decodeNodeId } from '../src/ids.ts';
+import { deriveDownloadKey, encryptCompact } from '../src/signing.ts';
 import { corpusDir, expectedAttachments, hasCorpus, loadManifest, manifestEntry } from './support/corpus.ts';
 import { startFakeGmail, type FakeGmail } from './support/fake-gmail/index.ts';
-import { collectMessages, download, signedUrlOf, startE2eGateway, type E2eGateway, type SeenMessage } from './support/gateway-e2e.ts';
+import { collectMessages, download, E2E_SECRET, signedUrlOf, startE2eGateway, type E2eGateway, type SeenMessage } from './support/gateway-e2e.ts';
 import { mailWithAttachment } from './support/mail.ts';
 
 const CORPUS = 'corpus@fake-gmail.test';
@@ -102,17 +104,18 @@ describe.skipIf(!hasCorpus)('Gmail corpus conformance through the gateway', () =
 
   it('downloads every attachment byte-exact through its signed URL after the listed attachmentIds expired', async () => {
     fake.attachmentIds.expireAll();
-    let count = 0;
-    for (const message of messages) {
+    const jobs = messages.flatMap((message) => {
       const expected = expectedAttachments(manifestEntry(path.basename(fileOf(message))));
-      for (const [i, a] of message.attachments.entries()) {
+      return message.attachments.map((a, i) => async () => {
         const got = await download(signedUrlOf(a));
         expect(got.status, `${fileOf(message)} ${a.filename}`).toBe(200);
         expect(got.sha256, `${fileOf(message)} ${a.filename}`).toBe(expected[i]!.sha256);
         expect(got.contentLength).toBe(String(expected[i]!.size));
-        count++;
-      }
-    }
+      });
+    });
+    // Four at a time: each download now costs three upstream requests (the listed id is stale).
+    for (let at = 0; at < jobs.length; at += 4) await Promise.all(jobs.slice(at, at + 4).map((job) => job()));
+    const count = jobs.length;
     expect(count).toBe(loadManifest().reduce((n, e) => n + expectedAttachments(manifestEntry(path.basename(e.file))).length, 0));
     expect(count).toBeGreaterThan(0);
   }, 60_000);
@@ -134,6 +137,37 @@ describe('Gmail through the gateway', () => {
     expect(fifty.messages.every((m) => m.attachments.length === 1 && m.attachments[0]!.sizeExact)).toBe(true);
     expect(ten.outer).toEqual(['/token', '/gmail/v1/users/me/threads (list)', '/batch/gmail/v1']);
     expect(fifty.outer).toEqual(ten.outer);
+  });
+
+  it('a download costs one upstream request with the listed attachmentId, three once it expired (get, messages.get, get), two for a URL minted without the hint', async () => {
+    const [message] = await collectMessages(gateway, mailboxIds.get(TEN)!);
+    const attachment = message!.attachments[0]!;
+    const url = signedUrlOf(attachment);
+    /** Downloads `u` and names the upstream requests it cost. */
+    const costOf = async (u: string) => {
+      const before = fake.requests.length;
+      const got = await download(u);
+      expect(got.status).toBe(200);
+      expect(got.bytes).toBe(attachment.size);
+      return { got, calls: fake.requests.slice(before).map((r) => (/\/attachments\/[^/]+$/.test(r.path) ? 'attachments.get' : /\/messages\/[^/]+$/.test(r.path) ? 'messages.get' : `${r.method} ${r.path}`)) };
+    };
+    const fresh = await costOf(url);
+    expect(fresh.calls).toEqual(['attachments.get']);
+    fake.attachmentIds.expireAll();
+    const expired = await costOf(url);
+    expect(expired.calls).toEqual(['attachments.get', 'messages.get', 'attachments.get']);
+    expect(expired.got.sha256).toBe(fresh.got.sha256);
+
+    // A URL of an earlier version (no hint in its token) is served too, by messages.get first.
+    const key = deriveDownloadKey(E2E_SECRET);
+    const token = new URL(url).pathname.split('/').pop()!;
+    const { payload } = await jwtDecrypt(token, key);
+    const [messageKey, partId] = payload.a as string[];
+    const old = encryptCompact({ ...payload, a: [messageKey, partId] }, key);
+    expect(old.length).toBeLessThan(token.length);
+    const legacy = await costOf(`${gateway.url}/attachments/${old}`);
+    expect(legacy.calls).toEqual(['messages.get', 'attachments.get']);
+    for (const header of ['contentType', 'contentLength', 'contentDisposition', 'sha256'] as const) expect(legacy.got[header]).toBe(fresh.got[header]);
   });
 
   it('a revoked refresh token nulls only that mailbox, answers PROVIDER_AUTH_FAILED and marks it as needing re-consent', async () => {

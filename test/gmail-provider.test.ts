@@ -46,7 +46,7 @@ function provider(address: string, credentials = writer(), refreshToken = fake.r
       dataDir: os.tmpdir(),
       logger: createLogger('silent'),
       credentials,
-      google: { apiRoot: fake.origin, tokenUrl: fake.tokenUrl, clientId: fake.client.clientId, clientSecret: fake.client.clientSecret },
+      google: { apiRoot: fake.origin, tokenUrl: fake.tokenUrl, authUrl: fake.authUrl, clientId: fake.client.clientId, clientSecret: fake.client.clientSecret },
     },
   );
 }

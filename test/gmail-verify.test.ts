@@ -14,7 +14,7 @@ let settings: () => GmailCheckSettings;
 beforeAll(async () => {
   fake = await startFakeGmail({ addresses: [OWNER] });
   settings = () => ({
-    google: { apiRoot: fake.origin, tokenUrl: fake.tokenUrl, clientId: fake.client.clientId, clientSecret: fake.client.clientSecret },
+    google: { apiRoot: fake.origin, tokenUrl: fake.tokenUrl, authUrl: fake.authUrl, clientId: fake.client.clientId, clientSecret: fake.client.clientSecret },
     refreshToken: fake.refreshToken(OWNER),
     address: OWNER,
   });

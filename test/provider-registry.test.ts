@@ -88,3 +88,41 @@ describe('ProviderRegistry credential writers', () => {
     expect(bare.seen.get(ids[1])?.credentials).toBeUndefined();
   });
 });
+
+describe('ProviderRegistry and changed mailboxes', () => {
+  it('builds a new provider when the stored credentials changed (re-consent, mailbox update), not for a rotation the provider saved itself', async () => {
+    const { store, workspaceId, ids } = await storeWithTwoMailboxes();
+    const closed: string[] = [];
+    const built: string[] = [];
+    const { seen, factory } = capturing();
+    const registry = new ProviderRegistry({ dataDir: os.tmpdir(), logger: silentLogger() }, store, {
+      GMAIL: (mailbox, deps) => {
+        built.push(String(mailbox.credentials?.refreshToken));
+        return { ...factory(mailbox, deps), close: async () => void closed.push(String(mailbox.credentials?.refreshToken)) };
+      },
+    });
+    cleanups.push(() => registry.close());
+    const read = async () => (await store.getMailbox(workspaceId, ids[0]))!;
+    const first = registry.get(await read());
+    expect(registry.get(await read())).toBe(first);
+
+    const before = await read();
+    await seen.get(ids[0])!.credentials!.save({ refreshToken: 'rotated-by-the-provider' });
+    expect(registry.get(await read())).toBe(first);
+    // A request that read the mailbox before the rotation (its own snapshot) keeps the provider,
+    // which would otherwise be rebuilt with the old token and redeem it again.
+    expect(registry.get(before)).toBe(first);
+    await seen.get(ids[0])!.credentials!.save({ refreshToken: 'rotated-again' });
+    expect(registry.get(before)).toBe(first);
+    expect(registry.get(await read())).toBe(first);
+
+    await store.updateMailbox(workspaceId, ids[0], { credentials: { refreshToken: 'from-a-new-consent' } });
+    const second = registry.get(await read());
+    expect(second).not.toBe(first);
+    expect(built).toEqual(['first-a@example.org', 'from-a-new-consent']);
+    // The replaced provider is closed later (a download may still use it), or with the registry.
+    expect(closed).toEqual([]);
+    await registry.close();
+    expect(closed.sort()).toEqual(['first-a@example.org', 'from-a-new-consent']);
+  });
+});

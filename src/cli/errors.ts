@@ -15,8 +15,20 @@ export const EXIT_USAGE = 2;
 /** Exit code of a mailbox check that failed: the IMAP server or the local store is not usable as given. */
 export const EXIT_CHECK_FAILED = 3;
 
-/** The exit code for a thrown value: 2 for BAD_USER_INPUT / NOT_FOUND GatewayErrors, 3 for PROVIDER_* ones, else 1. */
+/** Exit code of a command stopped by Ctrl-C (128 + SIGINT, as shells report it). */
+export const EXIT_INTERRUPTED = 130;
+
+/** A command stopped by Ctrl-C after cleaning up; its message says what was undone. */
+export class InterruptedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'InterruptedError';
+  }
+}
+
+/** The exit code for a thrown value: 2 for BAD_USER_INPUT / NOT_FOUND GatewayErrors, 3 for PROVIDER_* ones, 130 for {@link InterruptedError}, else 1. */
 export function exitCodeOf(error: unknown): number {
+  if (error instanceof InterruptedError) return EXIT_INTERRUPTED;
   if (!isGatewayError(error)) return EXIT_FAILURE;
   if (error.code === 'BAD_USER_INPUT' || error.code === 'NOT_FOUND') return EXIT_USAGE;
   if (error.code.startsWith('PROVIDER_')) return EXIT_CHECK_FAILED;
@@ -27,6 +39,10 @@ export function exitCodeOf(error: unknown): number {
 export function printError(error: unknown, stderr: NodeJS.WritableStream = process.stderr): void {
   if (isGatewayError(error)) {
     stderr.write(`attachment-gateway: error: ${error.message}\n`);
+    return;
+  }
+  if (error instanceof InterruptedError) {
+    stderr.write(`attachment-gateway: ${error.message}\n`);
     return;
   }
   const message = error instanceof Error ? error.message : String(error);

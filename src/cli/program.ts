@@ -1,6 +1,6 @@
 /**
  * The command tree of the operator CLI: `serve`, `workspace create | list`, `key create | list |
- * revoke`, `mailbox add | list | update | remove | test`. Output meant for scripts (ids, keys,
+ * revoke`, `mailbox add | list | update | remove | test | connect`. Output meant for scripts (ids, keys,
  * tables, JSON) goes to stdout; logs, progress, check results and errors go to stderr. Exit codes:
  * see `src/cli/errors.ts`.
  */

@@ -51,11 +51,38 @@ export interface MailboxTable {
   reconsent_reason: string | null;
 }
 
+/** `oauth_consents`: pending and finished `mailbox connect` flows (migration 0003; see `src/db/consents.ts`). */
+export interface OAuthConsentTable {
+  id: string;
+  /** Lower-case hex SHA-256 of the `state` sent to the provider; unique. Never the state itself. */
+  state_hash: string;
+  workspace_id: string;
+  /** A {@link import('../providers/types.ts').ProviderKind}. */
+  provider: string;
+  /** The address the account must have (`--address`), or null to take the account consenting. */
+  expected_address: string | null;
+  display_name: string | null;
+  /** The PKCE code_verifier as a `v1:...` AES-256-GCM envelope (`src/db/credentials.ts`). */
+  code_verifier: string;
+  /** The redirect URI of the authorization request, repeated in the code exchange. */
+  redirect_uri: string;
+  created_at: Timestamp;
+  expires_at: Timestamp;
+  /** When a callback claimed the row (single use); null while pending. */
+  consumed_at: Timestamp | null;
+  /** When the callback finished, with `mailbox_id` or `error`. */
+  finished_at: Timestamp | null;
+  mailbox_id: string | null;
+  /** Why it failed, in words (no token, no upstream body). */
+  error: string | null;
+}
+
 /** The whole database, as kysely sees it (the mail index tables: `src/mail-index/tables.ts`). */
 export interface Database extends MailIndexTables {
   workspaces: WorkspaceTable;
   api_keys: ApiKeyTable;
   mailboxes: MailboxTable;
+  oauth_consents: OAuthConsentTable;
 }
 
 /** Normalises a timestamp read from either dialect into a Date. */

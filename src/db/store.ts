@@ -6,9 +6,11 @@ import type { Kysely, Selectable } from 'kysely';
 import type { Config } from '../config.ts';
 import { GatewayError, badInput, notFound } from '../errors.ts';
 import type { MailboxConfig, ProviderKind } from '../providers/types.ts';
+import type { ConsentStore } from '../store/consents.ts';
 import { MAX_RECONSENT_REASON_LENGTH, type ApiKeySummary, type AuthenticatedKey, type MailboxSummary, type MailboxUpdate, type NewMailbox, type Store, type Workspace } from '../store/types.ts';
 import { generateApiKey, hashApiKey, looksLikeApiKey } from './api-keys.ts';
 import { connect } from './connect.ts';
+import { KyselyConsentStore } from './consents.ts';
 import { createCredentialCipher } from './credentials.ts';
 import { migrateToLatest } from './migrate.ts';
 import { openMailIndex, type MailIndexStore } from '../mail-index/store.ts';
@@ -50,12 +52,14 @@ class KyselyStore implements Store {
   readonly #db: Kysely<Database>;
   readonly #migrate: () => Promise<unknown>;
   readonly #cipher: ReturnType<typeof createCredentialCipher>;
+  readonly consents: ConsentStore;
   readonly #mailIndex: MailIndexStore;
 
   constructor(db: Kysely<Database>, migrate: () => Promise<unknown>, secret: string, mailIndex: MailIndexStore) {
     this.#db = db;
     this.#migrate = migrate;
     this.#cipher = createCredentialCipher(secret);
+    this.consents = new KyselyConsentStore(db, this.#cipher);
     this.#mailIndex = mailIndex;
   }
 

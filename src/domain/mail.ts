@@ -74,6 +74,14 @@ export interface AttachmentInfo {
    */
   providerRef?: ProviderRef;
   /**
+   * Provider-owned value that lets a download skip a lookup (Gmail: the `attachmentId` seen while
+   * listing, with the part's size, type and name). It travels, encrypted, inside the download
+   * token and comes back as `openAttachment`'s `hint`, so it may be stale by then: the provider
+   * checks it upstream and falls back to its own lookup. Keep it small (it lengthens the URL);
+   * never a secret. Absent when a download needs no more than the keys (IMAP, local).
+   */
+  downloadHint?: ProviderRef;
+  /**
    * For a REFERENCE attachment: the URL of the linked file (e.g. Graph's `sourceUrl`), absolute
    * http(s). Null or absent for bytes (IMAP and local never have one).
    */

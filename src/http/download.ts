@@ -120,7 +120,7 @@ export async function prepareDownload(deps: DownloadDeps, token: string, method:
       if (info.sizeExact && info.size !== null) headers['content-length'] = String(info.size);
       return { headers, stream: null };
     }
-    const content = await provider.openAttachment(claims.messageKey, claims.partId, signal ? { signal } : {});
+    const content = await provider.openAttachment(claims.messageKey, claims.partId, { ...(signal ? { signal } : {}), ...(claims.hint === undefined ? {} : { hint: claims.hint }) });
     headers['content-type'] = safeContentType(content.contentType);
     headers['content-disposition'] = attachmentDisposition(content.filename);
     if (content.size !== null) headers['content-length'] = String(content.size);

@@ -3,15 +3,19 @@
  * closed on shutdown. The per-request batching lives in the dataloaders (`src/loaders.ts`); this
  * registry only keeps connection pools and file handles from being rebuilt on every request.
  */
+import { createHash } from 'node:crypto';
 import type { Store } from '../store/types.ts';
 import type { MailboxConfig, MailboxCredentials, MailProvider, ProviderDeps, ProviderFactory, ProviderKind } from './types.ts';
 import { GatewayError } from '../errors.ts';
 import { createGmailProvider } from './gmail/provider.ts';
 import { createImapProvider } from './imap/provider.ts';
 import { createLocalProvider } from './local/provider.ts';
+import { graphTokenSource } from './microsoft-graph/auth.ts';
+import { createGraphProvider } from './microsoft-graph/provider.ts';
 
 const FACTORIES: ProviderFactories = {
   GMAIL: (mailbox, deps) => createGmailProvider(mailbox, deps),
+  MICROSOFT_GRAPH: (mailbox, deps) => createGraphProvider(mailbox, deps, graphTokenSource(mailbox, deps)),
   IMAP: createImapProvider,
   LOCAL: createLocalProvider,
 };
@@ -44,12 +48,31 @@ export function mailboxCredentials(store: Pick<Store, 'saveCredentials' | 'markN
   };
 }
 
-/** Caches one provider per mailbox id. */
+/** How long a provider replaced by a newer configuration of its mailbox is kept open for the work it still does (a download), ms. */
+const RETIRED_CLOSE_AFTER_MS = 60_000;
+
+/** What a provider was built from: a mailbox whose stored configuration differs gets a new provider. */
+function fingerprintOf(mailbox: Pick<MailboxConfig, 'provider' | 'address' | 'settings' | 'credentials'>): string {
+  return createHash('sha256').update(JSON.stringify([mailbox.provider, mailbox.address, mailbox.settings, mailbox.credentials])).digest('base64url');
+}
+
+/** Configurations a provider answers for: its own and its latest self-saved rotations. */
+const KEPT_FINGERPRINTS = 8;
+
+/**
+ * Caches one provider per mailbox id. When the stored configuration of a mailbox changes (new
+ * credentials from `mailbox update` or `mailbox connect` on any gateway instance, new settings), the
+ * next request gets a provider built from it; credentials the provider saved itself (a rotated
+ * refresh token) do not count as a change, also for a request that read the mailbox before the
+ * rotation. The replaced provider is closed a minute later.
+ */
 export class ProviderRegistry {
   readonly #deps: Omit<ProviderDeps, 'credentials'>;
   readonly #store: Pick<Store, 'saveCredentials' | 'markNeedsReconsent'> | null;
   readonly #factories: ProviderFactories;
-  readonly #providers = new Map<string, MailProvider>();
+  /** By mailbox id: the provider and the fingerprints it serves (its configuration and what it saved itself). */
+  readonly #providers = new Map<string, { provider: MailProvider; fingerprints: Set<string> }>();
+  readonly #retired = new Set<MailProvider>();
 
   /**
    * @param store where providers save rotated credentials and mark re-consent; without it providers get no `credentials` writer
@@ -63,19 +86,46 @@ export class ProviderRegistry {
 
   /** The provider of `mailbox`, created on first call, with its own logger and credential writer. */
   get(mailbox: MailboxConfig): MailProvider {
-    let provider = this.#providers.get(mailbox.id);
-    if (!provider) {
-      const logger = this.#deps.logger.child({ mailbox: mailbox.id, provider: mailbox.provider });
-      provider = createProvider(mailbox, { ...this.#deps, logger, ...(this.#store ? { credentials: mailboxCredentials(this.#store, mailbox, logger) } : {}) }, this.#factories);
-      this.#providers.set(mailbox.id, provider);
+    const fingerprint = fingerprintOf(mailbox);
+    const cached = this.#providers.get(mailbox.id);
+    // A mailbox read before the provider saved a rotated token (a request's own snapshot) is
+    // still this provider's: only a configuration it never had means a change.
+    if (cached?.fingerprints.has(fingerprint)) return cached.provider;
+    if (cached) this.#retire(cached.provider);
+    const logger = this.#deps.logger.child({ mailbox: mailbox.id, provider: mailbox.provider });
+    const entry = { provider: null as unknown as MailProvider, fingerprints: new Set([fingerprint]) };
+    let credentials: MailboxCredentials | undefined;
+    if (this.#store) {
+      const writer = mailboxCredentials(this.#store, mailbox, logger);
+      credentials = {
+        save: async (saved) => {
+          await writer.save(saved);
+          // The provider already uses what it saved: the stored row is now its own configuration.
+          entry.fingerprints.add(fingerprintOf({ ...mailbox, credentials: saved }));
+          // Snapshots live as long as a request: the latest few rotations are all one can hold.
+          if (entry.fingerprints.size > KEPT_FINGERPRINTS) entry.fingerprints.delete(entry.fingerprints.values().next().value!);
+        },
+        markNeedsReconsent: writer.markNeedsReconsent,
+      };
     }
-    return provider;
+    entry.provider = createProvider(mailbox, { ...this.#deps, logger, ...(credentials ? { credentials } : {}) }, this.#factories);
+    this.#providers.set(mailbox.id, entry);
+    return entry.provider;
   }
 
   /** Closes every provider. */
   async close(): Promise<void> {
-    const all = [...this.#providers.values()];
+    const all = [...[...this.#providers.values()].map((e) => e.provider), ...this.#retired];
     this.#providers.clear();
+    this.#retired.clear();
     await Promise.allSettled(all.map((p) => p.close()));
+  }
+
+  /** Closes a replaced provider once the work it may still do has had time to end. */
+  #retire(provider: MailProvider): void {
+    this.#retired.add(provider);
+    setTimeout(() => {
+      if (this.#retired.delete(provider)) void provider.close().catch((error: unknown) => this.#deps.logger.warn({ err: error }, 'closing a replaced provider failed'));
+    }, RETIRED_CLOSE_AFTER_MS).unref();
   }
 }

@@ -1,6 +1,6 @@
 /**
- * The one interface every mail provider implements (IMAP and local mail stores now; Gmail and
- * Microsoft Graph next). The GraphQL layer and the download route speak only to this interface.
+ * The one interface every mail provider implements (IMAP, local mail stores, Gmail and Microsoft
+ * Graph). The GraphQL layer and the download route speak only to this interface.
  * The shapes it carries (messages, attachments, conversations, pages, logger) are the domain
  * types of `src/domain/`; listings page with `./paging.ts`.
  *
@@ -11,7 +11,7 @@
  */
 import type { Readable } from 'node:stream';
 import type { GatewayError } from '../errors.ts';
-import type { ConversationInfo, MessageInfo } from '../domain/mail.ts';
+import type { ConversationInfo, MessageInfo, ProviderRef } from '../domain/mail.ts';
 import type { Logger, Progress } from '../domain/logger.ts';
 import type { Page } from '../domain/page.ts';
 import type { ImapProviderOptions } from './imap/provider.ts';
@@ -38,6 +38,15 @@ export interface ConversationFilter {
  */
 export interface CallOptions {
   signal?: AbortSignal;
+}
+
+/**
+ * Options of {@link MailProvider.openAttachment}: the call's signal, and the attachment's
+ * `downloadHint` from the listing that minted the download URL (may be stale; absent for URLs
+ * minted without one).
+ */
+export interface OpenAttachmentOptions extends CallOptions {
+  hint?: ProviderRef;
 }
 
 /** The bytes of an attachment, decoded, streamed from the provider on demand. */
@@ -90,9 +99,11 @@ export interface MailProvider {
 
   /**
    * Opens the decoded bytes of one attachment for streaming. Nothing is buffered whole.
+   * @param options.hint the attachment's `downloadHint` as listed (see `AttachmentInfo`): a fast
+   *   path the provider must verify upstream, never trust for access
    * @throws GatewayError NOT_FOUND (message or part gone, stale key), NOT_DOWNLOADABLE, PROVIDER_* codes
    */
-  openAttachment(messageKey: string, partId: string, options?: CallOptions): Promise<AttachmentContent>;
+  openAttachment(messageKey: string, partId: string, options?: OpenAttachmentOptions): Promise<AttachmentContent>;
 
   /**
    * Optional warm-up that may take long (the local store indexes its mbox here). The CLI calls it

@@ -84,7 +84,7 @@ builder.node(AttachmentRef, {
       resolve: async (a, args, ctx) => {
         if (!a.info.downloadable) throw new NotDownloadableError();
         const { token, expiresAt } = await ctx.signer.sign(
-          { keyId: ctx.apiKeyId, mailboxId: a.mailboxId, messageKey: a.message.key, partId: a.info.partId },
+          { keyId: ctx.apiKeyId, mailboxId: a.mailboxId, messageKey: a.message.key, partId: a.info.partId, ...(a.info.downloadHint === undefined ? {} : { hint: a.info.downloadHint }) },
           args.expiresIn ?? DEFAULT_EXPIRES_IN,
         );
         return { url: `${ctx.publicUrl}/attachments/${token}`, expiresAt };

@@ -5,6 +5,7 @@
  */
 import type { MailIndexStore } from '../mail-index/store.ts';
 import type { MailboxConfig, ProviderKind } from '../providers/types.ts';
+import type { ConsentStore } from './consents.ts';
 
 /** Longest re-consent reason stored, in characters. */
 export const MAX_RECONSENT_REASON_LENGTH = 500;
@@ -74,6 +75,8 @@ export interface NewMailbox {
 
 /** The gateway's persistent state. Every method may throw GatewayError BAD_USER_INPUT / NOT_FOUND as documented. */
 export interface Store {
+  /** Pending OAuth consents of `mailbox connect` (`./consents.ts`). */
+  readonly consents: ConsentStore;
   /** @throws GatewayError BAD_USER_INPUT when the name is taken or invalid (1-64 chars of [A-Za-z0-9._-]) */
   createWorkspace(name: string): Promise<Workspace>;
   findWorkspaceByName(name: string): Promise<Workspace | null>;

@@ -13,7 +13,7 @@ import { EncryptJWT, jwtDecrypt } from 'jose';
 import { createKeyStatus } from '../../src/http/key-status.ts';
 import { encodeNodeId } from '../../src/ids.ts';
 import { startServer } from '../../src/server.ts';
-import { createDownloadSigner, deriveDownloadKey } from '../../src/signing.ts';
+import { createDownloadSigner, deriveDownloadKey, encryptCompact, MAX_TOKEN_LENGTH } from '../../src/signing.ts';
 import { DOVECOT_MISSING, dovecotAvailable, startDovecot, type DovecotInstance } from '../support/dovecot.ts';
 import { fakeAttachment, fakeMessage, setupGateway } from '../support/fake-provider.ts';
 import { startE2eGateway, type E2eGateway } from '../support/gateway-e2e.ts';
@@ -272,5 +272,32 @@ describe('the JWE format', () => {
 
     const byJose = await new EncryptJWT(opened.payload).setProtectedHeader({ alg: 'dir', enc: 'A256GCM' }).encrypt(key);
     expect(await signer.verify(byJose, new Date('2026-01-01T00:01:00Z'))).toEqual({ ...claims, exp: expiresAt.getTime() / 1000 });
+  });
+});
+
+describe('the provider download hint in a token', () => {
+  const secret = 'hint-secret-'.repeat(4);
+  const claims = { keyId: '0b6f4c36-7f6e-4b0e-9a51-4d7f1f2d3c4b', mailboxId: '1c7a5d47-8a7f-4c1f-8b62-5e8a2a3e4d5c', messageKey: '18c0ffee00000001', partId: '1' };
+  const now = new Date('2026-01-01T00:00:00Z');
+
+  it('carries a hint encrypted and gives it back; tokens without one still verify without it', async () => {
+    const signer = createDownloadSigner(secret);
+    const hint = ['ANGjdJ-attachment-id', 1048576, 'application/pdf', 'Q3 report.pdf'];
+    const { token } = await signer.sign({ ...claims, hint }, 120, now);
+    expect(decodedParts(token).some((p) => p.includes('ANGjdJ') || p.includes('Q3 report'))).toBe(false);
+    expect(await signer.verify(token, now)).toEqual({ ...claims, hint, exp: now.getTime() / 1000 + 120 });
+    const plain = await signer.verify((await signer.sign(claims, 120, now)).token, now);
+    expect(plain).toEqual({ ...claims, exp: now.getTime() / 1000 + 120 });
+    expect(plain).not.toHaveProperty('hint');
+  });
+
+  it('leaves out a hint that would make the token longer than MAX_TOKEN_LENGTH, and refuses a fourth element', async () => {
+    const signer = createDownloadSigner(secret);
+    const { token } = await signer.sign({ ...claims, hint: ['x'.repeat(MAX_TOKEN_LENGTH)] }, 120, now);
+    expect(token.length).toBeLessThanOrEqual(MAX_TOKEN_LENGTH);
+    expect(await signer.verify(token, now)).not.toHaveProperty('hint');
+    const key = deriveDownloadKey(secret);
+    const four = encryptCompact({ k: 'C29MNn9uSw6aUU1_Hy08Sw', m: 'HHpdR4p_TB-LYl6KKj5NXA', a: [claims.messageKey, claims.partId, 'h', 'extra'], aud: 'dl', exp: now.getTime() / 1000 + 60 }, key);
+    await expect(signer.verify(four, now)).rejects.toMatchObject({ code: 'TOKEN_INVALID' });
   });
 });

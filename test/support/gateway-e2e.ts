@@ -12,9 +12,13 @@ import { createStore } from '../../src/db/store.ts';
 import { createLogger } from '../../src/logger.ts';
 import type { NewMailbox, Store } from '../../src/store/types.ts';
 import { startServer } from '../../src/server.ts';
+import type { ProviderLookup } from '../../src/loaders.ts';
 import { print } from 'graphql';
 import { E2eMailboxPageDocument, type E2eMailboxPageQuery } from '../generated/graphql.ts';
 import { dovecotMailbox, type DovecotInstance } from './dovecot.ts';
+
+/** The gateway secret of every e2e gateway (tests that mint or open tokens themselves use it). */
+export const E2E_SECRET = 'e2e-secret-'.padEnd(48, 'x');
 
 /** A running gateway with a workspace and its key. */
 export interface E2eGateway {
@@ -34,16 +38,17 @@ export interface E2eGateway {
 /**
  * Starts a gateway on a free loopback port with a fresh SQLite store.
  * @param env more configuration variables (e.g. `IMAP_COMMAND_TIMEOUT_MS`), as `loadConfig` reads them
+ * @param options.providers the providers' lookup (e.g. a registry with a test factory); the built-in registry otherwise
  */
-export async function startE2eGateway(env: Record<string, string> = {}): Promise<E2eGateway> {
+export async function startE2eGateway(env: Record<string, string> = {}, options: { providers?: ProviderLookup } = {}): Promise<E2eGateway> {
   const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'agw-e2e-'));
   const config = loadConfig({ ...env, DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: 'silent' });
-  const secret = 'e2e-secret-'.padEnd(48, 'x');
+  const secret = E2E_SECRET;
   const store = createStore(config, secret);
   await store.migrate();
   const workspace = await store.createWorkspace('e2e');
   const { key } = await store.createApiKey(workspace.id);
-  const server = await startServer({ config, store, logger: createLogger('silent'), secret });
+  const server = await startServer({ config, store, logger: createLogger('silent'), secret, ...(options.providers ? { providers: options.providers } : {}) });
   const graphql: E2eGateway['graphql'] = async (query, variables = {}, apiKey = key) => {
     const response = await fetch(`${server.url}/graphql`, {
       method: 'POST',

@@ -2,7 +2,9 @@
  * `mailbox add | list | update | remove | test`. Every IMAP mailbox is checked at the door (DNS,
  * connect, TLS, login, LIST: see `src/providers/imap/verify.ts`) before it is stored or changed,
  * unless `--no-verify`; a local store must hold a message; a Gmail mailbox's refresh token must
- * give a token for the account `--address` names (`./mailbox-gmail.ts`). Flag mistakes are refused (exit 2,
+ * give a token for the account `--address` names (`./mailbox-gmail.ts`), and so must a Workspace
+ * service account key acting for `--address` (`./mailbox-gmail-delegated.ts`) and a Microsoft
+ * Graph mailbox's token, which must also read its inbox (`./mailbox-graph.ts`). Flag mistakes are refused (exit 2,
  * one line) before the store is opened; a failed check exits 3 and stores nothing.
  */
 import fs from 'node:fs/promises';
@@ -21,7 +23,11 @@ import { portParser, secondsParser } from '../options.ts';
 import { resolveImapPassword } from '../password.ts';
 import { createProgressReporter } from '../progress.ts';
 import { formatTable } from '../table.ts';
+import { registerConnectCommand } from './mailbox-connect.ts';
 import { addGmail, googleSettingsForCli, resolveRefreshToken, testGmail, updateGmail } from './mailbox-gmail.ts';
+import { gmailAuthMode } from '../../providers/gmail/credentials.ts';
+import { addDelegatedGmail, googleSettingsForDelegation, readServiceAccountKeyFile, testDelegatedGmail, updateDelegatedGmail } from './mailbox-gmail-delegated.ts';
+import { addGraph, microsoftSettingsForCli, resolveGraphRefreshToken, storedGraphMode, testGraph, updateGraph } from './mailbox-graph.ts';
 
 /** Flags shared by `mailbox add` and `mailbox update`, as commander parses them. */
 interface MailboxFlags {
@@ -39,6 +45,10 @@ interface MailboxFlags {
   password?: string;
   refreshTokenStdin?: boolean;
   refreshToken?: string;
+  /** Gmail by domain-wide delegation: the service account's JSON key file. */
+  serviceAccountKeyFile?: string;
+  /** Microsoft Graph: application mode (client credentials). */
+  appOnly?: boolean;
   /** False with `--no-verify`. */
   verify: boolean;
   /** Deadline of the check, milliseconds. */
@@ -47,7 +57,7 @@ interface MailboxFlags {
 
 /** Options of `mailbox add`. */
 interface AddOptions extends MailboxFlags {
-  provider: 'imap' | 'local' | 'gmail';
+  provider: 'imap' | 'local' | 'gmail' | 'microsoft-graph';
 }
 
 /** How an IMAP connection is protected, as stored in the mailbox settings. */
@@ -64,12 +74,22 @@ export function registerMailboxCommands(program: Command): void {
   withMailboxFlags(
     mailbox
       .command('add')
-      .description('Add a mailbox to a workspace after checking it (IMAP: connect, log in, list folders; local: holds a message; Gmail: token and profile of --address); prints its id')
+      .description('Add a mailbox to a workspace after checking it (IMAP: connect, log in, list folders; local: holds a message; Gmail: token and profile of --address; Microsoft Graph: token, account and inbox of --address); prints its id')
       .requiredOption('--workspace <name>', 'workspace the mailbox belongs to')
-      .addOption(new Option('--provider <kind>', 'mail provider').choices(['imap', 'local', 'gmail']).makeOptionMandatory()),
+      .addOption(new Option('--provider <kind>', 'mail provider').choices(['imap', 'local', 'gmail', 'microsoft-graph']).makeOptionMandatory()),
   ).action(async (options: AddOptions) => {
     checkCommonFlags(options);
-    if (options.provider === 'gmail') {
+    if (options.appOnly && options.provider !== 'microsoft-graph') throw badInput('--app-only applies to --provider microsoft-graph only');
+    if (options.serviceAccountKeyFile !== undefined && options.provider !== 'gmail') throw badInput(`--service-account-key-file does not apply to --provider ${options.provider}`);
+    if (options.provider === 'microsoft-graph') {
+      const microsoft = checkGraphOptions(options);
+      const refreshToken = options.appOnly ? null : await resolveGraphRefreshToken(options.refreshTokenStdin === true, true);
+      await withContext((ctx) => addGraph(ctx, options, microsoft, refreshToken));
+    } else if (options.provider === 'gmail' && options.serviceAccountKeyFile !== undefined) {
+      const google = checkGmailOptions(options, true);
+      const key = await readServiceAccountKeyFile(options.serviceAccountKeyFile);
+      await withContext((ctx) => addDelegatedGmail(ctx, options, google, key));
+    } else if (options.provider === 'gmail') {
       const google = checkGmailOptions(options);
       const refreshToken = (await resolveRefreshToken(options.refreshTokenStdin === true, true)) as string;
       await withContext((ctx) => addGmail(ctx, options, google, refreshToken));
@@ -133,7 +153,7 @@ export function registerMailboxCommands(program: Command): void {
     .description('Check a stored mailbox as `add` does (IMAP: connect, TLS, log in, list folders; local: holds a message; Gmail: token and profile); exit 3 when it fails')
     .requiredOption('--workspace <name>', 'workspace the mailbox belongs to')
     .argument('<mailbox-id>', 'its id or GraphQL ID, as `mailbox list` shows them')
-    .option('--timeout <seconds>', `deadline of the IMAP check (default ${DEFAULT_CHECK_TIMEOUT_MS / 1000})`, secondsParser(0.1, 300))
+    .option('--timeout <seconds>', `deadline of the check (default ${DEFAULT_CHECK_TIMEOUT_MS / 1000})`, secondsParser(0.1, 300))
     .action(async (id: string, options: { workspace: string; timeout?: number }) => {
       const mailboxId = parseMailboxId(id);
       await withContext(async (ctx) => {
@@ -145,8 +165,12 @@ export function registerMailboxCommands(program: Command): void {
           const settings = storedImapSettings(stored);
           const result = await checkImapMailbox(settings, timeoutOf(options));
           process.stdout.write(`OK ${stored.id}: ${describeCheck(settings, result)}\n`);
+        } else if (stored.provider === 'GMAIL' && gmailAuthMode(stored.credentials) === 'service-account') {
+          await testDelegatedGmail(ctx, stored, googleSettingsForDelegation(), options.timeout);
         } else if (stored.provider === 'GMAIL') {
           await testGmail(ctx, stored, googleSettingsForCli(), options.timeout);
+        } else if (stored.provider === 'MICROSOFT_GRAPH') {
+          await testGraph(ctx, stored, options.timeout);
         } else if (stored.provider === 'LOCAL') {
           const storePath = typeof stored.settings.path === 'string' ? stored.settings.path : '';
           const kind = await assertHoldsMessages(storePath).catch((error: unknown) => {
@@ -158,6 +182,8 @@ export function registerMailboxCommands(program: Command): void {
         }
       });
     });
+
+  registerConnectCommand(mailbox);
 }
 
 /** Adds the flags `add` and `update` share; `update` takes no `--provider` and keeps what is not given. */
@@ -171,15 +197,17 @@ function withMailboxFlags(command: Command, forUpdate = false): Command {
     .option('--starttls', 'plain IMAP that must upgrade with STARTTLS before logging in (port 143 style)')
     .option('--no-tls', 'plain IMAP, upgraded with STARTTLS when offered; to a non-loopback host only with --allow-plaintext')
     .option('--allow-plaintext', 'with --no-tls: accept sending the password unencrypted to a non-loopback host without STARTTLS')
-    .option('--refresh-token-stdin', `Gmail: read the mailbox's OAuth refresh token from standard input (else GOOGLE_REFRESH_TOKEN is used${forUpdate ? '; with neither the token is kept' : ''})`)
+    .option('--refresh-token-stdin', `Gmail, Microsoft Graph: read the mailbox's OAuth refresh token from standard input (else GOOGLE_REFRESH_TOKEN or MS_REFRESH_TOKEN is used${forUpdate ? '; with neither the token is kept' : ''})`)
+    .option('--app-only', `Microsoft Graph: read the mailbox with the app's own token (client credentials, Mail.Read application permission) instead of a user's refresh token`)
     .addOption(new Option('--refresh-token <token>').hideHelp())
+    .option('--service-account-key-file <file>', `Gmail (Google Workspace): read the mailbox --address by domain-wide delegation with this service account JSON key${forUpdate ? ' (replaces a refresh token)' : ' (no refresh token or OAuth client needed)'}`)
     .option('--password-stdin', `read the IMAP password from standard input (else IMAP_PASSWORD is used${forUpdate ? '; with neither the password is kept' : ''})`)
     .addOption(new Option('--password <password>').hideHelp())
     .option('--path <path>', `local mail store: an mbox file, a Maildir or a directory of .eml files${keep}`)
     .option('--address <address>', `the mailbox owner's email address (tells sent from received mail)${keep}`)
     .option('--display-name <name>', `a name to show for the mailbox${keep}`)
     .option('--no-verify', 'store without checking the server or the local store')
-    .option('--timeout <seconds>', `deadline of the IMAP or Gmail check (default ${DEFAULT_CHECK_TIMEOUT_MS / 1000})`, secondsParser(0.1, 300));
+    .option('--timeout <seconds>', `deadline of the IMAP, Gmail or Microsoft Graph check (default ${DEFAULT_CHECK_TIMEOUT_MS / 1000})`, secondsParser(0.1, 300));
 }
 
 /** Refusals that do not depend on the provider. @throws GatewayError BAD_USER_INPUT */
@@ -188,7 +216,7 @@ function checkCommonFlags(options: MailboxFlags): void {
     throw badInput('--password is refused (it would show in the process list and shell history); set IMAP_PASSWORD or use --password-stdin');
   }
   if (options.refreshToken !== undefined) {
-    throw badInput('--refresh-token is refused (it would show in the process list and shell history); set GOOGLE_REFRESH_TOKEN or use --refresh-token-stdin');
+    throw badInput('--refresh-token is refused (it would show in the process list and shell history); set GOOGLE_REFRESH_TOKEN (Gmail) or MS_REFRESH_TOKEN (Microsoft Graph), or use --refresh-token-stdin');
   }
   if (options.address !== undefined && !isEmailAddress(options.address)) throw badInput(`--address ${JSON.stringify(options.address)} is not an email address`);
   if (options.tls === true && options.starttls) throw badInput('--tls and --starttls exclude each other (--starttls is plain IMAP upgraded to TLS)');
@@ -233,12 +261,28 @@ function checkImapOptions(options: AddOptions): { host: string; user: string; mo
  * Google settings (an unset OAuth client is refused here, before anything is read or opened).
  * @throws GatewayError BAD_USER_INPUT
  */
-function checkGmailOptions(options: AddOptions): ReturnType<typeof googleSettingsForCli> {
+function checkGmailOptions(options: AddOptions, delegated = false): ReturnType<typeof googleSettingsForCli> {
   const notGmail = [...imapOnlyFlags(options).filter((f) => f !== '--timeout'), ...(options.path === undefined ? [] : ['--path'])];
   if (notGmail.length > 0) throw badInput(`${notGmail.join(', ')} ${notGmail.length === 1 ? 'does' : 'do'} not apply to --provider gmail`);
-  const google = googleSettingsForCli();
-  if (!options.address) throw badInput('--provider gmail needs --address (the Google account the refresh token belongs to)');
+  if (delegated && options.refreshTokenStdin !== undefined) throw badInput('--refresh-token-stdin and --service-account-key-file exclude each other (a mailbox reads with one or the other)');
+  const google = delegated ? googleSettingsForDelegation() : googleSettingsForCli();
+  if (!options.address) throw badInput(delegated ? '--service-account-key-file needs --address (the Workspace mailbox the service account reads)' : '--provider gmail needs --address (the Google account the refresh token belongs to)');
   return google;
+}
+
+/**
+ * Refuses the flags a Microsoft Graph mailbox does not take, a missing `--address` and a token on
+ * standard input with `--app-only`, then reads the Microsoft settings (an unset app registration,
+ * or `--app-only` with a multi-tenant MS_TENANT_ID, is refused here, before anything is opened).
+ * @throws GatewayError BAD_USER_INPUT
+ */
+function checkGraphOptions(options: AddOptions): ReturnType<typeof microsoftSettingsForCli> {
+  const notGraph = [...imapOnlyFlags(options).filter((f) => f !== '--timeout'), ...(options.path === undefined ? [] : ['--path'])];
+  if (notGraph.length > 0) throw badInput(`${notGraph.join(', ')} ${notGraph.length === 1 ? 'does' : 'do'} not apply to --provider microsoft-graph`);
+  if (options.appOnly && options.refreshTokenStdin) throw badInput('--app-only does not take a refresh token (drop --refresh-token-stdin)');
+  const microsoft = microsoftSettingsForCli(options.appOnly ? 'application' : 'delegated');
+  if (!options.address) throw badInput('--provider microsoft-graph needs --address (the mailbox; with a refresh token, the account it belongs to)');
+  return microsoft;
 }
 
 /**
@@ -378,6 +422,17 @@ async function updateMailbox(ctx: CliContext, mailboxId: string, options: Mailbo
   if (options.address !== undefined) changes.address = options.address;
   if (options.displayName !== undefined) changes.displayName = options.displayName;
 
+  if (options.appOnly && stored.provider !== 'MICROSOFT_GRAPH') throw badInput(`--app-only does not apply to a ${stored.provider} mailbox`);
+  if (options.serviceAccountKeyFile !== undefined && stored.provider !== 'GMAIL') throw badInput(`--service-account-key-file does not apply to a ${stored.provider} mailbox`);
+  if (stored.provider === 'MICROSOFT_GRAPH') {
+    const notGraph = [...imapOnlyFlags(options).filter((f) => f !== '--timeout'), ...(options.path === undefined ? [] : ['--path'])];
+    if (notGraph.length > 0) throw badInput(`${notGraph.join(', ')} ${notGraph.length === 1 ? 'does' : 'do'} not apply to a MICROSOFT_GRAPH mailbox`);
+    if (options.appOnly && options.refreshTokenStdin) throw badInput('--app-only does not take a refresh token (drop --refresh-token-stdin)');
+    const newToken = options.appOnly ? null : await resolveGraphRefreshToken(options.refreshTokenStdin === true, false);
+    const mode = options.appOnly ? 'application' : newToken !== null ? 'delegated' : storedGraphMode(stored);
+    await updateGraph(ctx, stored, options, microsoftSettingsForCli(mode), newToken);
+    return;
+  }
   if (stored.provider === 'LOCAL') {
     const imapOnly = imapOnlyFlags(options);
     if (imapOnly.length > 0) throw badInput(`${imapOnly.join(', ')} ${imapOnly.length === 1 ? 'does' : 'do'} not apply to a LOCAL mailbox`);
@@ -395,6 +450,15 @@ async function updateMailbox(ctx: CliContext, mailboxId: string, options: Mailbo
   if (stored.provider === 'GMAIL') {
     const notGmail = [...imapOnlyFlags(options).filter((f) => f !== '--timeout'), ...(options.path === undefined ? [] : ['--path'])];
     if (notGmail.length > 0) throw badInput(`${notGmail.join(', ')} ${notGmail.length === 1 ? 'does' : 'do'} not apply to a GMAIL mailbox`);
+    if (options.serviceAccountKeyFile !== undefined || gmailAuthMode(stored.credentials) === 'service-account') {
+      if (options.refreshTokenStdin !== undefined) {
+        throw badInput('--refresh-token-stdin does not apply to a mailbox read by domain-wide delegation (give --service-account-key-file, or remove the mailbox and add it with a refresh token)');
+      }
+      const google = googleSettingsForDelegation();
+      const newKey = options.serviceAccountKeyFile === undefined ? null : await readServiceAccountKeyFile(options.serviceAccountKeyFile);
+      await updateDelegatedGmail(ctx, stored, options, google, newKey);
+      return;
+    }
     const google = googleSettingsForCli();
     const newToken = await resolveRefreshToken(options.refreshTokenStdin === true, false);
     await updateGmail(ctx, stored, options, google, newToken);
@@ -461,6 +525,7 @@ function locationOf(mailbox: MailboxSummary): string {
   const s = mailbox.settings;
   if (typeof s.host === 'string') return typeof s.port === 'number' ? `${s.host}:${s.port}` : s.host;
   if (typeof s.path === 'string') return s.path;
+  if (mailbox.provider === 'MICROSOFT_GRAPH' && typeof s.mode === 'string') return s.mode;
   return '';
 }
 

@@ -18,6 +18,7 @@
  * | --- | --- | --- | --- |
  * | `invalid_grant` (token endpoint, any status) | PROVIDER_AUTH_FAILED | grant-revoked (`needsReconsent`) | no |
  * | other OAuth `error` (`invalid_client`, ...) | PROVIDER_AUTH_FAILED | auth | no |
+ * | a service account's assertion: `unauthorized_client` / `invalid_grant`, `invalid_client` (named by `./service-account.ts`) | PROVIDER_AUTH_FAILED | delegation-denied / delegation-refused (`needsReconsent`) | no |
  * | 401 | PROVIDER_AUTH_FAILED | auth (refresh the access token once, outside the retry helper) | no |
  * | 403 insufficientPermissions, ACCESS_TOKEN_SCOPE_INSUFFICIENT | PROVIDER_AUTH_FAILED | scope (`needsReconsent`) | no |
  * | 403 rateLimitExceeded, userRateLimitExceeded, quotaExceeded, RESOURCE_EXHAUSTED; any 429 | PROVIDER_THROTTLED | rate-limit, retryAfter from Retry-After / RetryInfo, else 60 s (a hint) | yes |
@@ -41,6 +42,8 @@ import { parseRetryAfter } from '../../upstream/retry.ts';
 /** What kind of failure a {@link GmailApiError} is (see the module table). */
 export type GmailFailureKind =
   | 'grant-revoked'
+  | 'delegation-denied'
+  | 'delegation-refused'
   | 'auth'
   | 'scope'
   | 'forbidden'

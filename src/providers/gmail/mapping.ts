@@ -19,6 +19,9 @@
  * - The key of an attachment is Gmail's `partId` (stable for a message); Gmail's root part ""
  *   (an attachment that is the whole message) is keyed {@link ROOT_PART_KEY}. `providerRef`
  *   carries the message id, the partId and the `attachmentId` seen, a hint only (it expires).
+ * - `downloadHint` is `[attachmentId, size, contentType, filename]` ({@link GmailDownloadHint}):
+ *   all a download needs to call attachments.get at once and answer with its headers (a Gmail
+ *   message never changes, so only the id can go stale; the provider then looks it up again).
  * - The MIME limits (`src/mime/limits.ts`) apply: parts past the part budget or the depth limit
  *   are not read and the listing says it is truncated. The walk is iterative and linear.
  * - SENT label → direction SENT.
@@ -184,9 +187,27 @@ export function attachmentsOf(messageId: string, payload: GmailPart | null | und
       size,
       sizeExact: size !== null,
       providerRef: { messageId, partId: node.partId, ...(attachmentId ? { attachmentId } : {}) },
+      ...(attachmentId && size !== null ? { downloadHint: [attachmentId, size, description.contentType, description.filename] satisfies GmailDownloadHint } : {}),
     };
   });
   return { attachments, count: listing.count, truncated: listing.truncated };
+}
+
+/** What a Gmail attachment's `downloadHint` holds: the listed attachmentId, the exact size in bytes, the content type and the file name as listed. */
+export type GmailDownloadHint = [attachmentId: string, size: number, contentType: string, filename: string | null];
+
+/** Longest content type and file name a hint is believed with, characters (the MIME policy's are shorter). */
+const MAX_HINT_TEXT = 1024;
+
+/** A download hint read back from a token (the gateway minted it, but the shape is checked anyway); null when it is not one. */
+export function gmailDownloadHintOf(hint: unknown): { attachmentId: string; size: number; contentType: string; filename: string | null } | null {
+  if (!Array.isArray(hint) || hint.length !== 4) return null;
+  const [attachmentId, size, contentType, filename] = hint as unknown[];
+  if (typeof attachmentId !== 'string' || !/^[A-Za-z0-9_-]{1,4096}$/.test(attachmentId)) return null;
+  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) return null;
+  if (typeof contentType !== 'string' || contentType === '' || contentType.length > MAX_HINT_TEXT) return null;
+  if (filename !== null && (typeof filename !== 'string' || filename.length > MAX_HINT_TEXT)) return null;
+  return { attachmentId, size, contentType, filename };
 }
 
 /**

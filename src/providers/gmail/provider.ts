@@ -1,7 +1,7 @@
 /**
  * The Gmail provider, read path: threads as conversations, messages, attachments streamed from
  * `users.messages.attachments.get`, all through the Gmail REST API with the mailbox's OAuth token
- * (`./auth.ts`).
+ * (a refresh token, or a service account's domain-wide delegation: `./credentials.ts`).
  *
  * Followed (API reference, https://developers.google.com/gmail/api/reference/rest/v1/):
  * `users.threads.list` (`q`, `maxResults`, `pageToken` → `threads[].id`, `nextPageToken`),
@@ -25,11 +25,15 @@
  *   (`fields` mask without inline bodies); messages go through batches of `messages.get`; a
  *   message read in a thread is kept a short while ({@link MESSAGE_CACHE_TTL_MS}), so a listed
  *   conversation's messages cost no second read.
- * - Downloads: a zero-byte part is served empty without a call; otherwise one `messages.get`
- *   resolves a current `attachmentId` (they are ephemeral; the one seen while listing is a hint
- *   only) and `attachments.get` is streamed through `openAttachmentBody` with `Content-Length`
- *   from `body.size`; a stale-id answer re-reads the message once and tries again. Small parts
- *   Gmail inlines (`body.data`, no `attachmentId`) are decoded from that same answer.
+ * - Downloads: a zero-byte part is served empty without a call. A URL minted from a listing
+ *   carries the attachment's `downloadHint` (the `attachmentId` seen then, size, type, name:
+ *   `./mapping.ts`), so the download is one `attachments.get`, streamed through
+ *   `openAttachmentBody` with `Content-Length` from the size. `attachmentId`s are ephemeral: when
+ *   Gmail answers that one stale (400 "Invalid attachment token") or unknown (404), one
+ *   `messages.get` (a `fields` mask) reads a current id and `attachments.get` is tried once more
+ *   (three requests in all). Without a hint (older URLs) the download starts with that
+ *   `messages.get`, and a stale-id answer re-reads the message once. Small parts Gmail inlines
+ *   (`body.data`, no `attachmentId`) are decoded from the `messages.get` answer.
  * - Every call carries the request's signal, runs under the one retry policy
  *   (`src/upstream/retry.ts`; fetch never retries by itself) and has a deadline; a 401 refreshes
  *   the access token once. Failures are mapped by `./errors.ts`.
@@ -40,14 +44,15 @@ import type { Page } from '../../domain/page.ts';
 import { badInput, ErrorCode, GatewayError, isGatewayError, notFound } from '../../errors.ts';
 import { retryUpstream } from '../../upstream/retry.ts';
 import { nativePage, nativePageToken } from '../paging.ts';
-import type { AttachmentContent, CallOptions, ConversationFilter, MailboxConfig, MailProvider, ProviderDeps } from '../types.ts';
+import type { AttachmentContent, CallOptions, ConversationFilter, MailboxConfig, MailProvider, OpenAttachmentOptions, ProviderDeps } from '../types.ts';
 import { openAttachmentBody } from './attachment-body.ts';
-import { GmailTokenSource } from './auth.ts';
 import { batchGet } from './batch-client.ts';
 import { gmailPath, GMAIL_BATCH_ADVISED, type BatchItemResult, type BatchRequest } from './batch.ts';
 import { isGmailFailure, mapGmailAnswer, mapGmailError } from './errors.ts';
-import { attachmentsOf, conversationOf, findGmailPart, gmailPartIdOf, messageInfoOf, MESSAGE_FIELDS, THREAD_FIELDS, type GmailMessage, type GmailThread } from './mapping.ts';
+import { attachmentsOf, conversationOf, findGmailPart, gmailDownloadHintOf, gmailPartIdOf, messageInfoOf, MESSAGE_FIELDS, THREAD_FIELDS, type GmailMessage, type GmailThread } from './mapping.ts';
 import { GOOGLE_DEFAULTS } from './settings.ts';
+import { createGmailTokenSource } from './credentials.ts';
+import type { GoogleTokenSource } from './token-source.ts';
 
 /** Keys per loadConversations / loadMessages call: Google's advised batch size. */
 export const GMAIL_BATCH_LIMIT = GMAIL_BATCH_ADVISED;
@@ -79,7 +84,7 @@ class GmailProvider implements MailProvider {
   readonly kind = 'GMAIL' as const;
   readonly batchLimit = GMAIL_BATCH_LIMIT;
   readonly #root: string;
-  readonly #tokens: GmailTokenSource;
+  readonly #tokens: GoogleTokenSource;
   readonly #fetch: typeof fetch;
   /** Messages read recently (with their thread), by id; insertion order is age. */
   readonly #messages = new Map<string, { info: MessageInfo; at: number; weight: number }>();
@@ -89,7 +94,7 @@ class GmailProvider implements MailProvider {
     const google = deps.google ?? GOOGLE_DEFAULTS;
     this.#root = google.apiRoot.replace(/\/+$/, '');
     this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
-    this.#tokens = new GmailTokenSource({ google, credentials: mailbox.credentials, writer: deps.credentials, logger: deps.logger });
+    this.#tokens = createGmailTokenSource({ google, address: mailbox.address, credentials: mailbox.credentials, writer: deps.credentials, logger: deps.logger, fetch: options.fetch });
   }
 
   async listConversations(args: { first: number; after?: string | null; filter?: ConversationFilter }, options?: CallOptions): Promise<Page<ConversationInfo>> {
@@ -150,7 +155,7 @@ class GmailProvider implements MailProvider {
     return keys.map((k, i) => out[i] ?? byId.get(k) ?? null);
   }
 
-  async openAttachment(messageKey: string, partKey: string, options?: CallOptions): Promise<AttachmentContent> {
+  async openAttachment(messageKey: string, partKey: string, options?: OpenAttachmentOptions): Promise<AttachmentContent> {
     const signal = options?.signal;
     signal?.throwIfAborted();
     const partId = typeof partKey === 'string' ? gmailPartIdOf(partKey) : null;
@@ -159,6 +164,27 @@ class GmailProvider implements MailProvider {
     const known = this.#cached(messageKey)?.attachments.find((a) => a.partId === partKey);
     if (known && known.size === 0) return { stream: Readable.from([]), size: 0, contentType: known.contentType, filename: known.filename };
 
+    // The fast path: attachments.get with the id seen while listing, no messages.get.
+    const hint = gmailDownloadHintOf(options?.hint);
+    if (hint) {
+      const base = { size: hint.size, contentType: hint.contentType, filename: hint.filename };
+      if (hint.size === 0) return { ...base, stream: Readable.from([]) };
+      try {
+        return { ...base, stream: await this.#attachmentStream(messageKey, hint.attachmentId, hint.size, signal) };
+      } catch (error) {
+        // The listed id went stale (or never was this message's): one lookup, one more try.
+        if (!isGmailFailure(error, 'stale-attachment-id') && !isGmailFailure(error, 'not-found') && !isGmailFailure(error, 'invalid-id')) throw error;
+      }
+      return this.#openByLookup(messageKey, partKey, partId, 1, signal);
+    }
+    return this.#openByLookup(messageKey, partKey, partId, 2, signal);
+  }
+
+  /**
+   * messages.get (a `fields` mask) for a current attachmentId, then attachments.get; a stale-id
+   * answer re-reads the message while `tries` allow.
+   */
+  async #openByLookup(messageKey: string, partKey: string, partId: string, tries: number, signal: AbortSignal | undefined): Promise<AttachmentContent> {
     for (let read = 1; ; read++) {
       const message = (await this.#getJson(
         gmailPath('users', 'me', 'messages', messageKey),
@@ -180,8 +206,8 @@ class GmailProvider implements MailProvider {
         const stream = await this.#attachmentStream(messageKey, attachmentId, info.size, signal);
         return { ...base, stream };
       } catch (error) {
-        // attachmentIds are ephemeral: a stale one is replaced by a fresh read, once.
-        if (read === 1 && isGmailFailure(error, 'stale-attachment-id')) continue;
+        // attachmentIds are ephemeral: a stale one is replaced by a fresh read while tries allow.
+        if (read < tries && isGmailFailure(error, 'stale-attachment-id')) continue;
         throw error;
       }
     }

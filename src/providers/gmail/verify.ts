@@ -14,12 +14,17 @@
  * token endpoint's errors (RFC 6749 §5.2: `invalid_grant`, `invalid_client`), mapped by
  * `./errors.ts`.
  *
+ * A Workspace mailbox read by domain-wide delegation is checked the same way by
+ * {@link checkDelegatedGmailMailbox}, its token coming from the service account's JWT bearer grant.
+ *
  * No retry: an operator runs the check and reads its one line; a retry would only stretch the
  * deadline. A refresh token Google rotates during the check is returned, so the caller stores
  * the current one.
  */
 import { ErrorCode, GatewayError, isGatewayError } from '../../errors.ts';
 import { GmailTokenSource } from './auth.ts';
+import { GMAIL_READONLY_SCOPE, parseServiceAccountKey, ServiceAccountTokenSource } from './service-account.ts';
+import type { GoogleTokenSource } from './token-source.ts';
 import { GmailApiError, mapGmailError } from './errors.ts';
 import type { GoogleSettings } from './settings.ts';
 
@@ -91,9 +96,6 @@ export function assertGoogleConfigured(google: GoogleSettings): void {
  */
 export async function checkGmailMailbox(settings: GmailCheckSettings, options: { timeoutMs?: number; fetch?: typeof fetch } = {}): Promise<GmailCheckResult> {
   assertGoogleConfigured(settings.google);
-  const timeoutMs = options.timeoutMs ?? DEFAULT_GMAIL_CHECK_TIMEOUT_MS;
-  const started = Date.now();
-  const root = settings.google.apiRoot.replace(/\/+$/, '');
   let refreshToken = settings.refreshToken;
   const tokens = new GmailTokenSource({
     google: settings.google,
@@ -106,6 +108,51 @@ export async function checkGmailMailbox(settings: GmailCheckSettings, options: {
       markNeedsReconsent: async () => undefined,
     },
   });
+  const result = await runCheck(tokens, settings, 'the refresh token', options);
+  return { ...result, refreshToken };
+}
+
+/** What a delegated (service account) check needs. */
+export interface DelegatedGmailCheckSettings {
+  google: GoogleSettings;
+  /** The service account key's JSON text (as `parseServiceAccountKey` reduced it). */
+  serviceAccountKey: string;
+  /** The mailbox: the assertion's subject, and the profile's address must be it. */
+  address: string;
+}
+
+/**
+ * The check of a Google Workspace mailbox read by domain-wide delegation: a JWT bearer grant with
+ * `--address` as subject (`./service-account.ts`), the profile read, the address compared. Needs
+ * no OAuth client (GOOGLE_CLIENT_ID / SECRET).
+ * @throws GmailCheckError naming the reason (`credentials` for delegation not granted, an unknown
+ *   subject or a refused key, with what an admin must do)
+ */
+export async function checkDelegatedGmailMailbox(
+  settings: DelegatedGmailCheckSettings,
+  options: { timeoutMs?: number; fetch?: typeof fetch } = {},
+): Promise<Omit<GmailCheckResult, 'refreshToken'>> {
+  let key: { client_id?: string; client_email?: string };
+  try {
+    key = (await parseServiceAccountKey(settings.serviceAccountKey)) as typeof key;
+  } catch {
+    throw new GmailCheckError('credentials', 'the service account key cannot be read; store it again with --service-account-key-file');
+  }
+  const tokens = new ServiceAccountTokenSource({ google: settings.google, serviceAccountKey: settings.serviceAccountKey, subject: settings.address.trim(), fetch: options.fetch });
+  return runCheck(tokens, settings, `the service account ${key.client_email ?? ''}`, options, key.client_id ?? null);
+}
+
+/** Token, profile and address within one deadline. `whose` names the credential in the address refusal. */
+async function runCheck(
+  tokens: GoogleTokenSource,
+  settings: { google: GoogleSettings; address: string },
+  whose: string,
+  options: { timeoutMs?: number; fetch?: typeof fetch },
+  serviceAccountClientId: string | null = null,
+): Promise<Omit<GmailCheckResult, 'refreshToken'>> {
+  const timeoutMs = options.timeoutMs ?? DEFAULT_GMAIL_CHECK_TIMEOUT_MS;
+  const started = Date.now();
+  const root = settings.google.apiRoot.replace(/\/+$/, '');
   const timedOut = new GmailCheckError('timeout', `no answer within ${(timeoutMs / 1000).toFixed(1)} s`);
   const deadline = new AbortController();
   const timer = setTimeout(() => deadline.abort(timedOut), timeoutMs);
@@ -115,20 +162,20 @@ export async function checkGmailMailbox(settings: GmailCheckSettings, options: {
     phase = 'profile';
     const profile = await readProfile(`${root}/gmail/v1/users/me/profile?fields=emailAddress,messagesTotal,threadsTotal`, accessToken, deadline.signal, options.fetch ?? fetch);
     if (profile.emailAddress.toLowerCase() !== settings.address.trim().toLowerCase()) {
-      throw new GmailCheckError('address', `the refresh token belongs to ${profile.emailAddress}, not ${settings.address}`);
+      throw new GmailCheckError('address', `${whose} belongs to ${profile.emailAddress}, not ${settings.address}`);
     }
-    return { ...profile, refreshToken, elapsedMs: Date.now() - started };
+    return { ...profile, elapsedMs: Date.now() - started };
   } catch (error) {
     if (deadline.signal.aborted) throw new GmailCheckError('timeout', `${phase === 'token' ? `the token endpoint ${settings.google.tokenUrl}` : `the Gmail API at ${root}`} did not answer within ${(timeoutMs / 1000).toFixed(1)} s`);
     if (error instanceof GmailCheckError) throw error;
-    throw classify(error, phase === 'token' ? `the token endpoint ${settings.google.tokenUrl}` : `the Gmail API at ${root}`);
+    throw classify(error, phase === 'token' ? `the token endpoint ${settings.google.tokenUrl}` : `the Gmail API at ${root}`, serviceAccountClientId);
   } finally {
     clearTimeout(timer);
   }
 }
 
 /** GET the profile with the bearer token; a non-2xx answer is thrown as mapped by `./errors.ts`. */
-async function readProfile(url: string, accessToken: string, signal: AbortSignal, fetchFn: typeof fetch): Promise<Omit<GmailCheckResult, 'refreshToken' | 'elapsedMs'>> {
+export async function readProfile(url: string, accessToken: string, signal: AbortSignal, fetchFn: typeof fetch): Promise<Omit<GmailCheckResult, 'refreshToken' | 'elapsedMs'>> {
   const response = await fetchFn(url, { headers: { authorization: `Bearer ${accessToken}`, accept: 'application/json' }, signal, redirect: 'error' });
   const text = await readLimited(response, MAX_PROFILE_BYTES);
   if (!response.ok) throw mapGmailError({ status: response.status, body: text, headers: response.headers });
@@ -161,13 +208,21 @@ async function readLimited(response: Response, limit: number): Promise<string> {
 }
 
 /** A failure of the token exchange or the profile read as a {@link GmailCheckError}. */
-function classify(error: unknown, where: string): GmailCheckError {
+export function classify(error: unknown, where: string, serviceAccountClientId: string | null = null): GmailCheckError {
   const mapped = mapGmailError(error);
   const kind = mapped instanceof GmailApiError ? mapped.kind : null;
   const status = mapped instanceof GmailApiError && mapped.status !== null ? ` (HTTP ${mapped.status}${mapped.reason ? ` ${mapped.reason}` : ''})` : '';
   switch (kind) {
     case 'grant-revoked':
       return new GmailCheckError('credentials', `Google refused the refresh token at ${where} (invalid_grant: revoked, expired or issued to another client)`, { cause: mapped });
+    case 'delegation-denied':
+      return new GmailCheckError(
+        'credentials',
+        `${where} answered unauthorized_client: domain-wide delegation of ${GMAIL_READONLY_SCOPE} is not granted to this service account; a Google Workspace admin grants it in the Admin console (Security > API controls > Domain-wide delegation${serviceAccountClientId ? `, client ID ${serviceAccountClientId}` : ''})`,
+        { cause: mapped },
+      );
+    case 'delegation-refused':
+      return new GmailCheckError('credentials', `${where} refused the service account's assertion (invalid_grant): the address is not a user of the Workspace domain, the key was deleted or disabled, or the clock is off`, { cause: mapped });
     case 'auth':
     case 'forbidden':
       return new GmailCheckError('credentials', `${where} refused the credentials${status}; check GOOGLE_CLIENT_ID, GOOGLE_CLIENT_SECRET and the refresh token`, { cause: mapped });

@@ -3,7 +3,9 @@
  * the `Authorization: Bearer` header on API calls.
  *
  * Followed: https://developers.google.com/identity/protocols/oauth2/web-server (consent URL
- * parameters, code exchange, refresh, `invalid_grant` "Token has been expired or revoked."),
+ * parameters: `login_hint`, `access_type=offline` with a refresh token on the first consent only
+ * unless `prompt=consent`, `include_granted_scopes`, granular consent that may narrow the scopes;
+ * code exchange, refresh, `invalid_grant` "Token has been expired or revoked."),
  * https://developers.google.com/identity/protocols/oauth2/service-account (JWT bearer grant:
  * RS256 assertion with `iss`, `sub`, `scope`, `aud` = the token URL, `exp` ≤ `iat` + 1 h),
  * RFC 7636 (PKCE, S256) and RFC 6749 §5 (token answers and errors).
@@ -64,8 +66,10 @@ interface CodeRecord extends Grant {
 /** What the consent endpoint does: approve as a mailbox's owner, or deny. */
 export interface ConsentBehaviour {
   decision: 'approve' | 'deny';
-  /** The address of the approving user; default the server's first mailbox. */
+  /** The address of the approving user; default the account `login_hint` names when the server has it, else the server's first mailbox. */
   address?: string;
+  /** The scopes the user leaves checked on Google's granular consent screen; default every scope asked for. */
+  scopes?: string[];
 }
 
 /** Options of {@link OAuthServer}. */
@@ -89,6 +93,8 @@ export class OAuthServer {
   private readonly refreshTokens = new Map<string, RefreshRecord>();
   private readonly accessTokens = new Map<string, AccessRecord>();
   private readonly codes = new Map<string, CodeRecord>();
+  /** Scopes each user granted each client so far (`clientId address`), for `include_granted_scopes` and the first-consent refresh token. */
+  private readonly granted = new Map<string, Set<string>>();
   private readonly serviceAccounts = new Map<string, { publicKeyPem: string; delegated: Set<string> | null }>();
   private readonly ttl: number;
   private readonly codeTtl: number;
@@ -165,6 +171,18 @@ export class OAuthServer {
   }
 
   /**
+   * Changes the scopes a service account is delegated (as a Workspace admin does in the Admin
+   * console); null allows every scope.
+   * @returns false for an unknown service account
+   */
+  setDelegation(clientEmail: string, delegatedScopes: string[] | null): boolean {
+    const account = this.serviceAccounts.get(clientEmail);
+    if (!account) return false;
+    account.delegated = delegatedScopes ? new Set(delegatedScopes) : null;
+    return true;
+  }
+
+  /**
    * Checks an `Authorization` header value.
    * @returns the grant, or `'unauthenticated'` (missing, unknown, expired, revoked)
    */
@@ -194,9 +212,23 @@ export class OAuthServer {
     const challenge = params.get('code_challenge');
     const method = params.get('code_challenge_method') ?? (challenge ? 'plain' : '');
     if (challenge && method !== 'S256' && method !== 'plain') return { status: 400, text: 'Error 400: invalid_request\nInvalid code_challenge_method' };
+    // RFC 7636 §4.2: 43-128 unreserved characters (an S256 challenge is 43).
+    if (challenge && !/^[A-Za-z0-9._~-]{43,128}$/.test(challenge)) return { status: 400, text: 'Error 400: invalid_request\nInvalid code_challenge' };
     if (this.consent.decision === 'deny') return refuse('access_denied');
-    const address = this.consent.address ?? this.defaultAddress();
+    // login_hint preselects that account on Google's chooser; the user may still pick another (consent.address).
+    const hinted = params.get('login_hint');
+    const address = this.consent.address ?? (hinted ? this.knownAddress(hinted) : null) ?? this.defaultAddress();
     if (!address) return refuse('access_denied');
+    const key = `${client.clientId} ${address.toLowerCase()}`;
+    const before = this.granted.get(key);
+    const checked = this.consent.scopes ? scopes.filter((scope) => this.consent.scopes!.includes(scope)) : scopes;
+    // include_granted_scopes=true: the new grant covers what the user granted this client before.
+    const grantScopes = params.get('include_granted_scopes') === 'true' && before ? [...new Set([...before, ...checked])] : checked;
+    this.granted.set(key, new Set([...(before ?? []), ...checked]));
+    // Google issues a refresh token for access_type=offline on the user's first consent to the
+    // client only, unless prompt=consent asks for the consent screen (and a new token) again.
+    const prompts = (params.get('prompt') ?? '').split(/\s+/);
+    const offline = params.get('access_type') === 'offline' && (!before || prompts.includes('consent'));
     const code = `4/0${random(40)}`;
     this.codes.set(code, {
       clientId: client.clientId,
@@ -204,14 +236,14 @@ export class OAuthServer {
       challenge,
       method,
       address,
-      scopes,
+      scopes: grantScopes,
       expiresAt: Date.now() + this.codeTtl,
       used: false,
-      offline: params.get('access_type') === 'offline',
+      offline,
     });
     if (state != null) back.searchParams.set('state', state);
     back.searchParams.set('code', code);
-    back.searchParams.set('scope', scopes.join(' '));
+    back.searchParams.set('scope', grantScopes.join(' '));
     return { status: 302, location: back.toString() };
   }
 

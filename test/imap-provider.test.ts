@@ -19,8 +19,9 @@ import { loaded } from './support/loaded.ts';
 if (!dovecotAvailable()) console.warn(`\n*** ${DOVECOT_MISSING} ***\n`);
 const silent = silentLogger();
 
-// With IMAP_INDEX=1 every provider reads from the persistent mail index (a fresh one each).
-const providerIndex = process.env.IMAP_INDEX === '1' ? await openProviderIndex() : null;
+// Every provider reads from the persistent mail index (a fresh one each), as the gateway's do;
+// IMAP_INDEX=0 runs the same tests on the in-memory folder index instead (`npm run test:imap-memory`).
+const providerIndex = process.env.IMAP_INDEX === '0' ? null : await openProviderIndex();
 afterAll(async () => {
   await providerIndex?.close();
 });

@@ -26,7 +26,7 @@
  * also undoes gzip; destroying `data` closes the connection); pass `{ status, headers, body: data }`.
  * Without `validateStatus`, gaxios reads a whole error body itself, unbounded.
  */
-import { MAX_ERROR_BODY_BYTES } from '../../upstream/error-body.ts';
+import { MAX_ERROR_BODY_BYTES } from '../../upstream/body.ts';
 import { Readable } from 'node:stream';
 import { ErrorCode, GatewayError, isGatewayError } from '../../errors.ts';
 import { AttachmentJsonScanner } from './attachment-json.ts';

@@ -16,7 +16,7 @@
  * Node's `fetch` is passed in (tests and the provider give their own); it must not retry by itself.
  */
 import type { GatewayError } from '../../errors.ts';
-import { readErrorBody } from '../../upstream/error-body.ts';
+import { readErrorBody } from '../../upstream/body.ts';
 import { isRetryableUpstreamError, longerWait, retryUpstream, type RetryOptions } from '../../upstream/retry.ts';
 import { type BatchItemResult, type BatchParseOptions, type BatchRequest, collectBatchResponse, encodeBatch, GMAIL_BATCH_ADVISED, GMAIL_BATCH_MAX } from './batch.ts';
 import { mapGmailAnswer, mapGmailError } from './errors.ts';

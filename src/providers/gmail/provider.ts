@@ -42,6 +42,7 @@ import { Readable } from 'node:stream';
 import type { ConversationInfo, MessageInfo } from '../../domain/mail.ts';
 import type { Page } from '../../domain/page.ts';
 import { badInput, ErrorCode, GatewayError, isGatewayError, notFound } from '../../errors.ts';
+import { readBodyLimited } from '../../upstream/body.ts';
 import { retryUpstream } from '../../upstream/retry.ts';
 import { MessageCache } from '../message-cache.ts';
 import { nativePage, nativePageToken } from '../paging.ts';
@@ -364,24 +365,15 @@ function queryString(query: Record<string, string | number | undefined>): string
 
 /** At most `max` bytes of a body as UTF-8 text; a longer body is PROVIDER_UNAVAILABLE. */
 async function readBounded(response: Response, max: number, signal: AbortSignal): Promise<string> {
-  if (!response.body) return '';
-  const reader = response.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
+  let text: string | null;
   try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      size += value.byteLength;
-      if (size > max) throw new GatewayError(ErrorCode.PROVIDER_UNAVAILABLE, 'Gmail sent a larger answer than the gateway reads');
-      chunks.push(value);
-    }
+    text = await readBodyLimited(response, max);
   } catch (error) {
-    reader.cancel().catch(() => {});
     if (signal.aborted) throw signal.reason;
     throw mapGmailError(error);
   }
-  return Buffer.concat(chunks).toString('utf8');
+  if (text === null) throw new GatewayError(ErrorCode.PROVIDER_UNAVAILABLE, 'Gmail sent a larger answer than the gateway reads');
+  return text;
 }
 
 /**

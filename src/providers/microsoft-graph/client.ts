@@ -21,7 +21,7 @@
 import { AuthenticationHandler, AuthenticationHandlerOptions, Client, GraphClientError, ResponseType } from '@microsoft/microsoft-graph-client';
 import type { Context, Middleware } from '@microsoft/microsoft-graph-client';
 import { ErrorCode, GatewayError } from '../../errors.ts';
-import { readErrorBody } from '../../upstream/error-body.ts';
+import { readBodyLimited, readErrorBody } from '../../upstream/body.ts';
 import { retryUpstream, type RetryOptions } from '../../upstream/retry.ts';
 import { isGraphFailure, malformedGraphAnswer, mapGraphAnswer, mapGraphError } from './errors.ts';
 import { MailboxSlots } from './mailbox-slots.ts';
@@ -301,23 +301,14 @@ export class GraphClient {
 
 /** At most `max` bytes of a body as UTF-8 text; a longer body is PROVIDER_UNAVAILABLE (not retried). */
 async function readBounded(response: Response, max: number, signal: AbortSignal): Promise<string> {
-  if (!response.body) return '';
-  const reader = response.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
+  let text: string | null;
   try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      size += value.byteLength;
-      if (size > max) throw malformedGraphAnswer('Microsoft Graph sent a larger answer than the gateway reads', false);
-      chunks.push(value);
-    }
+    text = await readBodyLimited(response, max);
   } catch (error) {
-    reader.cancel().catch(() => {});
     if (signal.aborted) throw signal.reason;
     throw mapGraphError(error);
   }
-  return Buffer.concat(chunks).toString('utf8');
+  if (text === null) throw malformedGraphAnswer('Microsoft Graph sent a larger answer than the gateway reads', false);
+  return text;
 }
 

@@ -13,6 +13,7 @@
  * | IMAP_ACQUIRE_TIMEOUT_MS | 10000 | longest wait for a free connection of the mailbox |
  * | IMAP_BREAKER_FAILURES | 5 | failures in a row after which the mailbox is answered PROVIDER_UNAVAILABLE at once |
  * | IMAP_BREAKER_HALF_OPEN_MS | 30000 | how long that lasts before one request tries the server again |
+ * | IMAP_INDEX_CHECK_MS | 0 | a folder of the mail index checked (STATUS) less than this long ago is taken as current (0: every request checks) |
  * | DOWNLOAD_STALL_TIMEOUT_MS | 30000 | a download whose client reads nothing for this long is cut |
  * | GOOGLE_API_ROOT | https://gmail.googleapis.com | origin of the Gmail API and of its batch endpoint (no path) |
  * | GOOGLE_TOKEN_URL | https://oauth2.googleapis.com/token | Google's OAuth 2.0 token endpoint |
@@ -75,6 +76,7 @@ export function readUpstreamConfig(env: NodeJS.ProcessEnv, problems: string[]): 
       acquireTimeoutMs: int('IMAP_ACQUIRE_TIMEOUT_MS', d.acquireTimeoutMs, 100, hour),
       breakerFailures: int('IMAP_BREAKER_FAILURES', IMAP_BREAKER_DEFAULTS.breakerFailures, 1, 1000),
       breakerHalfOpenAfterMs: int('IMAP_BREAKER_HALF_OPEN_MS', IMAP_BREAKER_DEFAULTS.breakerHalfOpenAfterMs, 100, hour),
+      indexCheckIntervalMs: int('IMAP_INDEX_CHECK_MS', 0, 0, hour),
     },
     downloadStallTimeoutMs: int('DOWNLOAD_STALL_TIMEOUT_MS', DEFAULT_DOWNLOAD_STALL_TIMEOUT_MS, 100, hour),
     google: readGoogleConfig(env, problems),

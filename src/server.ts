@@ -121,7 +121,10 @@ export function createGateway(deps: GatewayDeps): Gateway {
   if (!providers) {
     // Imported lazily: the registry pulls in every provider, which tests of this layer do not need.
     const registry = import('./providers/registry.ts').then(({ ProviderRegistry }) => {
-      const instance = new ProviderRegistry({ dataDir: config.dataDir, logger, imap: config.imap, google: config.google, microsoft: config.microsoft }, store);
+      // IMAP mailboxes read from the mail index on the gateway's database; the owner id tells this
+      // process's sync leases from other instances'.
+      const mailIndex = store.mailIndex ? { store: store.mailIndex(), owner: randomUUID() } : undefined;
+      const instance = new ProviderRegistry({ dataDir: config.dataDir, logger, imap: config.imap, google: config.google, microsoft: config.microsoft, ...(mailIndex ? { mailIndex } : {}) }, store);
       closeRegistry = () => instance.close();
       return instance;
     });

@@ -17,6 +17,7 @@ describe('IMAP and download limits in the configuration', () => {
       acquireTimeoutMs: 10_000,
       breakerFailures: 5,
       breakerHalfOpenAfterMs: 30_000,
+      indexCheckIntervalMs: 0,
     });
     expect(config.downloadStallTimeoutMs).toBe(30_000);
   });
@@ -32,6 +33,7 @@ describe('IMAP and download limits in the configuration', () => {
       IMAP_ACQUIRE_TIMEOUT_MS: '4000',
       IMAP_BREAKER_FAILURES: '2',
       IMAP_BREAKER_HALF_OPEN_MS: '5000',
+      IMAP_INDEX_CHECK_MS: '2000',
       DOWNLOAD_STALL_TIMEOUT_MS: '6000',
     });
     expect(config.imap).toEqual({
@@ -43,6 +45,7 @@ describe('IMAP and download limits in the configuration', () => {
       acquireTimeoutMs: 4000,
       breakerFailures: 2,
       breakerHalfOpenAfterMs: 5000,
+      indexCheckIntervalMs: 2000,
     });
     expect(config.downloadStallTimeoutMs).toBe(6000);
   });

@@ -88,7 +88,7 @@ describe('first starts at the same time', () => {
       await Promise.all(stores.map((s) => s.close()));
     }
     const db = new SqliteDatabase(file, { readonly: true });
-    expect(db.prepare('SELECT name FROM kysely_migration ORDER BY name').all()).toEqual([{ name: '0001_initial' }, { name: '0002_reconsent' }, { name: '0003_oauth_consents' }]);
+    expect(db.prepare('SELECT name FROM kysely_migration ORDER BY name').all()).toEqual([{ name: '0001_initial' }, { name: '0002_reconsent' }, { name: '0003_oauth_consents' }, { name: '0004_mail_index' }]);
     db.close();
   });
 
@@ -127,7 +127,7 @@ describe('first starts at the same time', () => {
       await Promise.all(stores.map((s) => s.migrate()));
       const client = new pg.Client({ connectionString: fresh.url });
       await client.connect();
-      expect((await client.query('SELECT name FROM kysely_migration ORDER BY name')).rows).toEqual([{ name: '0001_initial' }, { name: '0002_reconsent' }, { name: '0003_oauth_consents' }]);
+      expect((await client.query('SELECT name FROM kysely_migration ORDER BY name')).rows).toEqual([{ name: '0001_initial' }, { name: '0002_reconsent' }, { name: '0003_oauth_consents' }, { name: '0004_mail_index' }]);
       await client.end();
     } finally {
       await Promise.all(stores.map((s) => s.close()));
@@ -167,7 +167,7 @@ describe.each(dialects)('store on %s', (dialect, makeTarget) => {
     await second.migrate();
     await second.close();
     const rows = await target.raw('SELECT name FROM kysely_migration ORDER BY name');
-    expect(rows.map((r) => r.name)).toEqual(['0001_initial', '0002_reconsent', '0003_oauth_consents']);
+    expect(rows.map((r) => r.name)).toEqual(['0001_initial', '0002_reconsent', '0003_oauth_consents', '0004_mail_index']);
   });
 
   test('provider credential writes: saveCredentials stores encrypted, markNeedsReconsent shows until new credentials', async () => {

@@ -73,6 +73,17 @@ describe.skipIf(!hasCorpus || !dovecotAvailable())('IMAP end to end (Dovecot, Gr
     expect(sent).toBe(loadManifest().filter((_, i) => i % 5 === 4).length);
   });
 
+  it('answered from the mail index on the gateway database: every message of INBOX and Sent is indexed, both folders current', async () => {
+    const index = gateway.store.mailIndex!();
+    const mailboxId = (await gateway.store.listMailboxes(gateway.workspaceId))[0]!.id;
+    const folders = await index.folders(mailboxId);
+    expect(folders.map((f) => [f.folder, f.syncState]).sort()).toEqual([
+      ['INBOX', 'current'],
+      [dovecot.sentFolder, 'current'],
+    ].sort());
+    expect(folders.reduce((n, f) => n + f.syncedMessages, 0)).toBe(messages.length);
+  });
+
   it('lists exactly the expected attachments of every message, with exact sizes', () => {
     for (const message of messages) {
       const file = fileOf(message);

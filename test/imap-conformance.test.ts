@@ -19,11 +19,18 @@ import type { MessageInfo } from '../src/domain/mail.ts';
 import { corpusDir, expectedAttachments, hasCorpus, loadManifest } from './support/corpus.ts';
 import { DOVECOT_MISSING, dovecotAvailable, startDovecot, type DovecotInstance, type OptionalCapability } from './support/dovecot.ts';
 import { silentLogger } from './support/logger.ts';
+import { openProviderIndex } from './support/imap-index.ts';
 import { loaded } from './support/loaded.ts';
 
 if (!dovecotAvailable()) console.warn(`\n*** ${DOVECOT_MISSING} ***\n`);
 
 const silent = silentLogger();
+// The provider reads from the persistent mail index (a fresh one per suite), as the gateway's do;
+// IMAP_INDEX=0 runs the suites on the in-memory folder index instead (`npm run test:imap-memory`).
+const providerIndex = process.env.IMAP_INDEX === '0' ? null : await openProviderIndex();
+afterAll(async () => {
+  await providerIndex?.close();
+});
 
 async function sha256Of(stream: NodeJS.ReadableStream): Promise<{ bytes: Buffer }> {
   const chunks: Buffer[] = [];
@@ -84,9 +91,10 @@ function conformance(without: OptionalCapability[]) {
       // Every fifth message goes to Sent, so both folders and directions are exercised.
       const items = manifest.map((entry, i) => ({ folder: i % 5 === 4 ? 'Sent' : 'INBOX', raw: fs.readFileSync(path.join(corpusDir, entry.file)) }));
       await dovecot.appendMany(items);
+      const indexed = providerIndex?.next();
       provider = createImapProviderWith(
-        { id: 'm1', workspaceId: 'w1', provider: 'IMAP', address: null, displayName: null, settings: { host: dovecot.host, port: dovecot.port, user: dovecot.user, tls: false }, credentials: { password: dovecot.password } },
-        { dataDir: '/nonexistent', logger: silent },
+        { id: indexed?.mailboxId ?? 'm1', workspaceId: 'w1', provider: 'IMAP', address: null, displayName: null, settings: { host: dovecot.host, port: dovecot.port, user: dovecot.user, tls: false }, credentials: { password: dovecot.password } },
+        { dataDir: '/nonexistent', logger: silent, ...(indexed ? { mailIndex: indexed.mailIndex } : {}) },
       );
       const page = await provider.listConversations({ first: 100 });
       const convs = loaded(await provider.loadConversations(page.items.map((c) => c.key)));

@@ -13,15 +13,24 @@ import { createImapProviderWith, type ImapProvider } from '../src/providers/imap
 import { corpusDir, hasCorpus } from './support/corpus.ts';
 import { DOVECOT_MISSING, dovecotAvailable, startDovecot, type DovecotInstance, type DovecotOptions } from './support/dovecot.ts';
 import { silentLogger } from './support/logger.ts';
+import { openProviderIndex } from './support/imap-index.ts';
 import { loaded } from './support/loaded.ts';
 
 if (!dovecotAvailable()) console.warn(`\n*** ${DOVECOT_MISSING} ***\n`);
 const silent = silentLogger();
 
+// Every provider reads from the persistent mail index (a fresh one each), as the gateway's do;
+// IMAP_INDEX=0 runs the same tests on the in-memory folder index instead (`npm run test:imap-memory`).
+const providerIndex = process.env.IMAP_INDEX === '0' ? null : await openProviderIndex();
+afterAll(async () => {
+  await providerIndex?.close();
+});
+
 function providerFor(d: DovecotInstance, password = d.password, useServerThreads = true): ImapProvider {
+  const indexed = providerIndex?.next();
   return createImapProviderWith(
-    { id: 'm', workspaceId: 'w', provider: 'IMAP', address: null, displayName: null, settings: { host: d.host, port: d.port, user: d.user, tls: false }, credentials: { password } },
-    { dataDir: '/nonexistent', logger: silent },
+    { id: indexed?.mailboxId ?? 'm', workspaceId: 'w', provider: 'IMAP', address: null, displayName: null, settings: { host: d.host, port: d.port, user: d.user, tls: false }, credentials: { password } },
+    { dataDir: '/nonexistent', logger: silent, ...(indexed ? { mailIndex: indexed.mailIndex } : {}) },
     { useServerThreads },
   );
 }

@@ -5,6 +5,7 @@
  * {@link toDate}.
  */
 import type { ColumnType } from 'kysely';
+import type { MailIndexTables } from '../mail-index/tables.ts';
 
 /** A timestamp column: read as Date (PostgreSQL) or ISO text (SQLite), written as ISO text. */
 export type Timestamp = ColumnType<Date | string, string, string>;
@@ -76,8 +77,8 @@ export interface OAuthConsentTable {
   error: string | null;
 }
 
-/** The whole database, as kysely sees it. */
-export interface Database {
+/** The whole database, as kysely sees it (the mail index tables: `src/mail-index/tables.ts`). */
+export interface Database extends MailIndexTables {
   workspaces: WorkspaceTable;
   api_keys: ApiKeyTable;
   mailboxes: MailboxTable;

@@ -13,6 +13,7 @@ import { connect } from './connect.ts';
 import { KyselyConsentStore } from './consents.ts';
 import { createCredentialCipher } from './credentials.ts';
 import { migrateToLatest } from './migrate.ts';
+import { openMailIndex, type MailIndexStore } from '../mail-index/store.ts';
 import { toDate, type ApiKeyTable, type Database, type MailboxTable } from './schema.ts';
 
 /** Workspace names: 1-64 characters, letters, digits, dot, underscore, hyphen. */
@@ -31,7 +32,7 @@ const LAST_USED_RESOLUTION_MS = 60_000;
  */
 export function createStore(config: Pick<Config, 'database'>, secret: string): Store {
   const connection = connect(config.database);
-  return new KyselyStore(connection.db, () => migrateToLatest(connection), secret);
+  return new KyselyStore(connection.db, () => migrateToLatest(connection), secret, openMailIndex(connection));
 }
 
 /** Creation times strictly increase within a process, so "oldest first" is exact for rows made in the same millisecond. */
@@ -52,12 +53,18 @@ class KyselyStore implements Store {
   readonly #migrate: () => Promise<unknown>;
   readonly #cipher: ReturnType<typeof createCredentialCipher>;
   readonly consents: ConsentStore;
+  readonly #mailIndex: MailIndexStore;
 
-  constructor(db: Kysely<Database>, migrate: () => Promise<unknown>, secret: string) {
+  constructor(db: Kysely<Database>, migrate: () => Promise<unknown>, secret: string, mailIndex: MailIndexStore) {
     this.#db = db;
     this.#migrate = migrate;
     this.#cipher = createCredentialCipher(secret);
     this.consents = new KyselyConsentStore(db, this.#cipher);
+    this.#mailIndex = mailIndex;
+  }
+
+  mailIndex(): MailIndexStore {
+    return this.#mailIndex;
   }
 
   async createWorkspace(name: string): Promise<Workspace> {

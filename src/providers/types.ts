@@ -15,6 +15,7 @@ import type { ConversationInfo, MessageInfo, ProviderRef } from '../domain/mail.
 import type { Logger, Progress } from '../domain/logger.ts';
 import type { Page } from '../domain/page.ts';
 import type { ImapProviderOptions } from './imap/provider.ts';
+import type { ImapIndexDeps } from './imap/indexed.ts';
 import type { GoogleSettings } from './gmail/settings.ts';
 import type { MicrosoftSettings } from './microsoft-graph/settings.ts';
 
@@ -165,6 +166,8 @@ export interface ProviderDeps {
   microsoft?: MicrosoftSettings;
   /** The mailbox's credential writer; absent where nothing may be written (e.g. a CLI check before the mailbox is stored). */
   credentials?: MailboxCredentials;
+  /** The persistent mail index (`src/mail-index/`) IMAP mailboxes read from; absent: per-process folder indexes. */
+  mailIndex?: ImapIndexDeps;
 }
 
 /** Builds the provider of one mailbox. Must not connect yet: connecting happens on first use. */

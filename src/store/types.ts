@@ -3,6 +3,7 @@
  * implementation (`src/db/`) serves SQLite and PostgreSQL; the GraphQL layer and the CLI see only
  * this interface.
  */
+import type { MailIndexStore } from '../mail-index/store.ts';
 import type { MailboxConfig, ProviderKind } from '../providers/types.ts';
 import type { ConsentStore } from './consents.ts';
 
@@ -134,4 +135,9 @@ export interface Store {
   /** Runs pending migrations. Called at start. */
   migrate(): Promise<void>;
   close(): Promise<void>;
+  /**
+   * The mail index on the same database (`src/mail-index/`), which IMAP mailboxes read from;
+   * absent in stores without one (test doubles): providers then keep per-process indexes.
+   */
+  mailIndex?(): MailIndexStore;
 }

@@ -196,3 +196,14 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
   });
 }
 
+/**
+ * Of two retryable failures of one batch's items, the one that asks for the longer wait (its
+ * Retry-After), a throttle over an outage when equal: the batch waits once for all its retries.
+ */
+export function longerWait(current: GatewayError | undefined, candidate: GatewayError): GatewayError {
+  if (!current) return candidate;
+  const a = demandedRetryAfter(current) ?? 0;
+  const b = demandedRetryAfter(candidate) ?? 0;
+  if (b !== a) return b > a ? candidate : current;
+  return current.code !== ErrorCode.PROVIDER_THROTTLED && candidate.code === ErrorCode.PROVIDER_THROTTLED ? candidate : current;
+}

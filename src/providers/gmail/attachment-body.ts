@@ -26,6 +26,7 @@
  * also undoes gzip; destroying `data` closes the connection); pass `{ status, headers, body: data }`.
  * Without `validateStatus`, gaxios reads a whole error body itself, unbounded.
  */
+import { MAX_ERROR_BODY_BYTES } from '../../upstream/body.ts';
 import { Readable } from 'node:stream';
 import { ErrorCode, GatewayError, isGatewayError } from '../../errors.ts';
 import { AttachmentJsonScanner } from './attachment-json.ts';
@@ -37,8 +38,6 @@ export type UpstreamBody = ReadableStream<Uint8Array> | Readable;
 /** Header values as fetch's `Headers` or Node's incoming headers. */
 export type UpstreamHeaders = HeadersLike;
 
-/** Largest error body read whole, in bytes (Gmail's are well under 2 KiB). */
-export const MAX_ERROR_BODY_BYTES = 64 * 1024;
 
 /** Default of {@link AttachmentBodyOptions.idleTimeoutMs}. */
 export const DEFAULT_IDLE_TIMEOUT_MS = 30_000;

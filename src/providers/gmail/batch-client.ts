@@ -16,7 +16,8 @@
  * Node's `fetch` is passed in (tests and the provider give their own); it must not retry by itself.
  */
 import type { GatewayError } from '../../errors.ts';
-import { demandedRetryAfter, isRetryableUpstreamError, retryUpstream, type RetryOptions } from '../../upstream/retry.ts';
+import { readErrorBody } from '../../upstream/body.ts';
+import { isRetryableUpstreamError, longerWait, retryUpstream, type RetryOptions } from '../../upstream/retry.ts';
 import { type BatchItemResult, type BatchParseOptions, type BatchRequest, collectBatchResponse, encodeBatch, GMAIL_BATCH_ADVISED, GMAIL_BATCH_MAX } from './batch.ts';
 import { mapGmailAnswer, mapGmailError } from './errors.ts';
 
@@ -36,9 +37,6 @@ export interface BatchGetOptions {
   /** Size bounds of the answers (bytes). */
   parse?: Omit<BatchParseOptions, 'signal'>;
 }
-
-/** Longest error body read from a failed batch POST, bytes (Google's error objects are small). */
-const MAX_ERROR_BODY_BYTES = 64 * 1024;
 
 /**
  * Runs `requests` as Gmail HTTP batches and returns one result per request, in request order.
@@ -111,7 +109,7 @@ async function runBatch(
           throw mapGmailError(error);
         }
         if (!response.ok) {
-          const error = mapGmailAnswer({ status: response.status, body: await readSmallText(response), headers: response.headers });
+          const error = mapGmailAnswer({ status: response.status, body: await readErrorBody(response), headers: response.headers });
           for (const i of open) lastError.set(i, error);
           throw error;
         }
@@ -145,34 +143,6 @@ async function runBatch(
   return results.map((result) => result ?? { ok: false, error: mapGmailError(new Error('no answer')) });
 }
 
-/** Of two retryable failures, the one that asks for the longer wait (a throttle over an outage when equal). */
-function longerWait(current: GatewayError | undefined, candidate: GatewayError): GatewayError {
-  if (!current) return candidate;
-  const a = demandedRetryAfter(current) ?? 0;
-  const b = demandedRetryAfter(candidate) ?? 0;
-  if (b !== a) return b > a ? candidate : current;
-  return current.code !== 'PROVIDER_THROTTLED' && candidate.code === 'PROVIDER_THROTTLED' ? candidate : current;
-}
 
-/** At most 64 KiB of a failed answer's body, as text; the rest is not read. */
-async function readSmallText(response: Response): Promise<string> {
-  if (!response.body) return '';
-  const reader = response.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  try {
-    while (size < MAX_ERROR_BODY_BYTES) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      chunks.push(value);
-      size += value.byteLength;
-    }
-  } catch {
-    // A body cut under an error status: the status alone decides.
-  } finally {
-    reader.cancel().catch(() => {});
-  }
-  return Buffer.concat(chunks).toString('utf8', 0, Math.min(size, MAX_ERROR_BODY_BYTES));
-}
 
 async function* emptyBody(): AsyncGenerator<Uint8Array> {}

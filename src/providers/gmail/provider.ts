@@ -23,7 +23,7 @@
  *   The cursor is Gmail's `nextPageToken`, passed through (`../paging.ts`).
  * - One `threads.list` per page, then the page's threads through one batch of `threads.get`
  *   (`fields` mask without inline bodies); messages go through batches of `messages.get`; a
- *   message read in a thread is kept a short while ({@link MESSAGE_CACHE_TTL_MS}), so a listed
+ *   message read in a thread is kept a short while (`MESSAGE_CACHE_TTL_MS` of `../message-cache.ts`), so a listed
  *   conversation's messages cost no second read.
  * - Downloads: a zero-byte part is served empty without a call. A URL minted from a listing
  *   carries the attachment's `downloadHint` (the `attachmentId` seen then, size, type, name:
@@ -42,7 +42,9 @@ import { Readable } from 'node:stream';
 import type { ConversationInfo, MessageInfo } from '../../domain/mail.ts';
 import type { Page } from '../../domain/page.ts';
 import { badInput, ErrorCode, GatewayError, isGatewayError, notFound } from '../../errors.ts';
+import { readBodyLimited } from '../../upstream/body.ts';
 import { retryUpstream } from '../../upstream/retry.ts';
+import { MessageCache } from '../message-cache.ts';
 import { nativePage, nativePageToken } from '../paging.ts';
 import type { AttachmentContent, CallOptions, ConversationFilter, MailboxConfig, MailProvider, OpenAttachmentOptions, ProviderDeps } from '../types.ts';
 import { openAttachmentBody } from './attachment-body.ts';
@@ -56,10 +58,6 @@ import type { GoogleTokenSource } from './token-source.ts';
 
 /** Keys per loadConversations / loadMessages call: Google's advised batch size. */
 export const GMAIL_BATCH_LIMIT = GMAIL_BATCH_ADVISED;
-/** How long a message read with its thread is reused, ms. */
-export const MESSAGE_CACHE_TTL_MS = 60_000;
-/** Most weight kept in that cache per mailbox: a message weighs 1 plus its attachments, so hostile messages with thousands of parts cannot fill memory. */
-export const MESSAGE_CACHE_MAX_WEIGHT = 50_000;
 /** Longest JSON answer read whole (a threads.list page, one messages.get), bytes. */
 export const MAX_JSON_BYTES = 16 * 1024 * 1024;
 /** Deadline for an attachments.get answer to begin its `data`, retries included, ms (the stream itself then has an idle timeout). */
@@ -87,8 +85,7 @@ class GmailProvider implements MailProvider {
   readonly #tokens: GoogleTokenSource;
   readonly #fetch: typeof fetch;
   /** Messages read recently (with their thread), by id; insertion order is age. */
-  readonly #messages = new Map<string, { info: MessageInfo; at: number; weight: number }>();
-  #weight = 0;
+  readonly #messages = new MessageCache();
 
   constructor(mailbox: MailboxConfig, deps: ProviderDeps, options: GmailProviderOptions) {
     const google = deps.google ?? GOOGLE_DEFAULTS;
@@ -139,7 +136,7 @@ class GmailProvider implements MailProvider {
   }
 
   async loadMessages(keys: readonly string[], options?: CallOptions): Promise<(MessageInfo | null | GatewayError)[]> {
-    const out: (MessageInfo | null)[] = keys.map((k) => (typeof k === 'string' && ID.test(k) ? (this.#cached(k) ?? null) : null));
+    const out: (MessageInfo | null)[] = keys.map((k) => (typeof k === 'string' && ID.test(k) ? (this.#messages.get(k) ?? null) : null));
     const missing = [...new Set(keys.filter((k, i) => out[i] === null && typeof k === 'string' && ID.test(k)))];
     if (missing.length === 0) return out;
     const requests = missing.map((id): BatchRequest => ({ path: gmailPath('users', 'me', 'messages', id), query: { format: 'full', fields: MESSAGE_FIELDS } }));
@@ -149,7 +146,7 @@ class GmailProvider implements MailProvider {
     results.forEach((result, i) => {
       if (!result.ok) return byId.set(missing[i]!, result.error.code === ErrorCode.NOT_FOUND ? null : result.error);
       const info = messageInfoOf(result.body as GmailMessage);
-      if (info) this.#remember(info);
+      if (info) this.#messages.remember(info);
       byId.set(missing[i]!, info);
     });
     return keys.map((k, i) => out[i] ?? byId.get(k) ?? null);
@@ -161,7 +158,7 @@ class GmailProvider implements MailProvider {
     const partId = typeof partKey === 'string' ? gmailPartIdOf(partKey) : null;
     if (typeof messageKey !== 'string' || !ID.test(messageKey) || partId === null) throw notFound('Attachment');
     // A zero-byte part needs no call at all when the message was read lately.
-    const known = this.#cached(messageKey)?.attachments.find((a) => a.partId === partKey);
+    const known = this.#messages.get(messageKey)?.attachments.find((a) => a.partId === partKey);
     if (known && known.size === 0) return { stream: Readable.from([]), size: 0, contentType: known.contentType, filename: known.filename };
 
     // The fast path: attachments.get with the id seen while listing, no messages.get.
@@ -215,7 +212,6 @@ class GmailProvider implements MailProvider {
 
   async close(): Promise<void> {
     this.#messages.clear();
-    this.#weight = 0;
   }
 
   /** Threads by id, in order: the conversation, null (unreadable), or the item's error. */
@@ -227,7 +223,7 @@ class GmailProvider implements MailProvider {
       if (!result.ok) return result.error;
       const read = conversationOf(result.body as GmailThread);
       if (!read) return null;
-      for (const m of read.messages) this.#remember(m);
+      for (const m of read.messages) this.#messages.remember(m);
       return read.conversation;
     });
   }
@@ -332,32 +328,6 @@ class GmailProvider implements MailProvider {
       { signal, budgetMs: ATTACHMENT_START_TIMEOUT_MS, mapError: mapGmailError },
     );
   }
-
-  #cached(id: string): MessageInfo | null {
-    const hit = this.#messages.get(id);
-    if (!hit) return null;
-    if (Date.now() - hit.at > MESSAGE_CACHE_TTL_MS) {
-      this.#forget(id);
-      return null;
-    }
-    return hit.info;
-  }
-
-  #remember(info: MessageInfo): void {
-    this.#forget(info.key);
-    const weight = 1 + info.attachments.length;
-    if (weight > MESSAGE_CACHE_MAX_WEIGHT) return;
-    this.#messages.set(info.key, { info, at: Date.now(), weight });
-    this.#weight += weight;
-    while (this.#weight > MESSAGE_CACHE_MAX_WEIGHT) this.#forget(this.#messages.keys().next().value!);
-  }
-
-  #forget(id: string): void {
-    const hit = this.#messages.get(id);
-    if (!hit) return;
-    this.#messages.delete(id);
-    this.#weight -= hit.weight;
-  }
 }
 
 /**
@@ -395,24 +365,15 @@ function queryString(query: Record<string, string | number | undefined>): string
 
 /** At most `max` bytes of a body as UTF-8 text; a longer body is PROVIDER_UNAVAILABLE. */
 async function readBounded(response: Response, max: number, signal: AbortSignal): Promise<string> {
-  if (!response.body) return '';
-  const reader = response.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
+  let text: string | null;
   try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      size += value.byteLength;
-      if (size > max) throw new GatewayError(ErrorCode.PROVIDER_UNAVAILABLE, 'Gmail sent a larger answer than the gateway reads');
-      chunks.push(value);
-    }
+    text = await readBodyLimited(response, max);
   } catch (error) {
-    reader.cancel().catch(() => {});
     if (signal.aborted) throw signal.reason;
     throw mapGmailError(error);
   }
-  return Buffer.concat(chunks).toString('utf8');
+  if (text === null) throw new GatewayError(ErrorCode.PROVIDER_UNAVAILABLE, 'Gmail sent a larger answer than the gateway reads');
+  return text;
 }
 
 /**

@@ -21,6 +21,7 @@
  * deadline. A refresh token Google rotates during the check is returned, so the caller stores
  * the current one.
  */
+import { readBodyLimited } from '../../upstream/body.ts';
 import { ErrorCode, GatewayError, isGatewayError } from '../../errors.ts';
 import { GmailTokenSource } from './auth.ts';
 import { GMAIL_READONLY_SCOPE, parseServiceAccountKey, ServiceAccountTokenSource } from './service-account.ts';
@@ -192,19 +193,9 @@ export async function readProfile(url: string, accessToken: string, signal: Abor
 
 /** The body as text, at most `limit` bytes (more is refused: no profile is that large). */
 async function readLimited(response: Response, limit: number): Promise<string> {
-  if (!response.body) return '';
-  const chunks: Buffer[] = [];
-  let size = 0;
-  const reader = response.body.getReader();
-  for (let next = await reader.read(); !next.done; next = await reader.read()) {
-    size += next.value.byteLength;
-    if (size > limit) {
-      await reader.cancel().catch(() => undefined);
-      throw new GmailCheckError('upstream', `the answer to the profile read was larger than ${limit} bytes`);
-    }
-    chunks.push(Buffer.from(next.value));
-  }
-  return Buffer.concat(chunks).toString('utf8');
+  const text = await readBodyLimited(response, limit);
+  if (text === null) throw new GmailCheckError('upstream', `the answer to the profile read was larger than ${limit} bytes`);
+  return text;
 }
 
 /** A failure of the token exchange or the profile read as a {@link GmailCheckError}. */

@@ -25,6 +25,10 @@ export interface MessageSummary extends MessageHeaders {
   direction: MessageDirection;
   structure: MimePart | null;
   hasAttachments: boolean;
+  /** FLAGS as the server answered them (`\\Seen`, keywords), for the mail index. */
+  flags: string[];
+  /** RFC822.SIZE in bytes, null when the server gave none. */
+  size: number | null;
 }
 
 /** The cached state of one folder. */
@@ -45,7 +49,7 @@ export interface FolderIndex {
 /** Items fetched per message for the index (one UID FETCH for any number of messages). */
 function summaryItems(): unknown[] {
   // A partial FETCH bounds what a hostile References or Content-Type header can bring per message.
-  return [atom('UID'), atom('INTERNALDATE'), atom('ENVELOPE'), atom('BODYSTRUCTURE'), atom('BODY.PEEK', [atom('HEADER.FIELDS'), ['REFERENCES', ...ROOT_MIME_FIELDS].map((f) => atom(f))], [0, MAX_HEADER_FIELDS_BYTES])];
+  return [atom('UID'), atom('FLAGS'), atom('RFC822.SIZE'), atom('INTERNALDATE'), atom('ENVELOPE'), atom('BODYSTRUCTURE'), atom('BODY.PEEK', [atom('HEADER.FIELDS'), ['REFERENCES', ...ROOT_MIME_FIELDS].map((f) => atom(f))], [0, MAX_HEADER_FIELDS_BYTES])];
 }
 
 /** Most bytes of the top-level header fields fetched per message (References and the MIME fields). */
@@ -69,6 +73,9 @@ export async function fetchSummaries(client: ImapFlow, folder: string, uidValidi
     let headers: Buffer | null = null;
     for (const [name, value] of items) if (name.startsWith('BODY[HEADER.FIELDS')) headers = tokenBuffer(value);
     const structure = mapBodyStructure(items.get('BODYSTRUCTURE'));
+    const flagList = items.get('FLAGS');
+    const flags = Array.isArray(flagList) ? flagList.map((f) => tokenText(f)).filter((f): f is string => f !== null) : [];
+    const sizeValue = Number(tokenText(items.get('RFC822.SIZE')) ?? NaN);
     // The root part's header is the message header.
     if (structure && headers) applyPartHeader(structure, headers);
     out.push({
@@ -86,6 +93,8 @@ export async function fetchSummaries(client: ImapFlow, folder: string, uidValidi
       date: env.date ?? (internalDate && !Number.isNaN(internalDate.getTime()) ? internalDate : null),
       structure,
       hasAttachments: false,
+      flags,
+      size: Number.isSafeInteger(sizeValue) && sizeValue >= 0 ? sizeValue : null,
     });
   });
   const requests = out.flatMap((s) => (s.structure ? [{ uid: s.uid, sections: headerSections(s.structure) }] : []));

@@ -40,6 +40,8 @@ import { atom, execRaw, searchNumbers } from './raw.ts';
 import type { PartSize } from './sizes.ts';
 import { measureParts } from './sizes.ts';
 import { buildConversations } from './threading.ts';
+import { IndexedImapReader } from './indexed.ts';
+import { encodeMessageKey } from './keys.ts';
 
 /** The IMAP provider with its command counters. */
 export interface ImapProvider extends MailProvider {
@@ -72,6 +74,8 @@ export interface ImapProviderOptions extends ImapPoolOptions {
   breakerFailures?: number;
   /** How long an open breaker answers at once before letting one call try the server again, ms; default 30 000. */
   breakerHalfOpenAfterMs?: number;
+  /** With the mail index: a folder checked less than this long ago (ms) is taken as current; default 0 (every call sends STATUS). */
+  indexCheckIntervalMs?: number;
 }
 
 /** Defaults of the breaker options of {@link ImapProviderOptions}. */
@@ -108,9 +112,14 @@ class ImapProviderImpl implements ImapProvider {
   readonly #breaker: CircuitBreakerPolicy;
   readonly #halfOpenAfterMs: number;
   #brokenAt = 0;
+  /** Reads from the persistent mail index when the deps give one; else the in-memory folder indexes. */
+  readonly #reader: IndexedImapReader | null;
 
-  constructor(settings: ImapConnectionSettings, deps: ProviderDeps, options: ImapProviderOptions) {
+  constructor(mailboxId: string, settings: ImapConnectionSettings, deps: ProviderDeps, options: ImapProviderOptions) {
     this.#deps = deps;
+    this.#reader = deps.mailIndex
+      ? new IndexedImapReader(mailboxId, { ...deps.mailIndex, minIntervalMs: options.indexCheckIntervalMs ?? deps.mailIndex.minIntervalMs ?? 0 }, deps.logger, (fn) => this.#upstream(fn, undefined))
+      : null;
     this.#pool = new ImapPool(settings, deps.logger, options);
     this.#useServerThreads = options.useServerThreads ?? true;
     this.#halfOpenAfterMs = options.breakerHalfOpenAfterMs ?? IMAP_BREAKER_DEFAULTS.breakerHalfOpenAfterMs;
@@ -174,6 +183,15 @@ class ImapProviderImpl implements ImapProvider {
    * when its own signal aborts (the refresh runs on for the others, bounded by the pool's deadlines).
    */
   async #refresh(signal?: AbortSignal): Promise<void> {
+    if (this.#reader) {
+      if (!this.#folders) {
+        const folders = await untilAborted(this.#upstream((client) => discoverFolders(client), undefined), signal);
+        this.#folders ??= folders;
+      }
+      const entries: [string, 'RECEIVED' | 'SENT'][] = [[this.#folders.inbox, 'RECEIVED']];
+      if (this.#folders.sent) entries.push([this.#folders.sent, 'SENT']);
+      return this.#reader.refresh(entries, signal);
+    }
     if (!this.#refreshing) {
       // No signal: the refresh is shared, so no single caller may cut it.
       this.#refreshing = this.#upstream(async (client) => {
@@ -222,6 +240,11 @@ class ImapProviderImpl implements ImapProvider {
     if (args.after != null) decodeListCursor(args.after);
     await this.#refresh(options.signal);
     const filter = args.filter ?? {};
+    if (this.#reader) {
+      const search = filter.search?.trim();
+      const matching = search ? await this.#search(search, options.signal) : null;
+      return this.#reader.listConversations(args, matching, options.signal);
+    }
     let list = [...this.#conversationIndex().list];
     if (filter.hasAttachments != null) list = list.filter((c) => c.hasAttachments === filter.hasAttachments);
     if (filter.since) {
@@ -243,6 +266,18 @@ class ImapProviderImpl implements ImapProvider {
     // or LF would end the command and NUL is forbidden (RFC 3501 §4.3, §9).
     if (/[\r\n\0]/.test(text)) throw badInput('search must not contain CR, LF or NUL characters');
     const keys = new Set<string>();
+    if (this.#reader) {
+      const folders = await this.#reader.uidValidities();
+      await this.#upstream(async (client) => {
+        for (const [folder, uidValidity] of folders) {
+          await client.mailboxOpen(folder, { readOnly: true });
+          await execRaw(client, 'UID SEARCH', [atom('CHARSET'), atom('UTF-8'), atom('TEXT'), { type: 'STRING', value: text }], 'SEARCH', (untagged) => {
+            for (const uid of searchNumbers(untagged)) keys.add(encodeMessageKey({ folder, uidValidity, uid }));
+          });
+        }
+      }, signal);
+      return keys;
+    }
     await this.#upstream(async (client) => {
       for (const index of this.#indexes.values()) {
         await client.mailboxOpen(index.path, { readOnly: true });
@@ -259,12 +294,14 @@ class ImapProviderImpl implements ImapProvider {
 
   async loadConversations(keys: readonly string[], options: CallOptions = {}): Promise<(ConversationInfo | null)[]> {
     await this.#refresh(options.signal);
+    if (this.#reader) return this.#reader.loadConversations(keys);
     const { byMessage } = this.#conversationIndex();
     return keys.map((key) => (this.#summary(key) ? (byMessage.get(key) ?? null) : null));
   }
 
   async loadMessages(keys: readonly string[], options: CallOptions = {}): Promise<(MessageInfo | null)[]> {
     await this.#refresh(options.signal);
+    if (this.#reader) return this.#reader.loadMessages(keys);
     const summaries = keys.map((key) => this.#summary(key));
     await this.#ensureSizes(summaries.filter((s): s is MessageSummary => s !== null), options.signal);
     const { byMessage } = this.#conversationIndex();
@@ -343,16 +380,29 @@ class ImapProviderImpl implements ImapProvider {
     const ref = decodeMessageKey(messageKey);
     if (!ref || typeof partId !== 'string' || !/^\d+(\.\d+)*$/.test(partId)) throw notFound('Attachment');
     await this.#refresh(signal);
-    const summary = this.#summary(messageKey);
-    if (!summary?.structure) throw notFound('Attachment');
-    const attachment = this.#attachments(summary).list.find((a) => a.partId === partId);
-    const part = findPart(summary.structure, partId);
-    if (!part || !attachment) throw notFound('Attachment');
-    if (!attachment.downloadable) throw new NotDownloadableError();
-    await this.#ensureSizes([summary], signal);
-    const size = this.#sizes.get(summary.key)?.get(partId);
+    let attachment: AttachmentInfo | undefined;
+    let transferEncoding: string | null;
+    let size: { size: number | null; exact: boolean } | undefined;
+    if (this.#reader) {
+      const indexed = await this.#reader.attachment(messageKey, partId);
+      if (!indexed) throw notFound('Attachment');
+      attachment = indexed;
+      transferEncoding = indexed.encoding;
+      size = { size: indexed.size, exact: indexed.sizeExact };
+      if (!attachment.downloadable) throw new NotDownloadableError();
+    } else {
+      const summary = this.#summary(messageKey);
+      if (!summary?.structure) throw notFound('Attachment');
+      attachment = this.#attachments(summary).list.find((a) => a.partId === partId);
+      const part = findPart(summary.structure, partId);
+      if (!part || !attachment) throw notFound('Attachment');
+      if (!attachment.downloadable) throw new NotDownloadableError();
+      await this.#ensureSizes([summary], signal);
+      size = this.#sizes.get(summary.key)?.get(partId);
+      transferEncoding = part.encoding;
+    }
     signal?.throwIfAborted();
-    const encoding = transferEncodingFamily(part.encoding) === 'identity' ? null : part.encoding;
+    const encoding = transferEncodingFamily(transferEncoding) === 'identity' ? null : transferEncoding;
     const stream = await this.#guarded(async () => {
       const lease = await this.#pool.acquire({ signal, purpose: 'download' });
       // Until the stream exists, an abort cuts the commands of this lease alone.
@@ -401,7 +451,7 @@ class ImapProviderImpl implements ImapProvider {
 
 /** Creates the provider of an IMAP mailbox (no connection until first use), with extra options. */
 export function createImapProviderWith(mailbox: MailboxConfig, deps: ProviderDeps, options: ImapProviderOptions = {}): ImapProvider {
-  return new ImapProviderImpl(imapSettings(mailbox), deps, options);
+  return new ImapProviderImpl(mailbox.id, imapSettings(mailbox), deps, options);
 }
 
 /** The registry's factory (see `src/providers/registry.ts`). */

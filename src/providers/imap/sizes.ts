@@ -62,6 +62,12 @@ function binaryUnsafe(structure: MimePart): Set<string> {
   return unsafe;
 }
 
+/** The decoded size of a part guessed from its encoded size (never exact unless the encoding is identity). */
+export function estimatePartSize(part: MimePart): PartSize {
+  if (transferEncodingFamily(part.encoding) === 'identity') return { size: part.size, exact: part.size != null };
+  return estimate(part);
+}
+
 function estimate(part: MimePart): PartSize {
   const size = part.size;
   if (size == null) return { size: null, exact: false };

@@ -15,7 +15,7 @@
  *   Items answered 401 get one more try with a fresh token.
  */
 import { ErrorCode, GatewayError } from '../../errors.ts';
-import { demandedRetryAfter, isRetryableUpstreamError, retryUpstream } from '../../upstream/retry.ts';
+import { isRetryableUpstreamError, longerWait, retryUpstream } from '../../upstream/retry.ts';
 import type { GraphClient } from './client.ts';
 import { isGraphFailure, malformedGraphAnswer, mapGraphAnswer, mapGraphError, type GraphHeaders } from './errors.ts';
 
@@ -204,11 +204,3 @@ async function runOne(client: Pick<GraphClient, 'postBatchOnce'>, calls: readonl
   return results.map((r) => r ?? { ok: false, error: new GatewayError(ErrorCode.PROVIDER_UNAVAILABLE, 'Microsoft Graph left a batch request unanswered') });
 }
 
-/** Of two retryable failures, the one that asks for the longer wait (a throttle over an outage when equal). */
-function longerWait(current: GatewayError | undefined, candidate: GatewayError): GatewayError {
-  if (!current) return candidate;
-  const a = demandedRetryAfter(current) ?? 0;
-  const b = demandedRetryAfter(candidate) ?? 0;
-  if (b !== a) return b > a ? candidate : current;
-  return current.code !== ErrorCode.PROVIDER_THROTTLED && candidate.code === ErrorCode.PROVIDER_THROTTLED ? candidate : current;
-}

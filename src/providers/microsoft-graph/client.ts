@@ -21,6 +21,7 @@
 import { AuthenticationHandler, AuthenticationHandlerOptions, Client, GraphClientError, ResponseType } from '@microsoft/microsoft-graph-client';
 import type { Context, Middleware } from '@microsoft/microsoft-graph-client';
 import { ErrorCode, GatewayError } from '../../errors.ts';
+import { readBodyLimited, readErrorBody } from '../../upstream/body.ts';
 import { retryUpstream, type RetryOptions } from '../../upstream/retry.ts';
 import { isGraphFailure, malformedGraphAnswer, mapGraphAnswer, mapGraphError } from './errors.ts';
 import { MailboxSlots } from './mailbox-slots.ts';
@@ -188,7 +189,7 @@ export class GraphClient {
             // The bytes as stored, so Content-Length counts what the client gets.
             const response = await this.#fetchRaw('GET', path, {}, undefined, controller.signal, attempt, GRAPH_VERSION, { 'Accept-Encoding': 'identity' });
             if (!response.ok) {
-              const error = mapGraphAnswer({ status: response.status, body: await readSmallText(response), headers: response.headers }, { attachmentValue: true });
+              const error = mapGraphAnswer({ status: response.status, body: await readErrorBody(response), headers: response.headers }, { attachmentValue: true });
               throw error;
             }
             if (!response.body) throw malformedGraphAnswer('Microsoft Graph sent an attachment without a body');
@@ -285,7 +286,7 @@ export class GraphClient {
   /** The answer's JSON, read within {@link MAX_GRAPH_JSON_BYTES}; the slot is released once read. */
   async #readJson({ response, release, signal }: { response: Response; release: () => void; signal: AbortSignal }): Promise<unknown> {
     try {
-      if (!response.ok) throw mapGraphAnswer({ status: response.status, body: await readSmallText(response), headers: response.headers });
+      if (!response.ok) throw mapGraphAnswer({ status: response.status, body: await readErrorBody(response), headers: response.headers });
       const text = await readBounded(response, MAX_GRAPH_JSON_BYTES, signal);
       try {
         return JSON.parse(text) as unknown;
@@ -300,46 +301,14 @@ export class GraphClient {
 
 /** At most `max` bytes of a body as UTF-8 text; a longer body is PROVIDER_UNAVAILABLE (not retried). */
 async function readBounded(response: Response, max: number, signal: AbortSignal): Promise<string> {
-  if (!response.body) return '';
-  const reader = response.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
+  let text: string | null;
   try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      size += value.byteLength;
-      if (size > max) throw malformedGraphAnswer('Microsoft Graph sent a larger answer than the gateway reads', false);
-      chunks.push(value);
-    }
+    text = await readBodyLimited(response, max);
   } catch (error) {
-    reader.cancel().catch(() => {});
     if (signal.aborted) throw signal.reason;
     throw mapGraphError(error);
   }
-  return Buffer.concat(chunks).toString('utf8');
+  if (text === null) throw malformedGraphAnswer('Microsoft Graph sent a larger answer than the gateway reads', false);
+  return text;
 }
 
-/** Longest error body read, bytes (Graph's error objects are small). */
-const MAX_ERROR_BODY_BYTES = 64 * 1024;
-
-/** At most 64 KiB of a failed answer's body, as text; the rest is not read. */
-async function readSmallText(response: Response): Promise<string> {
-  if (!response.body) return '';
-  const reader = response.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  try {
-    while (size < MAX_ERROR_BODY_BYTES) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      chunks.push(value);
-      size += value.byteLength;
-    }
-  } catch {
-    // A body cut under an error status: the status alone decides.
-  } finally {
-    reader.cancel().catch(() => {});
-  }
-  return Buffer.concat(chunks).toString('utf8', 0, Math.min(size, MAX_ERROR_BODY_BYTES));
-}

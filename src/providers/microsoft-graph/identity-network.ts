@@ -24,7 +24,8 @@
 import type { INetworkModule, NetworkRequestOptions, NetworkResponse } from '@azure/msal-node';
 import { parseRetryAfter } from '../../upstream/retry.ts';
 import { GraphAuthError } from './auth-errors.ts';
-import { networkErrorCode, networkFailureKind, readBodyLimited } from './network-failure.ts';
+import { readBodyLimited } from '../../upstream/body.ts';
+import { networkErrorCode, networkFailureKind } from './network-failure.ts';
 
 /** Largest identity-platform answer read, bytes (an OpenID document or a token answer is a few KiB). */
 export const MAX_IDENTITY_ANSWER_BYTES = 256 * 1024;

@@ -29,23 +29,3 @@ export function networkFailureKind(code: string | null): NetworkFailureKind {
   return 'unreachable';
 }
 
-/**
- * The body of `response` as text, at most `limit` bytes; null when it is longer (the rest is not
- * read and the body is cancelled). Identity and mailbox-settings answers are a few KiB: a larger
- * one is not what was asked for.
- */
-export async function readBodyLimited(response: Response, limit: number): Promise<string | null> {
-  if (!response.body) return '';
-  const chunks: Buffer[] = [];
-  let size = 0;
-  const reader = response.body.getReader();
-  for (let next = await reader.read(); !next.done; next = await reader.read()) {
-    size += next.value.byteLength;
-    if (size > limit) {
-      await reader.cancel().catch(() => undefined);
-      return null;
-    }
-    chunks.push(Buffer.from(next.value));
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}

@@ -16,7 +16,7 @@
  *   (https://learn.microsoft.com/en-us/graph/search-query-parameter: one quoted phrase, no
  *   `$filter` or `$orderby` beside it), see {@link SEARCH_MAX_READS}. A listed conversation is read whole with its
  *   messages and their attachment metadata in the same `$batch`, and kept a short while
- *   ({@link MESSAGE_CACHE_TTL_MS}), so its messages cost no second read.
+ *   (`MESSAGE_CACHE_TTL_MS` of `../message-cache.ts`), so its messages cost no second read.
  * - `loadConversations` / `loadMessages`: one `$batch` request per key (`batchLimit` 20, the
  *   `$batch` limit), `$expand` of the attachments' metadata, never their bytes. A conversation is
  *   `GET /messages?$filter=conversationId eq '…'` (its later pages, past
@@ -34,6 +34,7 @@ import type { AttachmentInfo, ConversationInfo, MessageInfo } from '../../domain
 import type { Page } from '../../domain/page.ts';
 import { badInput, ErrorCode, GatewayError, isGatewayError, notFound, NotDownloadableError } from '../../errors.ts';
 import type { RetryOptions } from '../../upstream/retry.ts';
+import { MessageCache } from '../message-cache.ts';
 import type { AttachmentContent, CallOptions, ConversationFilter, MailboxConfig, MailProvider, OpenAttachmentOptions, ProviderDeps } from '../types.ts';
 import { runGraphBatch, GRAPH_BATCH_LIMIT, type GraphBatchRequest, type GraphBatchResult } from './batch.ts';
 import { GraphClient, PREFER_IMMUTABLE_ID } from './client.ts';
@@ -63,10 +64,6 @@ export const CONVERSATION_PAGE_SIZE = 100;
 export const SEARCH_MAX_READS = 4;
 /** Most reads of one conversation (so at most 1,000 messages of it are shown). */
 export const MAX_CONVERSATION_READS = 10;
-/** How long a message read with its conversation is reused, ms. */
-export const MESSAGE_CACHE_TTL_MS = 60_000;
-/** Most weight in that cache per mailbox: a message weighs 1 plus its attachments. */
-export const MESSAGE_CACHE_MAX_WEIGHT = 50_000;
 
 /** Graph ids (messages, conversations, attachments) as the gateway accepts them: base64 / base64url text. */
 const ID = /^[A-Za-z0-9+/=_-]{1,1024}$/;
@@ -107,8 +104,7 @@ class GraphProvider implements MailProvider {
   readonly #retry: Omit<RetryOptions, 'signal' | 'mapError'> | undefined;
   readonly #logger: ProviderDeps['logger'];
   #folders: Promise<GraphFolders> | null = null;
-  readonly #messages = new Map<string, { info: MessageInfo; at: number; weight: number }>();
-  #weight = 0;
+  readonly #messages = new MessageCache();
 
   constructor(mailbox: MailboxConfig, deps: ProviderDeps, tokens: GraphTokenSource, options: GraphProviderOptions) {
     const microsoft = deps.microsoft ?? MICROSOFT_DEFAULTS;
@@ -136,7 +132,7 @@ class GraphProvider implements MailProvider {
       },
       args,
     );
-    for (const c of read) for (const m of c.messages) this.#remember(m);
+    for (const c of read) for (const m of c.messages) this.#messages.remember(m);
     return page;
   }
 
@@ -155,7 +151,7 @@ class GraphProvider implements MailProvider {
   async loadMessages(keys: readonly string[], options?: CallOptions): Promise<(MessageInfo | null | GatewayError)[]> {
     const out = new Map<string, MessageInfo | null | GatewayError>();
     for (const k of keys) if (isId(k)) {
-      const hit = this.#cached(k);
+      const hit = this.#messages.get(k);
       if (hit) out.set(k, hit);
     }
     const missing = [...new Set(keys.filter((k) => isId(k) && !out.has(k)))];
@@ -171,7 +167,7 @@ class GraphProvider implements MailProvider {
         const message = result.body as GraphMessage;
         const hidden = typeof message?.parentFolderId === 'string' && folders.hidden.has(message.parentFolderId);
         const info = hidden ? null : messageInfoOf(message ?? {}, folders);
-        if (info) this.#remember(info);
+        if (info) this.#messages.remember(info);
         if (info) read.push(info);
         out.set(key, info && info.key === key ? info : null);
       });
@@ -187,7 +183,7 @@ class GraphProvider implements MailProvider {
     const base = this.#mailbox();
     const path = `${base}/messages/${encodeURIComponent(messageKey)}/attachments/${encodeURIComponent(partId)}`;
     let info: { kind: AttachmentInfo['kind']; downloadable: boolean; contentType: string; filename: string | null } | null =
-      this.#cached(messageKey)?.attachments.find((a) => a.partId === partId) ?? null;
+      this.#messages.get(messageKey)?.attachments.find((a) => a.partId === partId) ?? null;
     // The listed kind, type and name came with the URL: no metadata read before `$value`.
     const hint = info ? null : graphDownloadHintOf(options?.hint);
     if (hint) info = { ...hint, downloadable: true };
@@ -206,7 +202,6 @@ class GraphProvider implements MailProvider {
 
   async close(): Promise<void> {
     this.#messages.clear();
-    this.#weight = 0;
   }
 
   /** The mailbox path. @throws PROVIDER_AUTH_FAILED when the settings name no reachable mailbox */
@@ -344,7 +339,7 @@ class GraphProvider implements MailProvider {
           throw error;
         }
         const read = conversationOf(key, messages, folders);
-        if (read) for (const m of read.messages) this.#remember(m);
+        if (read) for (const m of read.messages) this.#messages.remember(m);
         return read;
       }),
     );
@@ -382,32 +377,6 @@ class GraphProvider implements MailProvider {
       // The links are extras: the attachments stand without them.
       this.#logger.warn({ code: isGatewayError(error) ? error.code : 'unexpected' }, 'reference attachment links not read from the beta API');
     }
-  }
-
-  #cached(id: string): MessageInfo | null {
-    const hit = this.#messages.get(id);
-    if (!hit) return null;
-    if (Date.now() - hit.at > MESSAGE_CACHE_TTL_MS) {
-      this.#forget(id);
-      return null;
-    }
-    return hit.info;
-  }
-
-  #remember(info: MessageInfo): void {
-    this.#forget(info.key);
-    const weight = 1 + info.attachments.length;
-    if (weight > MESSAGE_CACHE_MAX_WEIGHT) return;
-    this.#messages.set(info.key, { info, at: Date.now(), weight });
-    this.#weight += weight;
-    while (this.#weight > MESSAGE_CACHE_MAX_WEIGHT) this.#forget(this.#messages.keys().next().value!);
-  }
-
-  #forget(id: string): void {
-    const hit = this.#messages.get(id);
-    if (!hit) return;
-    this.#messages.delete(id);
-    this.#weight -= hit.weight;
   }
 }
 

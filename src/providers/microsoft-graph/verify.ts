@@ -26,7 +26,8 @@ import { ErrorCode, GatewayError, isGatewayError } from '../../errors.ts';
 import { parseRetryAfter } from '../../upstream/retry.ts';
 import { ApplicationTokenSource, DelegatedTokenSource, MULTI_TENANT_AUTHORITIES } from './auth.ts';
 import { GraphAuthError } from './auth-errors.ts';
-import { networkErrorCode, networkFailureKind, readBodyLimited } from './network-failure.ts';
+import { readBodyLimited } from '../../upstream/body.ts';
+import { networkErrorCode, networkFailureKind } from './network-failure.ts';
 import type { GraphMailboxSettings, MicrosoftSettings } from './settings.ts';
 
 /** What a Graph check needs. */

@@ -36,6 +36,7 @@
  * `cause` is a short summary (status, Google's reason and status names, the network code), not the
  * original error: a GaxiosError holds the request with its `Authorization` header.
  */
+import { networkCodeOf } from '../../upstream/network-code.ts';
 import { ErrorCode, GatewayError, isGatewayError } from '../../errors.ts';
 import { parseRetryAfter } from '../../upstream/retry.ts';
 
@@ -122,25 +123,6 @@ export function isGmailFailure(error: unknown, kind: GmailFailureKind): error is
   return error instanceof GmailApiError && error.kind === kind;
 }
 
-const NETWORK_CODES = new Set([
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'ECONNABORTED',
-  'ETIMEDOUT',
-  'EPIPE',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENETDOWN',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'ERR_STREAM_PREMATURE_CLOSE',
-  'UND_ERR_SOCKET',
-  'UND_ERR_CLOSED',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'UND_ERR_HEADERS_TIMEOUT',
-  'UND_ERR_BODY_TIMEOUT',
-]);
-
 const RATE_LIMIT_REASONS = new Set(['ratelimitexceeded', 'userratelimitexceeded', 'quotaexceeded', 'rate_limit_exceeded', 'concurrentlimitexceeded']);
 const SCOPE_REASONS = new Set(['insufficientpermissions', 'access_token_scope_insufficient']);
 const RETRYABLE_STATUSES = new Set([408, 500, 502, 503, 504]);
@@ -175,7 +157,7 @@ export function mapGmailError(failure: unknown): GatewayError {
     const r = response as { status: number; data?: unknown; headers?: HeadersLike };
     return mapGmailAnswer({ status: r.status, body: r.data, headers: r.headers });
   }
-  const code = networkCode(failure);
+  const code = networkCodeOf(failure);
   if (code) {
     return new GmailApiError(ErrorCode.PROVIDER_UNAVAILABLE, 'Gmail could not be reached', {
       kind: 'network',
@@ -320,18 +302,6 @@ function readGoogleError(body: unknown): GoogleErrorInfo {
     }
   }
   return info;
-}
-
-/** The first network error code in `failure` or its `cause` chain (undici hides it in `cause`). */
-function networkCode(failure: unknown): string | null {
-  let current: unknown = failure;
-  for (let depth = 0; depth < 4 && current && typeof current === 'object'; depth++) {
-    const { code, name } = current as { code?: unknown; name?: unknown };
-    if (typeof code === 'string' && NETWORK_CODES.has(code)) return code;
-    if (name === 'TimeoutError') return 'TimeoutError';
-    current = (current as { cause?: unknown }).cause;
-  }
-  return null;
 }
 
 /**

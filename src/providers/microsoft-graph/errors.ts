@@ -31,6 +31,7 @@
  * `cause` is a short summary (status, Graph's error code, the network code), not the original
  * error, which may hold the request with its `Authorization` header.
  */
+import { NETWORK_CODES, networkCodeOf } from '../../upstream/network-code.ts';
 import { ErrorCode, GatewayError, isGatewayError, NotDownloadableError } from '../../errors.ts';
 import { parseRetryAfter } from '../../upstream/retry.ts';
 
@@ -138,7 +139,7 @@ export function mapGraphAnswer(answer: GraphAnswer, options: MapGraphAnswerOptio
  */
 export function mapGraphError(error: unknown): GatewayError {
   if (isGatewayError(error)) return error;
-  const code = networkCode(error);
+  const code = networkCodeOf(error, LOGGED_CODES);
   return new GraphApiError(ErrorCode.PROVIDER_UNAVAILABLE, 'Microsoft Graph could not be reached', { kind: 'network', status: null, graphCode: code, retryable: true });
 }
 
@@ -179,36 +180,6 @@ export function headerOf(headers: GraphHeaders, name: string): string | null {
   return null;
 }
 
-const NETWORK_CODES = new Set([
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'ECONNABORTED',
-  'ETIMEDOUT',
-  'EPIPE',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'ERR_STREAM_PREMATURE_CLOSE',
-  'UND_ERR_SOCKET',
-  'UND_ERR_CLOSED',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'UND_ERR_HEADERS_TIMEOUT',
-  'UND_ERR_BODY_TIMEOUT',
-  'CERT_HAS_EXPIRED',
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-]);
+/** Codes worth naming in the logs of a failed Graph call: the transport ones and TLS certificate failures. */
+const LOGGED_CODES: ReadonlySet<string> = new Set([...NETWORK_CODES, 'CERT_HAS_EXPIRED', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE']);
 
-/** The first known network error code in `failure` or its `cause` chain (undici hides it in `cause`), for logs. */
-function networkCode(failure: unknown): string | null {
-  let current: unknown = failure;
-  for (let depth = 0; depth < 4 && current && typeof current === 'object'; depth++) {
-    const { code, name } = current as { code?: unknown; name?: unknown };
-    if (typeof code === 'string' && NETWORK_CODES.has(code)) return code;
-    if (name === 'TimeoutError') return 'TimeoutError';
-    current = (current as { cause?: unknown }).cause;
-  }
-  return null;
-}

@@ -4,7 +4,7 @@
  * The child speaks the same wire as {@link import('./index.ts').startFakeGmail}; the parent steers
  * it over IPC (add a message from a file, issue a refresh token, script a fault, read the log).
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { forkChildServer } from '../child-rpc.ts';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -39,39 +39,10 @@ export interface FakeGmailProcess {
  * @throws when the child exits or does not report ready within 30 s
  */
 export async function spawnFakeGmail(options: Omit<FakeGmailOptions, 'oauth'> = {}): Promise<FakeGmailProcess> {
-  const child: ChildProcess = fork(fileURLToPath(new URL('./serve.ts', import.meta.url)), [], {
-    execArgv: ['--import', 'tsx'],
-    env: { ...process.env, FAKE_GMAIL_OPTIONS: JSON.stringify(options) },
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  const { ready, child, call, close } = await forkChildServer<{ origin: string; tokenUrl: string; authUrl: string; clientId: string; clientSecret: string }>('fake Gmail', fileURLToPath(new URL('./serve.ts', import.meta.url)), {
+    ...process.env,
+    FAKE_GMAIL_OPTIONS: JSON.stringify(options),
   });
-  const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
-  let next = 1;
-  const ready = await new Promise<{ origin: string; tokenUrl: string; authUrl: string; clientId: string; clientSecret: string }>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('fake Gmail child did not start within 30 s')), 30_000);
-    child.once('exit', (code) => reject(new Error(`fake Gmail child exited with ${code}`)));
-    child.on('message', (m: { ready?: never; id?: number; result?: unknown; error?: string }) => {
-      if (m.ready) {
-        clearTimeout(timer);
-        resolve(m.ready);
-        return;
-      }
-      const waiter = pending.get(m.id ?? -1);
-      if (!waiter) return;
-      pending.delete(m.id!);
-      if (m.error) waiter.reject(new Error(m.error));
-      else waiter.resolve(m.result);
-    });
-  });
-  child.on('exit', () => {
-    for (const w of pending.values()) w.reject(new Error('fake Gmail child exited'));
-    pending.clear();
-  });
-  const call = <T>(cmd: string, args: Record<string, unknown> = {}) =>
-    new Promise<T>((resolve, reject) => {
-      const id = next++;
-      pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      child.send({ id, cmd, args });
-    });
   return {
     ...ready,
     rootUrl: `${ready.origin}/`,
@@ -83,14 +54,7 @@ export async function spawnFakeGmail(options: Omit<FakeGmailOptions, 'oauth'> = 
     requests: () => call('requests'),
     rss: () => call('rss'),
     expireAttachmentIds: () => call('expireAttachmentIds'),
-    close: async () => {
-      if (child.exitCode !== null) return;
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.disconnect();
-      const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(killer);
-    },
+    close,
   };
 }
 

@@ -8,7 +8,8 @@
  * parent must trust that CA from its start. Under vitest the global setup does both. A plain
  * script (the benchmark) calls {@link relaunchWithTestCa} first thing.
  */
-import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import { forkChildServer } from '../child-rpc.ts';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -58,42 +59,10 @@ export interface FakeGraphProcess extends FakeGraphReady {
  */
 export async function spawnFakeGraph(options: Omit<FakeGraphOptions, 'ca'> = {}): Promise<FakeGraphProcess> {
   if (!process.env[CA_DIR_ENV]) throw new Error(`spawnFakeGraph: ${CA_DIR_ENV} is not set (run under vitest, or call relaunchWithTestCa() first)`);
-  const child: ChildProcess = fork(fileURLToPath(new URL('./serve.ts', import.meta.url)), [], {
-    execArgv: ['--import', 'tsx'],
-    env: { ...process.env, FAKE_GRAPH_OPTIONS: JSON.stringify(options) },
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  const { ready, child, call, close } = await forkChildServer<FakeGraphReady>('fake Graph', fileURLToPath(new URL('./serve.ts', import.meta.url)), {
+    ...process.env,
+    FAKE_GRAPH_OPTIONS: JSON.stringify(options),
   });
-  const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
-  let next = 1;
-  const ready = await new Promise<FakeGraphReady>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('fake Graph child did not start within 30 s')), 30_000);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`fake Graph child exited with ${code}`));
-    });
-    child.on('message', (m: { ready?: FakeGraphReady; id?: number; result?: unknown; error?: string }) => {
-      if (m.ready) {
-        clearTimeout(timer);
-        resolve(m.ready);
-        return;
-      }
-      const waiter = pending.get(m.id ?? -1);
-      if (!waiter) return;
-      pending.delete(m.id!);
-      if (m.error) waiter.reject(new Error(m.error));
-      else waiter.resolve(m.result);
-    });
-  });
-  child.on('exit', () => {
-    for (const w of pending.values()) w.reject(new Error('fake Graph child exited'));
-    pending.clear();
-  });
-  const call = <T>(cmd: string, args: Record<string, unknown> = {}) =>
-    new Promise<T>((resolve, reject) => {
-      const id = next++;
-      pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      child.send({ id, cmd, args });
-    });
   return {
     ...ready,
     pid: child.pid!,
@@ -108,14 +77,7 @@ export async function spawnFakeGraph(options: Omit<FakeGraphOptions, 'ca'> = {})
     revokeUser: (address) => call('revokeUser', { address }),
     expireAccessTokens: () => call('expireAccessTokens'),
     setRotation: (policy) => call('rotation', { policy }),
-    close: async () => {
-      if (child.exitCode !== null) return;
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.disconnect();
-      const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(killer);
-    },
+    close,
   };
 }
 
